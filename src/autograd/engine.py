@@ -1,0 +1,369 @@
+"""The backward pass: one iterative walk over the graph, no recursion anywhere.
+
+1. Count, for every node reachable from the roots, how many edges lead into it (its consumers).
+2. Walk from the roots; a node runs its backward once all its consumers have delivered their
+   gradients (Kahn's algorithm), so each gradient is complete before it is passed on.
+3. Gradients are summed back to each input's shape here, once (`unbroadcast`); no op does it.
+4. Unless the graph is retained, each node is freed as soon as its backward has run.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .errors import GraphError, ShapeError
+from .function import _check_finite, _freed_message
+from .grad_mode import _anomaly, _grad_enabled
+from .tensor import Tensor
+
+_getrefcount = sys.getrefcount
+_isfinite = math.isfinite
+
+
+def unbroadcast(g, shape: tuple, op: str = "backward"):
+    """Sum a gradient of a broadcast shape back to `shape` (works on arrays and Tensors)."""
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead < 0:
+        raise ShapeError(f"{op}: gradient of shape {gshape} cannot be summed to input shape {shape}")
+    axes = list(range(lead))
+    for i, n in enumerate(shape):
+        if n != gshape[lead + i]:
+            if n != 1:
+                raise ShapeError(f"{op}: gradient of shape {gshape} does not match input shape {shape}")
+            axes.append(lead + i)
+    if axes:
+        g = g.sum(axis=tuple(axes), keepdims=True)
+    return g.reshape(shape)
+
+
+def _new_slots(node):
+    meta = node._output_meta
+    return [None] if meta is None else [None] * len(meta)
+
+
+_ONES = {}
+
+
+def _one(dtype):
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = dtype.type(1)
+    return one
+
+
+def _seed(root: Tensor, gradient, create_graph: bool):
+    if gradient is None:
+        if root.data.size != 1:
+            raise GraphError(f"backward: grad can be implicitly created only for outputs with one "
+                             f"element; this output has shape {root.shape}: pass gradient=")
+        one = np.ones(root.shape, dtype=root.dtype) if root.ndim else _one(root.dtype)
+        return Tensor._make(one) if create_graph else one
+    g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=root.dtype)
+    if g.shape != root.shape:
+        raise ShapeError(f"backward: gradient shape {g.shape} does not match output shape {root.shape}")
+    if create_graph:
+        return g
+    # A copy: the engine may hand this array on to a leaf's .grad.
+    return np.array(g.data, dtype=root.dtype, copy=True) if root.ndim else root.dtype.type(g.data)
+
+
+def _count_consumers(roots) -> dict:
+    """For each node reachable from the roots, the number of graph edges that lead into it."""
+    deps = {}
+    stack = []
+    for r in roots:
+        node = r.grad_fn
+        if node is not None and node not in deps:
+            deps[node] = 0
+            stack.append(node)
+    while stack:
+        node = stack.pop()
+        inputs = node._inputs
+        if inputs is None:
+            raise GraphError(_freed_message(node))
+        for t in inputs:
+            if isinstance(t, Tensor) and t.requires_grad:
+                child = t.grad_fn
+                if child is not None:
+                    if child in deps:
+                        deps[child] += 1
+                    else:
+                        deps[child] = 1
+                        stack.append(child)
+    return deps
+
+
+def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, leaf_grads):
+    deps = _count_consumers(roots)
+    pending = {}
+    for r, g in zip(roots, seeds):
+        node = r.grad_fn
+        if node is None:
+            _deliver_leaf(leaf_grads, r, g)
+            continue
+        slots = pending.get(node)
+        if slots is None:
+            slots = pending[node] = _new_slots(node)
+        i = r._out_index
+        slots[i] = g if slots[i] is None else slots[i] + g
+    ready = [n for n in pending if deps[n] == 0]
+    anomaly = _anomaly.get()
+    while ready:
+        node = ready.pop()
+        slots = pending.pop(node, None)
+        inputs = node._inputs
+        in_grads = None
+        if slots is not None:
+            if node._hooks:
+                slots = _run_node_hooks(node, slots)
+            if captured_nodes and node in captured_nodes:
+                for t in captured_nodes[node]:
+                    captured[id(t)] = slots[t._out_index]
+            in_grads = _call_backward(node, slots, create_graph, anomaly)
+        for k, t in enumerate(inputs):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                continue
+            child = t.grad_fn
+            g = None if in_grads is None else in_grads[k]
+            if g is not None:
+                data = t.data
+                if g.shape != data.shape:
+                    g = unbroadcast(g, data.shape, node.name())
+                if g.dtype != data.dtype:
+                    g = g.astype(data.dtype)
+                if child is None:
+                    _deliver_leaf(leaf_grads, t, g)
+                else:
+                    slots_c = pending.get(child)
+                    if slots_c is None:
+                        slots_c = pending[child] = _new_slots(child)
+                    i = t._out_index
+                    slots_c[i] = g if slots_c[i] is None else slots_c[i] + g
+            if child is not None:
+                left = deps[child] - 1
+                deps[child] = left
+                if left == 0:
+                    ready.append(child)
+        if not retain_graph:
+            node._saved = None
+            node._inputs = None
+
+
+def _run(roots, seeds, retain_graph, create_graph, capture: Optional[Sequence[Tensor]]):
+    """Run backward from `roots`. With `capture`, return their gradients instead of touching .grad."""
+    captured, captured_nodes = {}, {}
+    if capture is not None:
+        for t in capture:
+            captured[id(t)] = None
+            if t.grad_fn is not None:
+                captured_nodes.setdefault(t.grad_fn, []).append(t)
+    leaf_grads = {}  # leaf tensor -> its summed gradient (tensors hash by identity)
+    token = _grad_enabled.set(create_graph)
+    try:
+        _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, leaf_grads)
+    finally:
+        _grad_enabled.reset(token)
+    if capture is not None:
+        for leaf, g in leaf_grads.items():
+            if id(leaf) in captured:
+                captured[id(leaf)] = g
+        return [captured[id(t)] for t in capture]
+    while leaf_grads:
+        leaf, g = leaf_grads.popitem()
+        _accumulate(leaf, g, create_graph)
+    return None
+
+
+def _deliver_leaf(leaf_grads, leaf, g):
+    previous = leaf_grads.get(leaf)
+    leaf_grads[leaf] = g if previous is None else previous + g
+
+
+def _call_backward(node, slots, create_graph, anomaly):
+    if len(slots) > 1:  # outputs that got no gradient get zeros (PyTorch materializes them too)
+        for i, s in enumerate(slots):
+            if s is None:
+                shape, dtype = node._output_meta[i]
+                z = np.zeros(shape, dtype=dtype)
+                slots[i] = Tensor._make(z) if create_graph else z
+    node._create_graph = create_graph
+    result = type(node).backward(node, *slots)
+    if type(result) is not tuple:
+        result = (result,)
+    n_inputs = len(node._inputs)
+    if len(result) != n_inputs:
+        if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
+            result = result[:n_inputs]
+        else:
+            raise GraphError(f"{node.name()}.backward returned {len(result)} gradients, expected "
+                             f"{n_inputs} (one per forward argument, None where there is none)")
+    if node._guard_zero_grad:
+        result = _guard_zero(slots[0], result)
+    if anomaly:
+        try:
+            _check_finite(type(node), "backward", result)
+        except Exception as e:
+            stack = getattr(node, "_stack", "")
+            raise type(e)(f"{e}\nThe forward call that created this node:\n{stack}") from None
+    return result
+
+
+def _guard_zero(g, grads):
+    """Where the incoming gradient is exactly 0 the outgoing ones are 0, even where the op's local
+    derivative is infinite and 0 * inf made NaN (so `where` never leaks the other branch's inf)."""
+    graw = g.data if isinstance(g, Tensor) else g
+    if type(graw) is not np.ndarray and graw != 0:  # a nonzero scalar gradient: nothing to guard
+        return grads
+    out = []
+    for r in grads:
+        if r is not None and not _all_finite(r):
+            from .ops.elementwise import Where
+
+            shape = np.shape(r.data if isinstance(r, Tensor) else r)
+            r = Where.apply(np.broadcast_to(graw == 0, shape), 0, r)
+        out.append(r)
+    return tuple(out)
+
+
+def _all_finite(r) -> bool:
+    data = r.data if isinstance(r, Tensor) else r
+    if type(data) is np.ndarray:
+        return data.dtype.kind != "f" or bool(np.isfinite(data).all())
+    return _isfinite(data)
+
+
+def _run_node_hooks(node, slots):
+    for index, hooks in node._hooks.items():
+        g = slots[index]
+        if g is None:
+            continue
+        slots[index] = _apply_hooks(hooks, g)
+    return slots
+
+
+def _apply_hooks(hooks, g):
+    as_tensor = isinstance(g, Tensor)
+    for hook in list(hooks):
+        out = hook(g if as_tensor else Tensor._make(g))
+        if out is not None:
+            g = out if as_tensor else (out.data if isinstance(out, Tensor) else np.asarray(out))
+    return g
+
+
+# References to a gradient array that only the engine holds, as seen inside _accumulate: the
+# caller's local, the parameter, and getrefcount's own argument.
+_OWNED_REFS = 3
+
+
+def _accumulate(leaf: Tensor, g, create_graph: bool):
+    hooks = getattr(leaf, "_hooks", None)
+    if hooks:
+        g = _apply_hooks(hooks, g)
+    if create_graph:
+        g = g if isinstance(g, Tensor) else Tensor._make(g)
+        if leaf.grad is None:
+            # A recorded copy: g may be the user's gradient= tensor or another leaf's .grad too,
+            # and a later plain backward accumulates into .grad in place.
+            from .ops.elementwise import Clone
+
+            g = Clone.apply(g)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    if isinstance(g, Tensor):
+        g = g.data
+    if leaf.grad is None:
+        # Take the array when nothing else refers to it (as PyTorch does), else copy, so that no
+        # two .grad share memory with each other or with a tensor of the user's.
+        if type(g) is np.ndarray and (g.base is not None or _getrefcount(g) > _OWNED_REFS or not g.flags.writeable):
+            g = g.copy()
+        leaf.grad = Tensor._make(g)
+    else:
+        acc = leaf.grad.data
+        if type(acc) is np.ndarray and acc.flags.writeable and acc.shape == np.shape(g):
+            np.add(acc, g, out=acc, casting="unsafe")
+            leaf.grad._mark_modified()
+        else:
+            leaf.grad = Tensor._make(acc + g)
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    if isinstance(x, (Tensor, np.ndarray)) or not isinstance(x, (tuple, list)):
+        return (x,)
+    return tuple(x)
+
+
+def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
+             create_graph: bool = False, inputs=None) -> None:
+    """Accumulate gradients of `tensors` into the `.grad` of the leaves (or of `inputs` only)."""
+    if (type(tensors) is tuple and len(tensors) == 1 and grad_tensors is None and inputs is None
+            and not create_graph and tensors[0].requires_grad):
+        root = tensors[0]  # the common `loss.backward()`: skip the general argument handling
+        _run(tensors, (_seed(root, None, False),), bool(retain_graph), False, None)
+        return
+    tensors = _as_tuple(tensors)
+    grad_tensors = _as_tuple(grad_tensors) or (None,) * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise ValueError(f"backward: {len(tensors)} tensors but {len(grad_tensors)} gradients")
+    for t in tensors:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise GraphError("backward: element 0 of tensors does not require grad and does not have "
+                             "a grad_fn (did you compute it under no_grad, or from tensors without "
+                             "requires_grad=True?)")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    seeds = [_seed(t, g, create_graph) for t, g in zip(tensors, grad_tensors)]
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        found = _run(tensors, seeds, retain_graph, create_graph, inputs)
+        for t, g in zip(inputs, found):
+            if g is not None:
+                _accumulate(t, g, create_graph)
+        return
+    _run(tensors, seeds, retain_graph, create_graph, None)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """The gradients of `outputs` with respect to `inputs`, as a tuple; `.grad` is not touched.
+
+    >>> import autograd as ag
+    >>> x = ag.tensor(3.0, requires_grad=True)
+    >>> (dx,) = ag.grad(x ** 2, x, create_graph=True)
+    >>> dx.item(), ag.grad(dx, x)[0].item()
+    (6.0, 2.0)
+    """
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise GraphError(f"grad: input {i} does not require grad")
+    for t in outputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise GraphError("grad: an output does not require grad and does not have a grad_fn")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    seeds = [_seed(t, g, create_graph) for t, g in zip(outputs, grad_outputs)]
+    found = _run(outputs, seeds, retain_graph, create_graph, inputs)
+    result = []
+    for i, (t, g) in enumerate(zip(inputs, found)):
+        if g is None:
+            if not allow_unused:
+                raise GraphError(f"grad: input {i} was not used in the graph of the outputs; "
+                                 f"pass allow_unused=True to get None for it")
+            result.append(None)
+        elif isinstance(g, Tensor):
+            result.append(g)
+        else:
+            result.append(Tensor._make(np.array(g, copy=True) if type(g) is np.ndarray else g))
+    return tuple(result)
+
+

@@ -1,0 +1,238 @@
+"""`Function`: the one class every op subclasses, built-in and user-defined alike.
+
+Calling `MyOp.apply(*args)` creates one instance of `MyOp`. That instance is the `ctx` that
+`forward` and `backward` receive, and when grad mode is on and an input requires grad it is also
+the graph node (the output's `grad_fn`).
+
+- `forward(ctx, *args)` gets the inputs' arrays (numpy arrays, or numpy scalars for 0-d values;
+  non-tensor arguments as they were passed) and returns an array, or a tuple of arrays.
+- `backward(ctx, *grads)` gets one gradient per output and returns one per input (None where an
+  input has no gradient). Gradients may come in the broadcast shape; the engine sums them back.
+
+Backward formulas are written with operators, methods and ops' `apply`, which work on plain
+arrays and on Tensors alike: `apply` with no Tensor argument just runs `forward` and returns the
+array. So one formula runs on raw arrays in an ordinary backward (fast) and records itself when
+`backward(create_graph=True)` hands it Tensors (gradients of gradients).
+"""
+import numpy as np
+
+from .errors import AnomalyError, GraphError
+from .grad_mode import _anomaly, _grad_enabled, creation_stack
+from .tensor import Tensor
+
+_new = object.__new__
+
+
+class Function:
+    """Base class of ops. Subclass with static `forward(ctx, ...)` and `backward(ctx, *grads)`.
+
+    >>> import autograd as ag
+    >>> class Cube(ag.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         x, = ctx.saved_tensors
+    ...         return g * 3 * x ** 2
+    >>> x = ag.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward()
+    >>> x.grad.item()
+    12.0
+    """
+
+    # Ops whose output may be a numpy view of input 0 share its version counter, so an in-place
+    # change through either is seen by nodes that saved the other.
+    _output_is_view = False
+    # Ops whose local derivative can be infinite set this; see engine._guard_zero.
+    _guard_zero_grad = False
+    _output_meta = None  # ((shape, dtype), ...) for ops with several outputs
+    # Node state, as class defaults so that apply sets only what differs.
+    _saved = ()
+    _hooks = None
+    _create_graph = False
+    _outputs_modified = False
+
+    @classmethod
+    def apply(cls, *args):
+        datas = []
+        has_tensor = requires_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                has_tensor = True
+                datas.append(a.data)
+                if a.requires_grad:
+                    requires_grad = True
+            else:
+                datas.append(a)
+        ctx = _new(cls)
+        if not has_tensor:
+            return cls.forward(ctx, *datas)
+        ctx._inputs = args  # before forward: ctx.needs_input_grad works there too, as in PyTorch
+        out = cls.forward(ctx, *datas)
+        if not (requires_grad and _grad_enabled.get()):
+            if _anomaly.get():
+                _check_finite(cls, "forward", out)
+            if type(out) is tuple:
+                return tuple(_wrap(o, None, 0) for o in out)
+            if cls._output_is_view:  # views made under no_grad share the version counter too
+                result = _wrap(out, None, 0)
+                _mark_view(args[0], result)
+                return result
+            return _wrap(out, None, 0)
+        ctx._stamp = _clock.now
+        ctx._out = out  # no extra memory: consumers of the output hold it anyway
+        if type(out) is tuple:
+            result = tuple(_wrap(o, ctx, i) for i, o in enumerate(out))
+            ctx._output_meta = tuple((r.shape, r.dtype) for r in result)
+        else:
+            result = _wrap(out, ctx, 0)
+        if cls._output_is_view:
+            _mark_view(args[0], result)
+        if _anomaly.get():
+            ctx._stack = creation_stack()
+            _check_finite(cls, "forward", out)
+        return result
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
+
+    # ---- ctx API ---------------------------------------------------------------------------
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for backward; inputs and outputs saved here are checked for in-place changes."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The saved values: arrays in a plain backward, Tensors in a `create_graph` backward."""
+        saved = self._saved
+        if saved is None:
+            raise GraphError(_freed_message(self))
+        if _clock.now != self._stamp:  # something was modified in place since this node was made
+            _check_not_modified(self)
+        if not self._create_graph:
+            return saved
+        return tuple(self._as_graph_value(v) for v in saved)
+
+    def _as_graph_value(self, value):
+        """A saved array as the Tensor it came from: an input, an output, or else a constant."""
+        for t in self._inputs:
+            if isinstance(t, Tensor) and t.data is value:
+                return t
+        outs = self._out if type(self._out) is tuple else (self._out,)
+        for k, data in enumerate(outs):
+            if data is value:
+                return _wrap(value, self, k)
+        return value  # a constant: operators mix it with tensors as it is
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """For each forward argument: is it a Tensor whose gradient is wanted?"""
+        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self._inputs)
+
+    @property
+    def next_functions(self) -> tuple:
+        """For each input: (its grad_fn or None, output index), as in PyTorch."""
+        return tuple(
+            (a.grad_fn, a._out_index) if isinstance(a, Tensor) else (None, 0) for a in self._inputs
+        )
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__
+
+    def __repr__(self):
+        return f"<{self.name()}Backward>"
+
+
+class _clock:
+    """Counts in-place modifications. A node records the count when it is made and a tensor when
+    it is modified, so "modified after the node saved it" is one comparison, with no per-op state."""
+
+    now = 0
+
+    @classmethod
+    def tick(cls) -> int:
+        cls.now += 1
+        return cls.now
+
+
+def _last_modified(t: Tensor) -> int:
+    """The stamp of the last in-place change to t or to a tensor it is a view of."""
+    stamp = t._version
+    base = getattr(t, "_base", None)
+    while base is not None:
+        stamp = max(stamp, base._version)
+        base = getattr(base, "_base", None)
+    return stamp
+
+
+def _check_not_modified(node):
+    for i, t in enumerate(node._inputs):
+        if (isinstance(t, Tensor) and _last_modified(t) > node._stamp
+                and any(t.data is v for v in node._saved)):
+            raise GraphError(_modified_message(node, f"input {i}", t))
+    # Only an output the node saved matters (Mul saves its inputs, so changing its output is fine).
+    outs = node._out if type(node._out) is tuple else (node._out,)
+    if node._outputs_modified and any(o is v for o in outs for v in node._saved):
+        raise GraphError(_modified_message(node, "its output", None))
+
+
+def _modified_message(node, which, tensor):
+    shape = f" of shape {tensor.shape}" if tensor is not None else ""
+    return (f"{node.name()}: a tensor needed for its gradient ({which}{shape}) has been modified "
+            f"by an in-place operation after the op saved it. Use an out-of-place operation, or "
+            f"modify a copy (t.clone()).")
+
+
+def _wrap(value, node, index):
+    if type(value) is not np.ndarray and not isinstance(value, np.generic):
+        value = value.data if isinstance(value, Tensor) else np.asarray(value)
+    t = _new(Tensor)
+    t.data = value
+    t.grad = None
+    t._version = 0
+    if node is not None and value.dtype.kind == "f":
+        t.requires_grad = True
+        t.grad_fn = node
+        t._out_index = index
+    else:
+        t.requires_grad = False
+        t.grad_fn = None
+    return t
+
+
+def _mark_view(source, results):
+    """A view of `source` is modified when `source` is: give it source's stamp and a base link."""
+    if not isinstance(source, Tensor):
+        return
+    for r in results if type(results) is tuple else (results,):
+        if isinstance(r.data, np.ndarray) and r.data.base is not None:
+            r._base = source
+
+
+def _freed_message(node) -> str:
+    return (
+        f"{node.name()}: trying to backward through the graph a second time (or to read saved "
+        f"tensors after they were freed). Saved intermediate values are freed after "
+        f"backward(); pass retain_graph=True to the first backward() to keep them."
+    )
+
+
+def _check_finite(cls, phase, values):
+    for v in values if type(values) is tuple else (values,):
+        if v is None:
+            continue
+        data = v.data if isinstance(v, Tensor) else v
+        if getattr(data, "dtype", None) is not None and data.dtype.kind in "fc":
+            if not np.all(np.isfinite(data)):
+                raise AnomalyError(
+                    f"{cls.__name__}: {phase} produced NaN or inf "
+                    f"(output shape {np.shape(data)}, dtype {data.dtype})"
+                )

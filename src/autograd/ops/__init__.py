@@ -1,0 +1,39 @@
+"""The ops: one `Function` per primitive, forward and backward side by side, plus compositions."""
+from ._common import as_tensor, compare, raw, unwrap_index
+from .elementwise import (abs, add, astype, clip, clone, cos, div, exp, log, maximum, minimum, mul, neg,
+                          pow, relu, sigmoid, sign, sin, sqrt, sub, tanh, where)
+from .linalg import matmul
+from .nn import log_softmax, softmax
+from .reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .shape import (broadcast_to, cat, concatenate, expand, flatten, getitem, pad, permute, reshape,
+                    split, squeeze, stack, swapaxes, transpose, unsqueeze, view)
+
+# Tensor methods that are the functions above with the tensor as first argument.
+_METHODS = (
+    "exp log sqrt sin cos tanh sigmoid relu abs sign clip maximum minimum pow "
+    "sum mean max min var std logsumexp argmax argmin "
+    "reshape view transpose permute swapaxes flatten squeeze unsqueeze broadcast_to expand "
+    "matmul softmax log_softmax astype clone"
+).split()
+
+
+def _to(self, dtype):
+    return astype(self, dtype)
+
+
+def _float(self):
+    return astype(self, "float32")
+
+
+def _double(self):
+    return astype(self, "float64")
+
+
+def install_methods(tensor_class) -> None:
+    namespace = globals()
+    for name in _METHODS:
+        setattr(tensor_class, name, namespace[name])
+    tensor_class.clamp = clip
+    tensor_class.to = _to
+    tensor_class.float = _float
+    tensor_class.double = _double

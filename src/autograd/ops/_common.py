@@ -1,0 +1,114 @@
+"""What every op module shares: turning operands into tensors, dtype promotion, axes."""
+import numbers
+
+import numpy as np
+
+from ..dtypes import get_default_dtype
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+_make = Tensor._make
+
+
+def raw(x):
+    """The array inside a Tensor; anything else as it is."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x, dtype=None) -> Tensor:
+    """A Tensor for x, without copying when x already is one (dtype None keeps x's dtype)."""
+    if isinstance(x, Tensor):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return Tensor(x, dtype=dtype)
+
+
+def _is_python_scalar(x) -> bool:
+    return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray)
+
+
+def binary_operands(a, b):
+    """Operands for an arithmetic op, promoted the way PyTorch promotes.
+
+    Python and numpy scalars are "weak": a float32 tensor times 0.5 (or np.float64(0.5)) stays
+    float32. Between tensors, a float operand wins over an integer one (int64 + float32 is
+    float32, where numpy would say float64); otherwise numpy's rules hold.
+    """
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        da, db = a.data.dtype, b.data.dtype
+        if da is db or da == db:
+            return a, b
+        fa, fb = da.kind == "f", db.kind == "f"
+        if fa and not fb:
+            return a, b.astype(da)
+        if fb and not fa:
+            return a.astype(db), b
+        return a, b
+    if ta:
+        return a, _weak_scalar(b, a)
+    if tb:
+        return _weak_scalar(a, b), b
+    return as_tensor(a), as_tensor(b) if not _is_python_scalar(b) else b
+
+
+def _weak_scalar(x, like: Tensor):
+    """A Python/numpy scalar as numpy should see it next to `like`; arrays become tensors."""
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, (bool, int, float)):
+        if isinstance(x, float) and like.data.dtype.kind != "f":
+            # int tensor * 0.5 is a float32 tensor in PyTorch (numpy would give float64)
+            return np.asarray(x, dtype=get_default_dtype())
+        return x
+    if isinstance(x, complex):
+        raise TypeError(f"complex operands are not supported (got {x!r})")
+    t = as_tensor(x)
+    if t.dtype != like.dtype and t.dtype.kind != "f" and like.dtype.kind == "f":
+        t = t.astype(like.dtype)
+    return t
+
+
+def normalize_axis(axis, ndim: int, op: str):
+    """axis as None or a sorted tuple of non-negative ints; clear error when out of range."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        ax = int(ax)
+        if not -ndim <= ax < max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
+            raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+        out.append(ax % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def pick_axis(axis, dim, default=None):
+    """numpy's `axis` or PyTorch's `dim`, whichever was given."""
+    if dim is not None:
+        if axis is not None and axis != dim:
+            raise TypeError("give either axis or dim, not both")
+        return dim
+    return default if axis is None else axis
+
+
+def compare(ufunc, a, b) -> Tensor:
+    """Elementwise comparison: a bool tensor with no gradient."""
+    a, b = binary_operands(a, b)
+    try:
+        return _make(ufunc(raw(a), raw(b)))
+    except ValueError as e:
+        raise ShapeError(f"{ufunc.__name__}: shapes {np.shape(raw(a))} and {np.shape(raw(b))} "
+                         f"do not broadcast: {e}") from None
+
+
+def unwrap_index(index):
+    """An index with Tensors replaced by their arrays (integer and boolean index tensors)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray([raw(i) for i in index])
+    return index

@@ -1,0 +1,424 @@
+"""Elementwise ops: arithmetic with numpy broadcasting, math functions, activations.
+
+Conventions at kinks and infinities (each tested at exactly that point, see README):
+
+| op                  | convention                                                      |
+| ------------------- | --------------------------------------------------------------- |
+| relu'(0)            | 0                                                               |
+| abs'(0)             | 0                                                               |
+| sign'               | 0 everywhere                                                    |
+| clip(x, lo, hi)'    | 1 strictly inside (lo, hi), 0 at and beyond the bounds          |
+| maximum / minimum   | ties split the gradient evenly: 0.5 to each operand             |
+| where(c, a, b)      | gradient goes only to the selected branch, never NaN from the other |
+| zero upstream grad  | gives a zero gradient through mul, div, pow, exp, log, sqrt even  |
+|                     | where the local derivative is infinite (so `where` never leaks)  |
+"""
+import numpy as np
+
+from .. import backend as _backend
+from ..function import Function
+from ..tensor import Tensor
+from ._common import as_tensor, binary_operands, raw
+
+
+class _StrongZero(Function):
+    """Ops whose local derivative can be infinite: the engine keeps 0 * inf at 0."""
+
+    _guard_zero_grad = True
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(_StrongZero):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(_StrongZero):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / b if need_a else None
+        gb = -g * a / (b * b) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(_StrongZero):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_a:
+            # NOTE: x ** 0 has derivative 0 everywhere, also at x = 0 where 0 * x**-1 is NaN.
+            ga = g * 0 if _is_zero_scalar(b) else g * b * a ** (b - 1)
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # NOTE: d/db a**b = a**b log a; at a = 0 the limit for b > 0 is 0 (PyTorch too).
+                gb = Where.apply(raw(a) == 0, 0, g * out * Log.apply(a))
+        return ga, gb
+
+
+def _is_zero_scalar(b) -> bool:
+    return not isinstance(b, (Tensor, np.ndarray)) and b == 0
+
+
+class Exp(_StrongZero):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(_StrongZero):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(_StrongZero):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * Cos.apply(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return -g * Sin.apply(a)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _backend.active.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        if isinstance(g, Tensor):
+            return g * (1 - out * out)
+        return _backend.active.tanh_backward(g, out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _backend.active.sigmoid(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        if isinstance(g, Tensor):
+            return g * out * (1 - out)
+        return _backend.active.sigmoid_backward(g, out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _backend.active.relu(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        if isinstance(g, Tensor):
+            return g * (raw(out) > 0)
+        # relu(x) > 0 exactly where x > 0, so the output serves as the mask: relu'(0) = 0.
+        return _backend.active.relu_backward(g, out)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * np.sign(raw(a))
+
+
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return np.sign(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0
+
+
+class Clip(Function):
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a)
+        ctx.bounds = (lo, hi)
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        a = raw(a)
+        inside = np.ones(np.shape(a), dtype=bool)
+        if lo is not None:
+            inside &= a > lo
+        if hi is not None:
+            inside &= a < hi
+        return g * inside, None, None
+
+
+class Maximum(Function):
+    _pick = staticmethod(np.maximum)
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return cls._pick(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a, b = raw(a), raw(b)
+        wins = (a > b) if type(ctx) is Maximum else (a < b)
+        # NOTE: on a tie each operand gets half the gradient, as JAX and torch.amax do.
+        share_a = wins + 0.5 * (a == b)
+        need_a, need_b = ctx.needs_input_grad
+        return (g * share_a if need_a else None), (g * (1 - share_a) if need_b else None)
+
+
+class Minimum(Maximum):
+    _pick = staticmethod(np.minimum)
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.cond
+        need = ctx.needs_input_grad
+        # Select, never multiply by the mask: inf * 0 from the other branch would be NaN.
+        ga = Where.apply(c, g, 0) if need[1] else None
+        gb = Where.apply(c, 0, g) if need[2] else None
+        return None, ga, gb
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.source_dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.source_dtype), None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return np.array(a, copy=True) if isinstance(a, np.ndarray) else a
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+# ---- public functions (also Tensor methods) ----------------------------------------------
+def add(a, b) -> Tensor:
+    return Add.apply(*binary_operands(a, b))
+
+
+def sub(a, b) -> Tensor:
+    return Sub.apply(*binary_operands(a, b))
+
+
+def mul(a, b) -> Tensor:
+    return Mul.apply(*binary_operands(a, b))
+
+
+def div(a, b) -> Tensor:
+    a, b = binary_operands(a, b)
+    if raw(a).dtype.kind != "f" and np.result_type(raw(b)).kind != "f":
+        a = as_tensor(a).astype(np.float32)  # true division of integers is float32, as in PyTorch
+    return Div.apply(a, b)
+
+
+def pow(a, b) -> Tensor:
+    return Pow.apply(*binary_operands(a, b))
+
+
+def neg(x) -> Tensor:
+    return Neg.apply(as_tensor(x))
+
+
+def exp(x) -> Tensor:
+    return Exp.apply(as_tensor(x))
+
+
+def log(x) -> Tensor:
+    return Log.apply(as_tensor(x))
+
+
+def sqrt(x) -> Tensor:
+    return Sqrt.apply(as_tensor(x))
+
+
+def sin(x) -> Tensor:
+    return Sin.apply(as_tensor(x))
+
+
+def cos(x) -> Tensor:
+    return Cos.apply(as_tensor(x))
+
+
+def tanh(x) -> Tensor:
+    return Tanh.apply(as_tensor(x))
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid.apply(as_tensor(x))
+
+
+def relu(x) -> Tensor:
+    return Relu.apply(as_tensor(x))
+
+
+def abs(x) -> Tensor:  # noqa: A001  (the PyTorch name)
+    return Abs.apply(as_tensor(x))
+
+
+def sign(x) -> Tensor:
+    return Sign.apply(as_tensor(x))
+
+
+def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; the gradient passes only strictly inside the bounds."""
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return Clip.apply(as_tensor(x), raw(min), raw(max))
+
+
+def maximum(a, b) -> Tensor:
+    return Maximum.apply(*binary_operands(a, b))
+
+
+def minimum(a, b) -> Tensor:
+    return Minimum.apply(*binary_operands(a, b))
+
+
+def where(cond, a, b) -> Tensor:
+    """Elementwise `a if cond else b`; the unselected branch gets exactly zero gradient."""
+    a, b = binary_operands(a, b)
+    return Where.apply(np.asarray(raw(cond), dtype=bool), a, b)
+
+
+def astype(x, dtype) -> Tensor:
+    from ..dtypes import as_dtype
+
+    x = as_tensor(x)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Cast.apply(x, dtype)
+
+
+def clone(x) -> Tensor:
+    return Clone.apply(as_tensor(x))

@@ -1,0 +1,61 @@
+"""matmul: batched and broadcasting like numpy; 1-d operands are promoted and the axis dropped."""
+import numpy as np
+
+from .. import backend as _backend
+from ..errors import DTypeError, ShapeError
+from ..function import Function
+from ..tensor import Tensor
+from ._common import binary_operands
+from .shape import reshape
+
+
+class MatMul(Function):
+    """(..., m, k) @ (..., k, n); the batch dims broadcast and the engine sums them back."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _backend.active.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = MatMul.apply(g, b.swapaxes(-1, -2)) if need_a else None
+        gb = MatMul.apply(a.swapaxes(-1, -2), g) if need_b else None
+        return ga, gb
+
+
+def _check(a: Tensor, b: Tensor) -> None:
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
+    if a.dtype.kind not in "fiub" or b.dtype.kind not in "fiub":
+        raise DTypeError(f"matmul: unsupported dtypes {a.dtype} and {b.dtype}")
+    ka, kb = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        da, db = a.ndim - 1, (b.ndim - 2 if b.ndim > 1 else 0)
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                         f"{ka} (dim {da}) != {kb} (dim {db})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with numpy's rules (batched, broadcasting, 1-d operands promoted)."""
+    a, b = binary_operands(a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ShapeError("matmul: both operands need at least one dimension (a scalar was given)")
+    _check(a, b)
+    if a.ndim >= 2 and b.ndim >= 2:
+        return MatMul.apply(a, b)
+    a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b
+    out = MatMul.apply(a2, b2)
+    shape = out.shape
+    if a.ndim == 1:
+        shape = shape[:-2] + shape[-1:]
+    if b.ndim == 1:
+        shape = shape[:-1]
+    return reshape(out, shape)
