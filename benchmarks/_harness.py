@@ -1,0 +1,83 @@
+"""Shared by the benchmarks: timing (medians), optional competitors, the table and JSON."""
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import statistics
+import time
+
+
+def median_time(fn, repeat: int = 7, number: int = 1, setup=None) -> float:
+    """Median seconds per call of fn over `repeat` runs of `number` calls (garbage collector on)."""
+    samples = []
+    for _ in range(repeat):
+        state = setup() if setup else None
+        start = time.perf_counter()
+        for _ in range(number):
+            fn() if state is None else fn(state)
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def optional(module: str):
+    """The module if installed, else None (benchmarks skip what is missing)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def environment() -> dict:
+    import numpy as np
+
+    import autograd as ag
+
+    torch = optional("torch")
+    return {
+        "autograd_backend": ag.backend.name(),
+        "autograd_info": ag.backend.info(),
+        "numpy": np.__version__,
+        "torch": getattr(torch, "__version__", None),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "cpus": os.cpu_count(),
+    }
+
+
+def format_seconds(s) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.2f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.3f} s"
+
+
+def print_table(title: str, rows: list[dict], columns: list[str], baseline: str = "autograd") -> None:
+    """rows: {"case": ..., "<column>": seconds or None}; ratios are column / baseline (>1: we win)."""
+    print(f"\n## {title}\n")
+    head = ["case"] + columns + [f"{c}/{baseline}" for c in columns if c != baseline]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        cells = [row["case"]] + [format_seconds(row.get(c)) for c in columns]
+        for c in columns:
+            if c != baseline:
+                ours, theirs = row.get(baseline), row.get(c)
+                cells.append(f"{theirs / ours:.2f}x" if ours and theirs else "-")
+        print("| " + " | ".join(cells) + " |")
+
+
+def write_json(name: str, payload: dict) -> str:
+    out_dir = os.environ.get("AUTOGRAD_BENCH_OUT", os.path.join(os.path.dirname(__file__), "results"))
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    return path
+
+
+def collect_garbage():
+    gc.collect()
