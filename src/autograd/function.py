@@ -57,41 +57,37 @@ class Function:
     @classmethod
     def apply(cls, *args):
         datas = []
+        append = datas.append
         has_tensor = requires_grad = False
         for a in args:
             if isinstance(a, Tensor):
                 has_tensor = True
-                datas.append(a.data)
+                append(a.data)
                 if a.requires_grad:
                     requires_grad = True
             else:
-                datas.append(a)
+                append(a)
         ctx = _new(cls)
-        if not has_tensor:
-            return cls.forward(ctx, *datas)
-        ctx._inputs = args  # before forward: ctx.needs_input_grad works there too, as in PyTorch
+        if has_tensor:
+            ctx._inputs = args  # before forward: ctx.needs_input_grad works there, as in PyTorch
         out = cls.forward(ctx, *datas)
-        if not (requires_grad and _grad_enabled.get()):
-            if _anomaly.get():
-                _check_finite(cls, "forward", out)
-            if type(out) is tuple:
-                return tuple(_wrap(o, None, 0) for o in out)
-            if cls._output_is_view:  # views made under no_grad share the version counter too
-                result = _wrap(out, None, 0)
-                _mark_view(args[0], result)
-                return result
-            return _wrap(out, None, 0)
-        ctx._stamp = _clock.now
-        ctx._out = out  # no extra memory: consumers of the output hold it anyway
+        if not has_tensor:
+            return out
+        record = requires_grad and _grad_enabled.get()
         if type(out) is tuple:
-            result = tuple(_wrap(o, ctx, i) for i, o in enumerate(out))
-            ctx._output_meta = tuple((r.shape, r.dtype) for r in result)
+            result = tuple(_wrap(o, ctx if record else None, i) for i, o in enumerate(out))
+            if record:
+                ctx._output_meta = tuple((r.shape, r.dtype) for r in result)
         else:
-            result = _wrap(out, ctx, 0)
-        if cls._output_is_view:
+            result = _wrap(out, ctx if record else None, 0)
+        if record:
+            ctx._stamp = _clock.now
+            ctx._out = out  # no extra memory: consumers of the output hold it anyway
+        if cls._output_is_view:  # also under no_grad: a view shares its base's version counter
             _mark_view(args[0], result)
         if _anomaly.get():
-            ctx._stack = creation_stack()
+            if record:
+                ctx._stack = creation_stack()
             _check_finite(cls, "forward", out)
         return result
 
@@ -191,14 +187,19 @@ def _modified_message(node, which, tensor):
             f"modify a copy (t.clone()).")
 
 
+_FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
+
+
 def _wrap(value, node, index):
-    if type(value) is not np.ndarray and not isinstance(value, np.generic):
+    kind = type(value)
+    if kind is not np.ndarray and kind not in _FLOAT_SCALAR_TYPES and not isinstance(value, np.generic):
         value = value.data if isinstance(value, Tensor) else np.asarray(value)
+        kind = type(value)
     t = _new(Tensor)
     t.data = value
     t.grad = None
     t._version = 0
-    if node is not None and value.dtype.kind == "f":
+    if node is not None and (kind in _FLOAT_SCALAR_TYPES or value.dtype.kind == "f"):
         t.requires_grad = True
         t.grad_fn = node
         t._out_index = index

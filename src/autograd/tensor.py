@@ -222,8 +222,9 @@ class Tensor:
             try:
                 np.copyto(d, values, casting="same_kind")
             except (ValueError, TypeError) as e:
-                raise ShapeError(f"{op}: cannot write {np.shape(values)} {np.result_type(values)} into "
-                                 f"{d.shape} {d.dtype}: {e}") from None
+                error = DTypeError if isinstance(e, TypeError) else ShapeError  # cast vs shape
+                raise error(f"{op}: cannot write {np.shape(values)} {np.result_type(values)} into "
+                            f"{d.shape} {d.dtype}: {e}") from None
         else:
             self.data = d.dtype.type(values)
         self._mark_modified()

@@ -26,6 +26,13 @@ def _is_python_scalar(x) -> bool:
     return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray)
 
 
+_FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
+
+
+def _is_float_data(data) -> bool:
+    return type(data) in _FLOAT_SCALAR_TYPES or (type(data) is np.ndarray and data.dtype.kind == "f")
+
+
 def binary_operands(a, b):
     """Operands for an arithmetic op, promoted the way PyTorch promotes.
 
@@ -33,6 +40,15 @@ def binary_operands(a, b):
     float32. Between tensors, a float operand wins over an integer one (int64 + float32 is
     float32, where numpy would say float64); otherwise numpy's rules hold.
     """
+    # Fast paths first: this runs for every arithmetic operator.
+    if type(a) is Tensor:
+        tb = type(b)
+        if tb is Tensor:
+            da, db = a.data, b.data
+            if type(da) is type(db) and (type(da) is not np.ndarray or da.dtype is db.dtype):
+                return a, b
+        elif (tb is float or tb is int) and _is_float_data(a.data):
+            return a, b
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         da, db = a.data.dtype, b.data.dtype
