@@ -1,0 +1,62 @@
+/* ag_kernels.h: the whole C API of autograd's compiled kernels.
+ *
+ * csrc/build_ffi.py reads this file into cffi's cdef with every preprocessor line
+ * removed, so everything else here must be plain declarations that cffi can parse.
+ *
+ * Conventions, for every kernel:
+ *   - the return value is a status: AG_OK (0) or a negative AG_ERR_* code; nothing prints,
+ *     nothing exits, nothing allocates;
+ *   - n counts elements (not bytes) of contiguous buffers; n == 0 is a no-op that accepts
+ *     NULL pointers;
+ *   - out may be the very same buffer as an input (in place), but must not overlap one
+ *     partially (AG_ERR_OVERLAP);
+ *   - results do not depend on the thread count or on the chunking of the buffer;
+ *   - the instruction set is chosen at run time (see ag_isa), never at build time.
+ */
+#ifndef AG_KERNELS_H
+#define AG_KERNELS_H
+
+#include <stdint.h>
+
+enum ag_status {
+    AG_OK = 0,
+    AG_ERR_NULL = -1,       /* a required pointer is NULL */
+    AG_ERR_SIZE = -2,       /* negative or impossibly large element count */
+    AG_ERR_ARG = -3,        /* any other invalid argument */
+    AG_ERR_OVERLAP = -4     /* output partially overlaps an input */
+};
+
+enum ag_isa_level {
+    AG_ISA_PORTABLE = 0,    /* plain C11, any CPU */
+    AG_ISA_AVX2 = 1,        /* x86-64 with AVX2 + FMA */
+    AG_ISA_AVX512 = 2       /* x86-64 with AVX-512 F, DQ, VL, BW (and OS support for zmm) */
+};
+
+/* cpu.c: run-time dispatch, threads, build description. */
+int ag_isa(void);                   /* the level kernels use now: min(detected, cap) */
+int ag_isa_detected(void);          /* the highest level this CPU and OS support */
+int ag_set_isa_cap(int cap);        /* use at most `cap`; returns the level now in use,
+                                       or AG_ERR_ARG if cap is not an AG_ISA_* value */
+const char *ag_build_info(void);    /* compiler, flags and OpenMP version (static string) */
+int ag_set_num_threads(int n);      /* 1 <= n <= 1024, else AG_ERR_ARG */
+int ag_get_num_threads(void);       /* the set value, else OpenMP's default; 1 without OpenMP */
+
+/* activations.c: element-wise forward and backward over n contiguous elements.
+ * relu(x) = x > 0 or x is NaN ? x : +0        (numpy's maximum(x, 0))
+ * sigmoid(x) = 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) otherwise (never overflows)
+ * relu_backward = g * (x > 0), sigmoid_backward = g * y * (1 - y),
+ * tanh_backward = g * (1 - y * y), where y is the forward output. */
+int ag_relu_f32(const float *x, float *out, int64_t n);
+int ag_relu_f64(const double *x, double *out, int64_t n);
+int ag_sigmoid_f32(const float *x, float *out, int64_t n);
+int ag_sigmoid_f64(const double *x, double *out, int64_t n);
+int ag_tanh_f32(const float *x, float *out, int64_t n);
+int ag_tanh_f64(const double *x, double *out, int64_t n);
+int ag_relu_backward_f32(const float *g, const float *x, float *out, int64_t n);
+int ag_relu_backward_f64(const double *g, const double *x, double *out, int64_t n);
+int ag_sigmoid_backward_f32(const float *g, const float *y, float *out, int64_t n);
+int ag_sigmoid_backward_f64(const double *g, const double *y, double *out, int64_t n);
+int ag_tanh_backward_f32(const float *g, const float *y, float *out, int64_t n);
+int ag_tanh_backward_f64(const double *g, const double *y, double *out, int64_t n);
+
+#endif
