@@ -153,6 +153,7 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         if not retain_graph:
             node._saved = None
             node._inputs = None
+            node._out = None
 
 
 def _run(roots, seeds, retain_graph, create_graph, capture: Optional[Sequence[Tensor]]):

@@ -16,7 +16,7 @@ array. So one formula runs on raw arrays in an ordinary backward (fast) and reco
 """
 import numpy as np
 
-from .errors import AnomalyError, GraphError
+from .errors import AnomalyError, AutogradError, DTypeError, GraphError, ShapeError, describe
 from .grad_mode import _anomaly, _grad_enabled, creation_stack
 from .tensor import Tensor
 
@@ -70,7 +70,10 @@ class Function:
         ctx = _new(cls)
         if has_tensor:
             ctx._inputs = args  # before forward: ctx.needs_input_grad works there, as in PyTorch
-        out = cls.forward(ctx, *datas)
+        try:
+            out = cls.forward(ctx, *datas)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _op_error(cls, e, datas) from None
         if not has_tensor:
             return out
         record = requires_grad and _grad_enabled.get()
@@ -136,7 +139,9 @@ class Function:
     def next_functions(self) -> tuple:
         """For each input: (its grad_fn or None, output index), as in PyTorch."""
         return tuple(
-            (a.grad_fn, a._out_index) if isinstance(a, Tensor) else (None, 0) for a in self._inputs
+            # leaves have no _out_index (only op outputs get one)
+            (a.grad_fn, a._out_index) if isinstance(a, Tensor) and a.grad_fn is not None else (None, 0)
+            for a in self._inputs
         )
 
     @classmethod
@@ -159,14 +164,28 @@ class _clock:
         return cls.now
 
 
+class _SharedVersion:
+    """The in-place stamp shared by all tensors over one memory (a base, its views, detached
+    copies). Made when the first view is; it refers to no tensor, so it keeps no graph alive."""
+
+    __slots__ = ("stamp",)
+
+    def __init__(self, stamp: int):
+        self.stamp = stamp
+
+
+def shared_version(t: Tensor) -> _SharedVersion:
+    """t's shared stamp, made on first use (when a view or detached copy of t appears)."""
+    cell = getattr(t, "_alias", None)
+    if cell is None:
+        cell = t._alias = _SharedVersion(t._version)
+    return cell
+
+
 def _last_modified(t: Tensor) -> int:
-    """The stamp of the last in-place change to t or to a tensor it is a view of."""
-    stamp = t._version
-    base = getattr(t, "_base", None)
-    while base is not None:
-        stamp = max(stamp, base._version)
-        base = getattr(base, "_base", None)
-    return stamp
+    """The stamp of the last in-place change to t or to any tensor sharing its memory."""
+    cell = getattr(t, "_alias", None)
+    return t._version if cell is None else max(t._version, cell.stamp)
 
 
 def _check_not_modified(node):
@@ -210,12 +229,26 @@ def _wrap(value, node, index):
 
 
 def _mark_view(source, results):
-    """A view of `source` is modified when `source` is: give it source's stamp and a base link."""
+    """A view shares its source's stamp, so a change through either is seen by nodes that saved
+    the other."""
     if not isinstance(source, Tensor):
         return
     for r in results if type(results) is tuple else (results,):
         if isinstance(r.data, np.ndarray) and r.data.base is not None:
-            r._base = source
+            r._alias = shared_version(source)
+
+
+def _op_error(cls, error, datas):
+    """numpy's error from inside a forward, restated with the op's name and its inputs."""
+    if isinstance(error, AutogradError):
+        return error
+    inputs = describe(*[d for d in datas if hasattr(d, "shape")])
+    message = f"{cls.name().lower()}: {error} (inputs: {inputs})"
+    if isinstance(error, ValueError):
+        return ShapeError(message)
+    if isinstance(error, TypeError):
+        return DTypeError(message)
+    return type(error)(message)
 
 
 def _freed_message(node) -> str:

@@ -30,8 +30,8 @@ class Tensor:
     """
 
     # _version: the in-place clock's count at this tensor's last in-place change (function._clock).
-    # _base: the tensor this one is a view of, so that changing either is seen through the other.
-    __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version", "_base",
+    # _alias: the stamp shared with views of the same memory (function.shared_version).
+    __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version", "_alias",
                  "_hooks", "_retains_grad", "__weakref__")
     # numpy defers to our reflected operators (np.float64(2) * t gives a Tensor).
     __array_ufunc__ = None
@@ -164,8 +164,10 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph."""
+        from .function import shared_version
+
         t = Tensor._make(self.data)
-        t._base = self
+        t._alias = shared_version(self)
         return t
 
     def backward(self, gradient=None, retain_graph: Optional[bool] = None,
@@ -233,20 +235,30 @@ class Tensor:
     def _mark_modified(self) -> None:
         from .function import _clock
 
-        stamp = _clock.tick()
-        t = self
-        while t is not None:
-            t._version = stamp
-            if t.grad_fn is not None:
-                t.grad_fn._outputs_modified = True
-            t = getattr(t, "_base", None)
+        stamp = self._version = _clock.tick()
+        cell = getattr(self, "_alias", None)
+        if cell is not None:
+            cell.stamp = stamp
+        if self.grad_fn is not None:
+            self.grad_fn._outputs_modified = True
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
+        if isinstance(value, Tensor):
+            from .grad_mode import is_grad_enabled
+
+            if value.requires_grad and is_grad_enabled():
+                raise GraphError("__setitem__: assigning a tensor that requires grad would drop its "
+                                 "gradient; build the result with ag.where or ag.cat, or assign "
+                                 "value.detach()")
+            value = value.data
         index = _ops.unwrap_index(index)
-        if type(self.data) is not _ndarray:
-            self.data = np.array(self.data)
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        if type(self.data) is _ndarray:
+            self.data[index] = value
+        else:  # a 0-d tensor holds an immutable numpy scalar: write a copy, keep the scalar form
+            data = np.array(self.data)
+            data[index] = value
+            self.data = data[()]
         self._mark_modified()
 
     def zero_(self) -> "Tensor":

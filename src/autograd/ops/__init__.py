@@ -13,7 +13,7 @@ _METHODS = (
     "exp log sqrt sin cos tanh sigmoid relu abs sign clip maximum minimum pow "
     "sum mean max min var std logsumexp argmax argmin "
     "reshape view transpose permute swapaxes flatten squeeze unsqueeze broadcast_to expand "
-    "matmul softmax log_softmax astype clone"
+    "matmul softmax log_softmax astype clone split"
 ).split()
 
 
@@ -29,11 +29,16 @@ def _double(self):
     return astype(self, "float64")
 
 
+def _where(self, condition, other):
+    return where(condition, self, other)  # PyTorch's Tensor.where: self where condition, else other
+
+
 def install_methods(tensor_class) -> None:
     namespace = globals()
     for name in _METHODS:
         setattr(tensor_class, name, namespace[name])
     tensor_class.clamp = clip
+    tensor_class.where = _where
     tensor_class.to = _to
     tensor_class.float = _float
     tensor_class.double = _double

@@ -61,9 +61,11 @@ def binary_operands(a, b):
             return a.astype(db), b
         return a, b
     if ta:
-        return a, _weak_scalar(b, a)
+        b = _weak_scalar(b, a)
+        return (_float_for_scalar(a) if isinstance(b, float) else a), b
     if tb:
-        return _weak_scalar(a, b), b
+        a = _weak_scalar(a, b)
+        return a, (_float_for_scalar(b) if isinstance(a, float) else b)
     return as_tensor(a), as_tensor(b) if not _is_python_scalar(b) else b
 
 
@@ -72,9 +74,6 @@ def _weak_scalar(x, like: Tensor):
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, (bool, int, float)):
-        if isinstance(x, float) and like.data.dtype.kind != "f":
-            # int tensor * 0.5 is a float32 tensor in PyTorch (numpy would give float64)
-            return np.asarray(x, dtype=get_default_dtype())
         return x
     if isinstance(x, complex):
         raise TypeError(f"complex operands are not supported (got {x!r})")
@@ -82,6 +81,12 @@ def _weak_scalar(x, like: Tensor):
     if t.dtype != like.dtype and t.dtype.kind != "f" and like.dtype.kind == "f":
         t = t.astype(like.dtype)
     return t
+
+
+def _float_for_scalar(t: Tensor) -> Tensor:
+    """An integer tensor meeting a float scalar becomes float32 first, as in PyTorch (numpy
+    would make int64 * 0.5 float64)."""
+    return t if t.data.dtype.kind in "fc" else t.astype(get_default_dtype())
 
 
 def normalize_axis(axis, ndim: int, op: str):
@@ -101,9 +106,10 @@ def normalize_axis(axis, ndim: int, op: str):
 
 
 def pick_axis(axis, dim, default=None):
-    """numpy's `axis` or PyTorch's `dim`, whichever was given."""
+    """numpy's `axis` or PyTorch's `dim`, whichever was given (an `axis` equal to the caller's
+    `default` counts as not given, so `f(x, dim=1)` works when f's signature has `axis=0`)."""
     if dim is not None:
-        if axis is not None and axis != dim:
+        if axis is not None and axis != dim and axis != default:
             raise TypeError("give either axis or dim, not both")
         return dim
     return default if axis is None else axis

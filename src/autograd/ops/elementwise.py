@@ -336,8 +336,9 @@ def mul(a, b) -> Tensor:
 
 def div(a, b) -> Tensor:
     a, b = binary_operands(a, b)
-    if raw(a).dtype.kind != "f" and np.result_type(raw(b)).kind != "f":
-        a = as_tensor(a).astype(np.float32)  # true division of integers is float32, as in PyTorch
+    if np.result_type(raw(a)).kind != "f" and np.result_type(raw(b)).kind != "f":
+        # true division of integers is float32, as in PyTorch (numpy says float64)
+        a, b = as_tensor(a).astype(np.float32), as_tensor(b).astype(np.float32)
     return Div.apply(a, b)
 
 

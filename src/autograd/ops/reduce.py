@@ -142,11 +142,13 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
 
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Index of the largest value (no gradient); over the flattened tensor when axis is None."""
-    axis = pick_axis(axis, dim)
-    return Tensor._make(np.argmax(np.asarray(raw(x)), axis=axis, keepdims=keepdims or bool(keepdim)))
+    data = np.asarray(raw(x))
+    axes = normalize_axis(pick_axis(axis, dim), data.ndim, "argmax")
+    return Tensor._make(np.argmax(data, axis=None if axes is None else axes[0], keepdims=keepdims or bool(keepdim)))
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Index of the smallest value (no gradient)."""
-    axis = pick_axis(axis, dim)
-    return Tensor._make(np.argmin(np.asarray(raw(x)), axis=axis, keepdims=keepdims or bool(keepdim)))
+    data = np.asarray(raw(x))
+    axes = normalize_axis(pick_axis(axis, dim), data.ndim, "argmin")
+    return Tensor._make(np.argmin(data, axis=None if axes is None else axes[0], keepdims=keepdims or bool(keepdim)))

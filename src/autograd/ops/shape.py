@@ -75,7 +75,8 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, a, pad_width, value):
         ctx.inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, np.shape(a)))
-        return np.pad(a, pad_width, mode="constant", constant_values=value)
+        # `or 0`: a 0-d input has no widths (an empty tuple, which np.pad rejects); numpy returns it as is.
+        return np.pad(a, pad_width or 0, mode="constant", constant_values=value)
 
     @staticmethod
     def backward(ctx, g):
@@ -94,10 +95,7 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, a, index):
         ctx.shape, ctx.dtype, ctx.index = np.shape(a), a.dtype, index
-        try:
-            return a[index]
-        except IndexError as e:
-            raise IndexError(f"getitem: index {index!r} does not fit shape {np.shape(a)}: {e}") from None
+        return a[index]
 
     @staticmethod
     def backward(ctx, g):
@@ -176,8 +174,10 @@ def flatten(x, start=0, end=-1, *, start_dim=None, end_dim=None) -> Tensor:
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, 1)
-    start = normalize_axis(pick_axis(start, start_dim), x.ndim, "flatten")[0]
-    end = normalize_axis(pick_axis(end, end_dim), x.ndim, "flatten")[0]
+    start = normalize_axis(pick_axis(start, start_dim, default=0), x.ndim, "flatten")[0]
+    end = normalize_axis(pick_axis(end, end_dim, default=-1), x.ndim, "flatten")[0]
+    if start > end:
+        raise ShapeError(f"flatten: start axis {start} comes after end axis {end} (shape {x.shape})")
     shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
     return reshape(x, shape)
 
@@ -191,10 +191,12 @@ def squeeze(x, axis=None, *, dim=None) -> Tensor:
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
-def unsqueeze(x, axis, *, dim=None) -> Tensor:
+def unsqueeze(x, axis=None, *, dim=None) -> Tensor:
     """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
     x = as_tensor(x)
     axis = pick_axis(axis, dim)
+    if axis is None:
+        raise TypeError("unsqueeze: missing the axis (or dim) argument")
     axis = normalize_axis(axis, x.ndim + 1, "unsqueeze")[0]
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
@@ -224,7 +226,7 @@ def concatenate(tensors, axis=0, *, dim=None) -> Tensor:
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated")
-    axis = normalize_axis(pick_axis(axis, dim), ndim, "concatenate")[0]
+    axis = normalize_axis(pick_axis(axis, dim, default=0), ndim, "concatenate")[0]
     for t in tensors[1:]:
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
             shapes = ", ".join(str(u.shape) for u in tensors)
@@ -243,14 +245,14 @@ def stack(tensors, axis=0, *, dim=None) -> Tensor:
         raise ValueError("stack: need at least one tensor")
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ShapeError(f"stack: all tensors need one shape, got {', '.join(str(t.shape) for t in tensors)}")
-    axis = pick_axis(axis, dim)
+    axis = pick_axis(axis, dim, default=0)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis)
 
 
 def split(x, split_size_or_sections, axis=0, *, dim=None) -> list:
     """PyTorch's split: an int is the size of each chunk (the last may be smaller), a list the sizes."""
     x = as_tensor(x)
-    axis = normalize_axis(pick_axis(axis, dim), x.ndim, "split")[0]
+    axis = normalize_axis(pick_axis(axis, dim, default=0), x.ndim, "split")[0]
     n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
