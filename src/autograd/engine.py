@@ -114,6 +114,7 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         slots[i] = g if slots[i] is None else slots[i] + g
     ready = [n for n in pending if deps[n] == 0]
     anomaly = _anomaly.get()
+    ndarray = np.ndarray
     while ready:
         node = ready.pop()
         slots = pending.pop(node, None)
@@ -125,7 +126,17 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
             if captured_nodes and node in captured_nodes:
                 for t in captured_nodes[node]:
                     captured[id(t)] = slots[t._out_index]
-            in_grads = _call_backward(node, slots, create_graph, anomaly)
+            if len(slots) > 1 or create_graph or node._create_graph:
+                _prepare_call(node, slots, create_graph)
+            in_grads = type(node).backward(node, *slots)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if len(in_grads) != len(inputs):
+                in_grads = _fit_result(node, in_grads)
+            if node._guard_zero_grad:
+                in_grads = _guard_zero(slots[0], in_grads)
+            if anomaly:
+                _check_backward(node, in_grads)
         for k, t in enumerate(inputs):
             if not isinstance(t, Tensor) or not t.requires_grad:
                 continue
@@ -133,16 +144,16 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
             g = None if in_grads is None else in_grads[k]
             if g is not None:
                 data = t.data
-                if g.shape != data.shape:
-                    g = unbroadcast(g, data.shape, node.name())
-                if g.dtype != data.dtype:
-                    g = g.astype(data.dtype)
+                kind = type(g)
+                # Same numpy scalar type, or an array of the same shape and dtype: nothing to do.
+                if kind is not type(data) or (kind is ndarray and (g.shape != data.shape or g.dtype != data.dtype)):
+                    g = _conform(g, data, node)
                 if child is None:
                     _deliver_leaf(leaf_grads, t, g)
                 else:
                     slots_c = pending.get(child)
                     if slots_c is None:
-                        slots_c = pending[child] = _new_slots(child)
+                        slots_c = pending[child] = [None] if child._output_meta is None else _new_slots(child)
                     i = t._out_index
                     slots_c[i] = g if slots_c[i] is None else slots_c[i] + g
             if child is not None:
@@ -154,6 +165,15 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
             node._saved = None
             node._inputs = None
             node._out = None
+
+
+def _conform(g, data, node):
+    """A gradient summed back to its input's shape and cast to its dtype."""
+    if g.shape != data.shape:
+        g = unbroadcast(g, data.shape, node.name())
+    if g.dtype != data.dtype:
+        g = g.astype(data.dtype)
+    return g
 
 
 def _run(roots, seeds, retain_graph, create_graph, capture: Optional[Sequence[Tensor]]):
@@ -186,7 +206,7 @@ def _deliver_leaf(leaf_grads, leaf, g):
     leaf_grads[leaf] = g if previous is None else previous + g
 
 
-def _call_backward(node, slots, create_graph, anomaly):
+def _prepare_call(node, slots, create_graph):
     if len(slots) > 1:  # outputs that got no gradient get zeros (PyTorch materializes them too)
         for i, s in enumerate(slots):
             if s is None:
@@ -194,25 +214,23 @@ def _call_backward(node, slots, create_graph, anomaly):
                 z = np.zeros(shape, dtype=dtype)
                 slots[i] = Tensor._make(z) if create_graph else z
     node._create_graph = create_graph
-    result = type(node).backward(node, *slots)
-    if type(result) is not tuple:
-        result = (result,)
+
+
+def _fit_result(node, result):
+    """Trailing Nones beyond the inputs are allowed (PyTorch allows them); anything else is an error."""
     n_inputs = len(node._inputs)
-    if len(result) != n_inputs:
-        if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
-            result = result[:n_inputs]
-        else:
-            raise GraphError(f"{node.name()}.backward returned {len(result)} gradients, expected "
-                             f"{n_inputs} (one per forward argument, None where there is none)")
-    if node._guard_zero_grad:
-        result = _guard_zero(slots[0], result)
-    if anomaly:
-        try:
-            _check_finite(type(node), "backward", result)
-        except Exception as e:
-            stack = getattr(node, "_stack", "")
-            raise type(e)(f"{e}\nThe forward call that created this node:\n{stack}") from None
-    return result
+    if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
+        return result[:n_inputs]
+    raise GraphError(f"{node.name()}.backward returned {len(result)} gradients, expected "
+                     f"{n_inputs} (one per forward argument, None where there is none)")
+
+
+def _check_backward(node, result):
+    try:
+        _check_finite(type(node), "backward", result)
+    except Exception as e:
+        stack = getattr(node, "_stack", "")
+        raise type(e)(f"{e}\nThe forward call that created this node:\n{stack}") from None
 
 
 def _guard_zero(g, grads):

@@ -133,7 +133,7 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple:
         """For each forward argument: is it a Tensor whose gradient is wanted?"""
-        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self._inputs)
+        return tuple([isinstance(a, Tensor) and a.requires_grad for a in self._inputs])
 
     @property
     def next_functions(self) -> tuple:
