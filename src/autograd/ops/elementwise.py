@@ -322,16 +322,35 @@ class Clone(Function):
 
 
 # ---- public functions (also Tensor methods) ----------------------------------------------
-def add(a, b) -> Tensor:
-    return Add.apply(*binary_operands(a, b))
+def _unary(op, name: str, doc: str):
+    """The public function of a one-input op (also installed as a Tensor method)."""
+
+    def function(x) -> Tensor:
+        return op.apply(as_tensor(x))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
 
 
-def sub(a, b) -> Tensor:
-    return Sub.apply(*binary_operands(a, b))
+def _binary(op, name: str, doc: str):
+    """The public function of a two-input op, with PyTorch's operand promotion."""
+
+    def function(a, b) -> Tensor:
+        return op.apply(*binary_operands(a, b))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
 
 
-def mul(a, b) -> Tensor:
-    return Mul.apply(*binary_operands(a, b))
+add = _binary(Add, "add", "a + b with numpy broadcasting, elementwise.")
+
+
+sub = _binary(Sub, "sub", "a - b with numpy broadcasting, elementwise.")
+
+
+mul = _binary(Mul, "mul", "a * b with numpy broadcasting, elementwise.")
 
 
 def div(a, b) -> Tensor:
@@ -342,53 +361,30 @@ def div(a, b) -> Tensor:
     return Div.apply(a, b)
 
 
-def pow(a, b) -> Tensor:
-    return Pow.apply(*binary_operands(a, b))
+pow = _binary(Pow, "pow", "a ** b with numpy broadcasting, elementwise.")
 
 
-def neg(x) -> Tensor:
-    return Neg.apply(as_tensor(x))
+neg = _unary(Neg, "neg", "-x, elementwise.")
 
+exp = _unary(Exp, "exp", "e ** x, elementwise.")
 
-def exp(x) -> Tensor:
-    return Exp.apply(as_tensor(x))
+log = _unary(Log, "log", "The natural logarithm, elementwise.")
 
+sqrt = _unary(Sqrt, "sqrt", "The square root, elementwise.")
 
-def log(x) -> Tensor:
-    return Log.apply(as_tensor(x))
+sin = _unary(Sin, "sin", "The sine, elementwise.")
 
+cos = _unary(Cos, "cos", "The cosine, elementwise.")
 
-def sqrt(x) -> Tensor:
-    return Sqrt.apply(as_tensor(x))
+tanh = _unary(Tanh, "tanh", "The hyperbolic tangent, elementwise.")
 
+sigmoid = _unary(Sigmoid, "sigmoid", "1 / (1 + e ** -x), computed without overflow, elementwise.")
 
-def sin(x) -> Tensor:
-    return Sin.apply(as_tensor(x))
+relu = _unary(Relu, "relu", "max(x, 0); relu'(0) = 0, elementwise.")
 
+abs = _unary(Abs, "abs", "|x|; abs'(0) = 0, elementwise.")
 
-def cos(x) -> Tensor:
-    return Cos.apply(as_tensor(x))
-
-
-def tanh(x) -> Tensor:
-    return Tanh.apply(as_tensor(x))
-
-
-def sigmoid(x) -> Tensor:
-    return Sigmoid.apply(as_tensor(x))
-
-
-def relu(x) -> Tensor:
-    return Relu.apply(as_tensor(x))
-
-
-def abs(x) -> Tensor:  # noqa: A001  (the PyTorch name)
-    return Abs.apply(as_tensor(x))
-
-
-def sign(x) -> Tensor:
-    return Sign.apply(as_tensor(x))
-
+sign = _unary(Sign, "sign", "-1, 0 or 1; its gradient is 0 everywhere, elementwise.")
 
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit values to [min, max]; the gradient passes only strictly inside the bounds."""
@@ -397,12 +393,10 @@ def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
     return Clip.apply(as_tensor(x), raw(min), raw(max))
 
 
-def maximum(a, b) -> Tensor:
-    return Maximum.apply(*binary_operands(a, b))
+maximum = _binary(Maximum, "maximum", "The larger of a and b; ties share the gradient evenly, elementwise.")
 
 
-def minimum(a, b) -> Tensor:
-    return Minimum.apply(*binary_operands(a, b))
+minimum = _binary(Minimum, "minimum", "The smaller of a and b; ties share the gradient evenly, elementwise.")
 
 
 def where(cond, a, b) -> Tensor:
@@ -421,5 +415,4 @@ def astype(x, dtype) -> Tensor:
     return Cast.apply(x, dtype)
 
 
-def clone(x) -> Tensor:
-    return Clone.apply(as_tensor(x))
+clone = _unary(Clone, "clone", "A copy that stays in the graph, elementwise.")
