@@ -1,0 +1,33 @@
+"""The command line: the demo prints the lectures' numbers; info names the backend."""
+import subprocess
+import sys
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "autograd", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_demo_prints_what_the_examples_learned():
+    done = _run("demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "MSE = 2.50, RMSE = 1.58, dMSE/dm = -3, dMSE/db = -1" in out
+    assert "m = -0.70, b = 5.10" in out
+    assert "m = 2.0000, b = 1.0000" in out
+    assert "h = [0.6025, 0.6019, 0.6038], y_hat = [0.7609, 0.7760], L = 0.0478" in out
+    assert "dL/dw21 = -0.0152" in out and "= 0.3652" in out
+    # XOR learned: the printed predictions round to the truth table
+    preds = out.split("predictions ")[1].split("\n")[0].split(", ")
+    assert [round(float(p.split("->")[1])) for p in preds] == [0, 1, 1, 0]
+
+
+def test_info_names_backend_and_isa():
+    done = _run("info")
+    assert done.returncode == 0, done.stderr
+    assert "backend:" in done.stdout and "isa:" in done.stdout
+
+
+def test_train_says_it_is_not_there_yet_without_a_traceback():
+    done = _run("train")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "train:" in done.stderr
