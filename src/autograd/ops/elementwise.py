@@ -99,7 +99,14 @@ class Pow(_StrongZero):
         ga = gb = None
         if need_a:
             # NOTE: x ** 0 has derivative 0 everywhere, also at x = 0 where 0 * x**-1 is NaN.
-            ga = g * 0 if _is_zero_scalar(b) else g * b * a ** (b - 1)
+            if _is_zero_scalar(b):
+                ga = g * 0
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = g * b * a ** (b - 1)
+                if isinstance(b, (Tensor, np.ndarray, np.generic)) and np.any(raw(b) == 0):
+                    # a tensor exponent: mask only 0 ** 0 (NaN), so d/db stays right elsewhere
+                    ga = Where.apply((raw(b) == 0) & (raw(a) == 0), 0, ga)
         if need_b:
             with np.errstate(divide="ignore", invalid="ignore"):
                 # NOTE: d/db a**b = a**b log a; at a = 0 the limit for b > 0 is 0 (PyTorch too).
