@@ -1,0 +1,212 @@
+"""The compiled backend: `autograd._kernels` (csrc/, cffi API mode) behind the names of `_numpy`.
+
+Every function here has the signature and the semantics of its namesake in `_numpy.py`, which
+stays the oracle. The C kernels take contiguous float32/float64 buffers; everything else goes to
+the reference explicitly:
+
+* numpy scalars and 0-d arrays, dtypes other than float32/float64 (ints, float16, big-endian),
+  mixed dtypes (float64 gradient, float32 output): the numpy reference;
+* fewer elements than `MIN_SIZE[kernel]`: the numpy reference, which is faster there (cffi's
+  per-call cost, ~1 us, exceeds the work; measured with `python -m autograd.backend._c`);
+* non-contiguous arrays (slices with a step, transposes): copied to C order first.
+
+Importing this module raises ImportError when the extension is not built; `backend/__init__`
+then falls back to `_numpy`. AUTOGRAD_ISA=avx512|avx2|portable caps the instruction set.
+"""
+import os
+
+import numpy as np
+
+from .. import _kernels  # ImportError propagates: the caller falls back to the numpy backend
+from ..errors import AutogradError, ShapeError
+from . import _numpy
+
+ffi, lib = _kernels.ffi, _kernels.lib
+
+NAME = "c"
+
+ISA_LEVELS = {"portable": lib.AG_ISA_PORTABLE, "avx2": lib.AG_ISA_AVX2, "avx512": lib.AG_ISA_AVX512}
+ISA_NAMES = {level: name for name, level in ISA_LEVELS.items()}
+_STATUS = {lib.AG_ERR_NULL: "a required pointer is NULL", lib.AG_ERR_SIZE: "invalid element count",
+           lib.AG_ERR_ARG: "invalid argument", lib.AG_ERR_OVERLAP: "output partially overlaps an input"}
+
+
+class KernelError(AutogradError, ValueError):
+    """A C kernel rejected its arguments (a status code other than AG_OK)."""
+
+
+def _ensure(status: int, kernel: str, *arrays) -> None:
+    """Turn a C status code into an exception that names the kernel and the operands."""
+    if status != lib.AG_OK:
+        what = _STATUS.get(status, "unknown status")
+        shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in arrays)
+        raise KernelError(f"{kernel}: {what} (status {status}) for operands {shapes}")
+
+
+def _set_isa_cap(value):
+    """Cap the instruction set at "avx512", "avx2" or "portable" (None: no cap); returns the level
+    in use. An unknown name raises ValueError rather than silently running something else."""
+    if value is None:
+        return lib.ag_set_isa_cap(lib.AG_ISA_AVX512)
+    if value not in ISA_LEVELS:
+        raise ValueError(f"AUTOGRAD_ISA={value!r}: expected one of {', '.join(ISA_LEVELS)}")
+    return lib.ag_set_isa_cap(ISA_LEVELS[value])
+
+
+_SIMD_CAP = os.environ.get("AUTOGRAD_ISA") or None
+_set_isa_cap(_SIMD_CAP)
+
+# ------------------------------------------------------------------ elementwise kernels
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+# Below these many elements (float32, float64) the numpy reference is at least as fast as cffi
+# plus C: cffi's per-call cost (~1 us: two from_buffer, empty_like, the call) exceeds the work.
+# Medians of interleaved runs on the 2-core Cascade Lake, one thread, sizes 2^4..2^20;
+# `python -m autograd.backend._c [threads]` prints the numpy/C time ratios they come from.
+# numpy's float32 tanh is vectorised (SVML) and 1.2-1.4x faster per element than our kernel on
+# one thread (C would win only on two idle cores), so float32 tanh always stays with numpy.
+NEVER = 1 << 62
+MIN_SIZE = {
+    "relu": (4096, 2048),
+    "sigmoid": (0, 0),  # numpy needs five passes for the two-branch formula: C wins at any size
+    "tanh": (NEVER, 8192),
+    "relu_backward": (2048, 2048),
+    "sigmoid_backward": (2048, 1024),
+    "tanh_backward": (4096, 1024),
+}
+
+
+def _table(kernel, thresholds=True):
+    """{dtype: (C function, cffi array type, smallest size sent to C)} for one kernel."""
+    f32, f64 = MIN_SIZE[kernel] if thresholds else (1, 1)
+    return {_F32: (getattr(lib, f"ag_{kernel}_f32"), "float[]", f32),
+            _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
+
+
+def _unary(kernel, reference, thresholds=True):
+    table = _table(kernel, thresholds)
+    from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
+
+    def run(x):
+        entry = table.get(x.dtype) if type(x) is ndarray else None
+        if entry is None or x.size < entry[2] or x.ndim == 0:
+            return reference(x)
+        fn, ctype, _ = entry
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        out = empty_like(x)
+        n = x.size
+        status = fn(from_buffer(ctype, x), from_buffer(ctype, out, require_writable=True), n)
+        if status:
+            _ensure(status, kernel, x)
+        return out
+
+    run.__name__ = run.__qualname__ = kernel
+    run.__doc__ = f"{kernel}(x) in C; same semantics as autograd.backend._numpy.{kernel}."
+    return run
+
+
+def _binary(kernel, reference, thresholds=True):
+    table = _table(kernel, thresholds)
+    from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
+
+    def run(g, y):
+        if type(g) is not ndarray or type(y) is not ndarray:
+            return reference(g, y)
+        if g.shape != y.shape:
+            raise ShapeError(f"{kernel}: the gradient and the saved array must have the same "
+                             f"shape, got {g.shape} {g.dtype} and {y.shape} {y.dtype}")
+        entry = table.get(g.dtype)
+        if entry is None or y.dtype != g.dtype or g.size < entry[2] or g.ndim == 0:
+            return reference(g, y)
+        fn, ctype, _ = entry
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+        if not y.flags.c_contiguous:
+            y = np.ascontiguousarray(y)
+        out = empty_like(g)
+        status = fn(from_buffer(ctype, g), from_buffer(ctype, y),
+                    from_buffer(ctype, out, require_writable=True), g.size)
+        if status:
+            _ensure(status, kernel, g, y)
+        return out
+
+    run.__name__ = run.__qualname__ = kernel
+    run.__doc__ = f"{kernel}(g, y) in C; same semantics as autograd.backend._numpy.{kernel}."
+    return run
+
+
+relu = _unary("relu", _numpy.relu)
+sigmoid = _unary("sigmoid", _numpy.sigmoid)
+tanh = _unary("tanh", _numpy.tanh)
+relu_backward = _binary("relu_backward", _numpy.relu_backward)
+sigmoid_backward = _binary("sigmoid_backward", _numpy.sigmoid_backward)
+tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
+
+
+def matmul(a, b):
+    """Batched matrix product with numpy's semantics (the C GEMM is not wired in yet)."""
+    return _numpy.matmul(a, b)
+
+
+# ------------------------------------------------------------------ settings
+
+
+def info() -> dict:
+    return {
+        "backend": NAME,
+        "isa": ISA_NAMES.get(lib.ag_isa(), str(lib.ag_isa())),
+        "isa_detected": ISA_NAMES.get(lib.ag_isa_detected(), str(lib.ag_isa_detected())),
+        "threads": lib.ag_get_num_threads(),
+        "build": ffi.string(lib.ag_build_info()).decode(),
+        "simd_cap": _SIMD_CAP,
+    }
+
+
+def set_num_threads(n: int) -> None:
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: need at least one thread, got {n}")
+    if lib.ag_set_num_threads(n) != lib.AG_OK:
+        raise ValueError(f"set_num_threads: at most 1024 threads, got {n}")
+
+
+def get_num_threads() -> int:
+    return lib.ag_get_num_threads()
+
+
+def _crossover_table(threads: int = 1, repeat: int = 15) -> None:
+    """Print numpy time / C time per kernel, dtype and size (> 1: C is faster)."""
+    import statistics
+    import time
+
+    def once(fn, args, number):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn(*args)
+        return (time.perf_counter() - start) / number
+
+    set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    for kernel in MIN_SIZE:
+        for dtype in (_F32, _F64):
+            ratios = []
+            for k in range(4, 21):
+                x = (rng.standard_normal(1 << k) * 3).astype(dtype)
+                args = (x, np.tanh(x)) if kernel.endswith("_backward") else (x,)
+                make = _unary if len(args) == 1 else _binary
+                ours = make(kernel, None, thresholds=False)
+                number = max(3, 50000 >> k)
+                c, r = [], []
+                for _ in range(repeat):  # interleaved, so load changes hit both alike
+                    c.append(once(ours, args, number))
+                    r.append(once(getattr(_numpy, kernel), args, number))
+                ratios.append(f"2^{k}:{statistics.median(r) / statistics.median(c):.2f}")
+            print(f"{kernel:17} {dtype.name:8} " + " ".join(ratios), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _crossover_table(int(sys.argv[1]) if len(sys.argv) > 1 else 1)

@@ -1,0 +1,323 @@
+"""`autograd.backend._c` held to `autograd.backend._numpy` through the public functions.
+
+test_backend_c.py checks the raw kernels; this file checks the wrapper around them: routing
+(scalars, 0-d, other dtypes, sizes below the thresholds go to numpy), layouts (non-contiguous
+views are copied, never misread), validation and error messages, the settings, and the engine
+end to end on both backends. Skips when the extension is not built, fails if AUTOGRAD_REQUIRE_C.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+try:
+    from autograd.backend import _c
+except ImportError as error:
+    if os.environ.get("AUTOGRAD_REQUIRE_C"):
+        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
+    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+
+import autograd as ag
+from autograd.backend import _numpy
+from autograd.errors import ShapeError
+
+UNARY = ["relu", "sigmoid", "tanh"]
+BINARY = ["relu_backward", "sigmoid_backward", "tanh_backward"]
+FLOATS = [np.float32, np.float64]
+ROUTED = [np.float16, np.int8, np.int32, np.int64, np.uint8]
+LAYOUTS = ["contiguous", "step", "reversed", "transposed", "fortran"]
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-30, 20.0, -20.0, 89.0, -89.0, 710.0, -746.0,
+           np.inf, -np.inf, np.nan]
+
+
+def _levels():
+    """The ISA names this CPU supports, lowest first."""
+    detected = _c.lib.ag_isa_detected()
+    return [name for name, level in _c.ISA_LEVELS.items() if level <= detected]
+
+
+def _restore_isa():
+    _c._set_isa_cap(_c._SIMD_CAP)
+
+
+def _threshold(kernel, dtype):
+    return _c.MIN_SIZE[kernel][0 if np.dtype(dtype) == np.float32 else 1]
+
+
+def _values(dtype, n, rng, special=True):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return rng.integers(0, 100, n).astype(dtype)
+    if dtype.kind == "i":
+        return rng.integers(-60, 60, n).astype(dtype)
+    with np.errstate(over="ignore"):
+        x = (rng.standard_normal(n) * 4).astype(dtype)
+        if special and n:
+            picks = rng.integers(0, n, min(n, 3 * len(SPECIAL)))
+            x[picks] = np.resize(np.array(SPECIAL, dtype), picks.size)
+    return x
+
+
+def _layout(x, layout, shape2d):
+    """A view with the values of the 1-d array x, laid out in memory as asked (2-d for the last
+    two layouts); the values are what a contiguous copy would hold."""
+    if layout == "contiguous":
+        return x.copy()
+    if layout == "step":
+        base = np.zeros(2 * x.size, x.dtype)
+        base[::2] = x
+        return base[::2]
+    if layout == "reversed":
+        return x[::-1].copy()[::-1]
+    a, b = shape2d
+    if layout == "transposed":
+        return np.ascontiguousarray(x.reshape(a, b).T).T
+    return np.asfortranarray(x.reshape(a, b))
+
+
+def _inputs(kernel, x, rng):
+    """(x,) for a forward kernel; (g, y) for a backward one, y a forward output (or x for relu)."""
+    if kernel in UNARY:
+        return (x,)
+    g = _values(x.dtype, x.size, rng).reshape(x.shape)
+    if x.dtype.kind != "f" or kernel == "relu_backward":
+        return g, x
+    with np.errstate(all="ignore"):
+        return g, getattr(_numpy, kernel.replace("_backward", ""))(x)
+
+
+def assert_matches(kernel, got, want):
+    """Same type (scalar or array), dtype and shape; values bitwise equal (NaN matches NaN)
+    except sigmoid and tanh in C, which are within a few ulp of numpy."""
+    assert type(got) is type(want), (type(got), type(want))
+    assert got.dtype == want.dtype and np.shape(got) == np.shape(want)
+    got, want = np.asarray(got), np.asarray(want)
+    if kernel in ("sigmoid", "tanh") and want.dtype in (np.float32, np.float64):
+        rtol = 1e-6 if want.dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=np.finfo(want.dtype).tiny)
+        return
+    nan = np.isnan(want) if want.dtype.kind == "f" else np.zeros(want.shape, bool)
+    np.testing.assert_array_equal(np.isnan(got) if got.dtype.kind == "f" else nan, nan)
+    uint = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[want.dtype.itemsize]
+    np.testing.assert_array_equal(got[~nan].view(uint), want[~nan].view(uint))
+
+
+def check(kernel, *args):
+    """The public _c function against the reference on the same inputs; inputs left untouched."""
+    before = [np.copy(a) for a in args]
+    with np.errstate(all="ignore"):
+        want = getattr(_numpy, kernel)(*args)
+        got = getattr(_c, kernel)(*args)
+    assert_matches(kernel, got, want)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)
+    return got
+
+
+# ----------------------------------------------------------------- routing and layouts
+
+
+@st.composite
+def cases(draw, dtypes):
+    """(kernel, dtype, n, shape2d, layout, seed) with n near the kernel's threshold or small."""
+    kernel = draw(st.sampled_from(UNARY + BINARY), label="kernel")
+    dtype = draw(st.sampled_from(dtypes), label="dtype")
+    t = _threshold(kernel, dtype) if np.dtype(dtype) in (np.float32, np.float64) else 0
+    t = 4096 if t in (0, _c.NEVER) else t
+    n = draw(st.one_of(st.integers(1, 40), st.integers(t - 2, t + 2), st.integers(1, 3 * t)),
+             label="n")
+    rows = draw(st.sampled_from([d for d in (1, 2, 3, 4, 8, 16, 64) if n % d == 0]), label="rows")
+    layout = draw(st.sampled_from(LAYOUTS), label="layout")
+    return kernel, dtype, n, (rows, n // rows), layout, draw(st.integers(0, 2 ** 32 - 1))
+
+
+@settings(deadline=None)
+@given(case=cases(FLOATS))
+def test_floats_against_reference_every_isa_and_layout(case):
+    kernel, dtype, n, shape2d, layout, seed = case
+    rng = np.random.default_rng(seed)
+    args = [_layout(a, layout, shape2d) for a in _inputs(kernel, _values(dtype, n, rng), rng)]
+    try:
+        for isa in _levels():
+            _c._set_isa_cap(isa)
+            check(kernel, *args)
+    finally:
+        _restore_isa()
+
+
+@settings(deadline=None)
+@given(case=cases(ROUTED))
+def test_other_dtypes_are_routed_to_the_reference(case):
+    kernel, dtype, n, shape2d, layout, seed = case
+    rng = np.random.default_rng(seed)
+    check(kernel, *[_layout(a, layout, shape2d) for a in _inputs(kernel, _values(dtype, n, rng), rng)])
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ROUTED, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kernel", UNARY + BINARY)
+def test_scalars_and_0d_arrays(kernel, dtype):
+    for value in [0, 1, -1, 3] + ([0.5, -0.0, 20.0, -746.0, np.nan, np.inf] if np.dtype(dtype).kind == "f" else []):
+        if np.dtype(dtype).kind == "u" and value < 0:
+            continue
+        scalar = np.dtype(dtype).type(value)
+        for x in (scalar, np.array(scalar)):
+            if kernel in UNARY:
+                check(kernel, x)
+            else:
+                check(kernel, np.dtype(dtype).type(3), x)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kernel", UNARY + BINARY)
+def test_sizes_around_the_threshold(kernel, dtype):
+    t = _threshold(kernel, dtype)
+    rng = np.random.default_rng(7)
+    for n in sorted({1, 2, 17, *(max(1, t + d) for d in (-1, 0, 1) if t < _c.NEVER), 40000}):
+        check(kernel, *_inputs(kernel, _values(dtype, n, rng), rng))
+
+
+def test_empty_arrays():
+    for kernel in UNARY + BINARY:
+        for dtype in FLOATS:
+            x = np.zeros((0, 3), dtype)
+            check(kernel, *([x] if kernel in UNARY else [x, x]))
+
+
+def test_large_inputs_really_take_the_c_path(monkeypatch):
+    """Above the thresholds the reference must not be called (routing is not silently numpy)."""
+    def refuse(*args):
+        raise AssertionError("the numpy reference was called")
+
+    for kernel in UNARY + BINARY:
+        for dtype in FLOATS:
+            if _threshold(kernel, dtype) >= _c.NEVER:
+                continue
+            monkeypatch.setattr(_numpy, kernel, refuse)
+            fresh = (_c._unary if kernel in UNARY else _c._binary)(kernel, _numpy.__dict__[kernel])
+            x = np.linspace(-3, 3, 50000).astype(dtype)
+            fresh(*([x] if kernel in UNARY else [x, x]))
+            monkeypatch.undo()
+
+
+def test_mixed_dtypes_follow_the_reference():
+    rng = np.random.default_rng(3)
+    for kernel in BINARY:
+        for g_dtype, y_dtype in ((np.float64, np.float32), (np.float32, np.float64),
+                                 (np.float32, np.int64), (np.float16, np.float32)):
+            x = _values(np.float32, 50000, rng, special=False)
+            check(kernel, x.astype(g_dtype), np.tanh(x).astype(y_dtype))
+
+
+def test_shape_mismatch_names_kernel_shapes_and_dtypes():
+    for kernel in BINARY:
+        g, y = np.ones((3, 4), np.float32), np.ones((4, 3), np.float64)
+        with pytest.raises(ShapeError, match=rf"{kernel}: .*\(3, 4\) float32 and \(4, 3\) float64"):
+            getattr(_c, kernel)(g, y)
+        with pytest.raises(ValueError, match=kernel):  # ShapeError is a ValueError
+            getattr(_c, kernel)(np.ones(5000, np.float32), np.ones(5001, np.float32))
+
+
+def test_status_codes_become_exceptions_naming_the_kernel_and_shapes():
+    x = np.ones((2, 3), np.float32)
+    _c._ensure(_c.lib.AG_OK, "relu", x)
+    for status, words in ((_c.lib.AG_ERR_OVERLAP, "overlaps"), (_c.lib.AG_ERR_SIZE, "count"),
+                          (_c.lib.AG_ERR_NULL, "NULL"), (_c.lib.AG_ERR_ARG, "argument")):
+        with pytest.raises(_c.KernelError, match=rf"relu_backward: .*{words}.*\(2, 3\) float32"):
+            _c._ensure(status, "relu_backward", x, x)
+    assert issubclass(_c.KernelError, ValueError) and issubclass(_c.KernelError, ag.AutogradError)
+
+
+def test_results_are_fresh_arrays():
+    x = np.linspace(-2, 2, 50000)
+    for kernel in UNARY + BINARY:
+        args = [x] if kernel in UNARY else [x, x]
+        out = getattr(_c, kernel)(*args)
+        assert out.flags.owndata and not np.shares_memory(out, x)
+
+
+# ----------------------------------------------------------------- settings
+
+
+def test_info_and_threads():
+    info = _c.info()
+    assert info["backend"] == "c" == _c.NAME
+    assert info["isa"] in ("avx512", "avx2", "portable") and info["threads"] >= 1
+    assert info["build"].split()[0] in ("gcc", "clang") and "-O3" in info["build"]
+    assert info["simd_cap"] == os.environ.get("AUTOGRAD_ISA")
+    before = _c.get_num_threads()
+    try:
+        _c.set_num_threads(1)
+        assert _c.get_num_threads() == 1 == _c.info()["threads"]
+        for bad in (0, -2):
+            with pytest.raises(ValueError, match="at least one thread"):
+                _c.set_num_threads(bad)
+        with pytest.raises(ValueError, match="1024"):
+            _c.set_num_threads(1025)
+    finally:
+        _c.set_num_threads(before)
+
+
+def test_same_public_names_as_the_reference():
+    public = {name for name in vars(_numpy) if not name.startswith("_") and callable(vars(_numpy)[name])}
+    public -= {"np"}
+    missing = [name for name in public if not callable(getattr(_c, name, None))]
+    assert not missing
+
+
+@pytest.mark.parametrize("value", ["portable", "avx2", "avx512"])
+def test_isa_environment_variable(value):
+    code = "import autograd as ag; i = ag.backend.info(); print(i['isa'], i['simd_cap'])"
+    env = dict(os.environ, AUTOGRAD_ISA=value)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    expected = value if value in _levels() else _levels()[-1]
+    assert out == [expected, value]
+
+
+def test_bad_isa_environment_variable_fails_loudly():
+    env = dict(os.environ, AUTOGRAD_ISA="sse9")
+    proc = subprocess.run([sys.executable, "-c", "import autograd"], env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0 and "AUTOGRAD_ISA='sse9'" in proc.stderr
+
+
+# ----------------------------------------------------------------- the engine on both backends
+
+
+def _forward_backward(backend, method, x, g):
+    with ag.backend.use(backend):
+        t = ag.tensor(x, requires_grad=True)
+        y = getattr(t, method)()
+        y.backward(ag.tensor(g))
+        return y.detach().numpy(), t.grad.numpy()
+
+
+@settings(deadline=None)
+@given(method=st.sampled_from(UNARY), dtype=st.sampled_from(FLOATS),
+       shape=st.sampled_from([(), (1,), (7,), (3, 5), (64, 100), (2, 3000), (5000, 3)]),
+       transposed=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_engine_c_and_numpy_backends_agree(method, dtype, shape, transposed, seed):
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    x = _values(dtype, size, rng, special=False).reshape(shape)
+    g = _values(dtype, size, rng, special=False).reshape(shape)
+    if transposed:
+        x, g = x.T, g.T
+    y_c, grad_c = _forward_backward("c", method, x, g)
+    y_np, grad_np = _forward_backward("numpy", method, x, g)
+    assert y_c.dtype == y_np.dtype == grad_c.dtype == grad_np.dtype == np.dtype(dtype)
+    rtol = 1e-6 if np.dtype(dtype) == np.float32 else 1e-14
+    np.testing.assert_allclose(y_c, y_np, rtol=rtol, atol=np.finfo(dtype).tiny)
+    # The gradients use each backend's own forward output, so they inherit its few-ulp difference,
+    # amplified near |y| = 1 where 1 - y and 1 - y * y cancel: an absolute error of ~eps * |g|.
+    atol = 8 * np.finfo(dtype).eps * max(1.0, float(np.max(np.abs(g), initial=0)))
+    np.testing.assert_allclose(grad_c, grad_np, rtol=4 * rtol, atol=atol)
+
+
+def test_engine_default_backend_is_c():
+    if os.environ.get("AUTOGRAD_BACKEND", "c") == "c":
+        assert ag.backend.name() == "c" and ag.backend.info()["backend"] == "c"
