@@ -5,7 +5,7 @@
  *
  * Conventions, for every kernel:
  *   - the return value is a status: AG_OK (0) or a negative AG_ERR_* code; nothing prints,
- *     nothing exits, nothing allocates;
+ *     nothing exits, nothing allocates (except GEMM's packing buffers, freed before it returns);
  *   - n counts elements (not bytes) of contiguous buffers; n == 0 is a no-op that accepts
  *     NULL pointers;
  *   - out may be the very same buffer as an input (in place), but must not overlap one
@@ -23,7 +23,8 @@ enum ag_status {
     AG_ERR_NULL = -1,       /* a required pointer is NULL */
     AG_ERR_SIZE = -2,       /* negative or impossibly large element count */
     AG_ERR_ARG = -3,        /* any other invalid argument */
-    AG_ERR_OVERLAP = -4     /* output partially overlaps an input */
+    AG_ERR_OVERLAP = -4,    /* output partially overlaps an input */
+    AG_ERR_NOMEM = -5       /* a scratch buffer could not be allocated */
 };
 
 enum ag_isa_level {
@@ -58,5 +59,20 @@ int ag_sigmoid_backward_f32(const float *g, const float *y, float *out, int64_t 
 int ag_sigmoid_backward_f64(const double *g, const double *y, double *out, int64_t n);
 int ag_tanh_backward_f32(const float *g, const float *y, float *out, int64_t n);
 int ag_tanh_backward_f64(const double *g, const double *y, double *out, int64_t n);
+
+/* gemm.c: C = alpha * op(A) @ op(B) + beta * C, all row-major; op(A) is m x k, op(B) k x n.
+ * trans_a = 0: A is m x k with row stride lda >= k; trans_a = 1: A is k x m, lda >= m (the
+ * same for B with n). C is m x n, ldc >= n, and must not overlap A or B. beta == 0 never reads
+ * C (NaN there does not leak); alpha == 0 or k == 0 never reads A or B and gives beta * C.
+ * Results are bitwise identical for any thread count (a fixed summation order over k). */
+int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+             float *c, int64_t ldc);
+int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+             const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+             double *c, int64_t ldc);
+/* The blocking GEMM uses at `isa` for float64 (is_f64 = 1) or float32: out[0..4] = MR, NR, KC,
+ * MC, NC (micro-tile rows and columns, and the k, m and n block sizes), for tests and tuning. */
+int ag_gemm_blocking(int isa, int is_f64, int64_t *out);
 
 #endif

@@ -1,0 +1,592 @@
+/* gemm.c: C = alpha * op(A) @ op(B) + beta * C, float32 and float64, the BLIS way, small.
+ *
+ * Structure (BLIS's five loops around one micro-kernel):
+ *   every operand is a pointer plus a row and a column stride, so transposes, leading
+ *   dimensions and the swap below are only strides;
+ *   for each MC-row block of A, each KC-deep slice of k:   pack A into MR-row micro-panels
+ *     for each NC-column block of B:                        pack B into NR-column micro-panels
+ *       for each MR x NR tile of C:                         the micro-kernel (kc rank-1 updates
+ *                                                           held in registers, then one C update)
+ *   Edges are zero-padded in the packed panels, so the kernel always computes a full tile; a tile
+ *   that sticks out of C (or a C with a non-unit column stride) goes through a small buffer and
+ *   `store_*`, which does the very same arithmetic as the kernel's own store.
+ *
+ * Blocking for the Cascade Lake this was tuned on (32 KiB L1d, 1 MiB L2 per core): the A
+ * micro-panel (MR x KC) is ~18 KiB, the packed B block (KC x NC) ~0.5 MiB stays in L2 while the
+ * A micro-panels stream past it, the packed A block (MC x KC) lives in L3.
+ *
+ * Numerics and threads: each element of C is sum_p a_ip b_pj accumulated in p order inside one
+ * KC slice (FMA in the SIMD kernels), then c = alpha * ab + beta * c (one rounding, fma), KC
+ * slices in order with beta = 1 after the first. Threads own disjoint rectangles of C, cut at
+ * multiples of MR and NR, and k is never split: the result does not depend on the thread count.
+ * A product with n < NR that would waste more on zero padding than its transpose is computed
+ * as C^T = op(B)^T op(A)^T (again only strides; C then goes through the scalar store), which
+ * changes no element's arithmetic.
+ */
+#include "ag_kernels.h"
+#include "ag_simd.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
+#define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
+#define AG_GEMM_ALIGN 64
+#define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
+
+/* The micro-kernel: c (MR x NR, row stride ldc, unit column stride) = alpha * a @ b + beta * c
+ * over kc packed steps; beta == NULL means beta = 0 and c is never read. */
+typedef void (*ag_micro_fn)(int64_t kc, const void *a, const void *b, void *c, int64_t ldc,
+                            const void *alpha, const void *beta);
+/* The same update for the top-left mr x nr of a tile held in `ab` (row stride NR), into a C
+ * with any strides. */
+typedef void (*ag_store_fn)(int64_t mr, int64_t nr, const void *ab, int64_t ldab, void *c,
+                            int64_t rsc, int64_t csc, const void *alpha, const void *beta);
+
+struct ag_gemm_kernel {
+    int64_t mr, nr, kc, mc, nc;
+    size_t es;            /* element size in bytes */
+    ag_micro_fn micro;
+    ag_store_fn store;
+};
+
+/* A strided matrix view: element (i, j) at p + (i * rs + j * cs) * es. */
+struct ag_view {
+    const char *p;
+    int64_t rs, cs;
+};
+
+/* ------------------------------------------------------------------ scalar stores */
+
+/* One body per type; the SIMD tables use a copy compiled with FMA, so fmaf is an instruction
+ * there instead of a libm call (the result is the same: fma rounds once either way). */
+static inline __attribute__((always_inline)) void
+store_body_f32(int64_t mr, int64_t nr, const float *ab, int64_t ldab, float *c, int64_t rsc,
+               int64_t csc, float alpha, const float *beta)
+{
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) {
+            float t = alpha * ab[i * ldab + j];
+            float *cij = c + i * rsc + j * csc;
+            *cij = beta ? fmaf(*beta, *cij, t) : t;
+        }
+}
+
+static inline __attribute__((always_inline)) void
+store_body_f64(int64_t mr, int64_t nr, const double *ab, int64_t ldab, double *c, int64_t rsc,
+               int64_t csc, double alpha, const double *beta)
+{
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) {
+            double t = alpha * ab[i * ldab + j];
+            double *cij = c + i * rsc + j * csc;
+            *cij = beta ? fma(*beta, *cij, t) : t;
+        }
+}
+
+static void store_f32(int64_t mr, int64_t nr, const void *ab, int64_t ldab, void *c,
+                      int64_t rsc, int64_t csc, const void *alpha, const void *beta)
+{
+    store_body_f32(mr, nr, ab, ldab, c, rsc, csc, *(const float *)alpha, beta);
+}
+
+static void store_f64(int64_t mr, int64_t nr, const void *ab, int64_t ldab, void *c,
+                      int64_t rsc, int64_t csc, const void *alpha, const void *beta)
+{
+    store_body_f64(mr, nr, ab, ldab, c, rsc, csc, *(const double *)alpha, beta);
+}
+
+#ifdef AG_SIMD_X86
+AG_TARGET_AVX2 static void store_fma_f32(int64_t mr, int64_t nr, const void *ab, int64_t ldab,
+                                         void *c, int64_t rsc, int64_t csc, const void *alpha,
+                                         const void *beta)
+{
+    store_body_f32(mr, nr, ab, ldab, c, rsc, csc, *(const float *)alpha, beta);
+}
+
+AG_TARGET_AVX2 static void store_fma_f64(int64_t mr, int64_t nr, const void *ab, int64_t ldab,
+                                         void *c, int64_t rsc, int64_t csc, const void *alpha,
+                                         const void *beta)
+{
+    store_body_f64(mr, nr, ab, ldab, c, rsc, csc, *(const double *)alpha, beta);
+}
+#endif
+
+/* ------------------------------------------------------------------ portable micro-kernels */
+
+#define AG_PORTABLE_MR 4
+#define AG_PORTABLE_NR 8
+
+static void micro_portable_f32(int64_t kc, const void *pa, const void *pb, void *c, int64_t ldc,
+                               const void *alpha, const void *beta)
+{
+    const float *a = pa, *b = pb;
+    float ab[AG_PORTABLE_MR * AG_PORTABLE_NR] = {0};
+    for (int64_t p = 0; p < kc; p++, a += AG_PORTABLE_MR, b += AG_PORTABLE_NR)
+        for (int i = 0; i < AG_PORTABLE_MR; i++)
+            for (int j = 0; j < AG_PORTABLE_NR; j++)
+                ab[i * AG_PORTABLE_NR + j] += a[i] * b[j];
+    store_f32(AG_PORTABLE_MR, AG_PORTABLE_NR, ab, AG_PORTABLE_NR, c, ldc, 1, alpha, beta);
+}
+
+static void micro_portable_f64(int64_t kc, const void *pa, const void *pb, void *c, int64_t ldc,
+                               const void *alpha, const void *beta)
+{
+    const double *a = pa, *b = pb;
+    double ab[AG_PORTABLE_MR * AG_PORTABLE_NR] = {0};
+    for (int64_t p = 0; p < kc; p++, a += AG_PORTABLE_MR, b += AG_PORTABLE_NR)
+        for (int i = 0; i < AG_PORTABLE_MR; i++)
+            for (int j = 0; j < AG_PORTABLE_NR; j++)
+                ab[i * AG_PORTABLE_NR + j] += a[i] * b[j];
+    store_f64(AG_PORTABLE_MR, AG_PORTABLE_NR, ab, AG_PORTABLE_NR, c, ldc, 1, alpha, beta);
+}
+
+#ifdef AG_SIMD_X86
+/* ------------------------------------------------------------------ AVX-512 micro-kernels */
+
+/* 12 x 32 floats: 24 zmm accumulators, two B vectors and one broadcast per row and step. */
+AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *pa, const void *pb,
+                                              void *pc, int64_t ldc, const void *alpha,
+                                              const void *beta)
+{
+    enum { MR = 12 };
+    const float *a = pa, *b = pb;
+    float *c = pc;
+    __m512 lo[MR], hi[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+        lo[i] = hi[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 32) {
+        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(*(const float *)alpha);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        __m512 t0 = _mm512_mul_ps(va, lo[i]), t1 = _mm512_mul_ps(va, hi[i]);
+        if (beta) {
+            const __m512 vb = _mm512_set1_ps(*(const float *)beta);
+            t0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), t0);
+            t1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), t1);
+        }
+        _mm512_storeu_ps(ci, t0);
+        _mm512_storeu_ps(ci + 16, t1);
+    }
+}
+
+/* 12 x 16 doubles. */
+AG_TARGET_AVX512 static void micro_avx512_f64(int64_t kc, const void *pa, const void *pb,
+                                              void *pc, int64_t ldc, const void *alpha,
+                                              const void *beta)
+{
+    enum { MR = 12 };
+    const double *a = pa, *b = pb;
+    double *c = pc;
+    __m512d lo[MR], hi[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+        lo[i] = hi[i] = _mm512_setzero_pd();
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) {
+        const __m512d b0 = _mm512_load_pd(b), b1 = _mm512_load_pd(b + 8);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const __m512d ai = _mm512_set1_pd(a[i]);
+            lo[i] = _mm512_fmadd_pd(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_pd(ai, b1, hi[i]);
+        }
+    }
+    const __m512d va = _mm512_set1_pd(*(const double *)alpha);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        double *ci = c + i * ldc;
+        __m512d t0 = _mm512_mul_pd(va, lo[i]), t1 = _mm512_mul_pd(va, hi[i]);
+        if (beta) {
+            const __m512d vb = _mm512_set1_pd(*(const double *)beta);
+            t0 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci), t0);
+            t1 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci + 8), t1);
+        }
+        _mm512_storeu_pd(ci, t0);
+        _mm512_storeu_pd(ci + 8, t1);
+    }
+}
+
+/* ------------------------------------------------------------------ AVX2 + FMA micro-kernels */
+
+/* 6 x 16 floats: 12 ymm accumulators (BLIS's Haswell shape). */
+AG_TARGET_AVX2 static void micro_avx2_f32(int64_t kc, const void *pa, const void *pb, void *pc,
+                                          int64_t ldc, const void *alpha, const void *beta)
+{
+    enum { MR = 6 };
+    const float *a = pa, *b = pb;
+    float *c = pc;
+    __m256 lo[MR], hi[MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++)
+        lo[i] = hi[i] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            lo[i] = _mm256_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(ai, b1, hi[i]);
+        }
+    }
+    const __m256 va = _mm256_set1_ps(*(const float *)alpha);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        __m256 t0 = _mm256_mul_ps(va, lo[i]), t1 = _mm256_mul_ps(va, hi[i]);
+        if (beta) {
+            const __m256 vb = _mm256_set1_ps(*(const float *)beta);
+            t0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), t0);
+            t1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), t1);
+        }
+        _mm256_storeu_ps(ci, t0);
+        _mm256_storeu_ps(ci + 8, t1);
+    }
+}
+
+/* 6 x 8 doubles. */
+AG_TARGET_AVX2 static void micro_avx2_f64(int64_t kc, const void *pa, const void *pb, void *pc,
+                                          int64_t ldc, const void *alpha, const void *beta)
+{
+    enum { MR = 6 };
+    const double *a = pa, *b = pb;
+    double *c = pc;
+    __m256d lo[MR], hi[MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++)
+        lo[i] = hi[i] = _mm256_setzero_pd();
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 8) {
+        const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            const __m256d ai = _mm256_broadcast_sd(a + i);
+            lo[i] = _mm256_fmadd_pd(ai, b0, lo[i]);
+            hi[i] = _mm256_fmadd_pd(ai, b1, hi[i]);
+        }
+    }
+    const __m256d va = _mm256_set1_pd(*(const double *)alpha);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        double *ci = c + i * ldc;
+        __m256d t0 = _mm256_mul_pd(va, lo[i]), t1 = _mm256_mul_pd(va, hi[i]);
+        if (beta) {
+            const __m256d vb = _mm256_set1_pd(*(const double *)beta);
+            t0 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ci), t0);
+            t1 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ci + 4), t1);
+        }
+        _mm256_storeu_pd(ci, t0);
+        _mm256_storeu_pd(ci + 4, t1);
+    }
+}
+#endif /* AG_SIMD_X86 */
+
+/* ------------------------------------------------------------------ kernel table */
+
+/* KC: MR x KC of A is ~18 KiB (L1); NC: KC x NC of B is ~0.5-0.7 MiB (L2); MC: A block in L3. */
+static const struct ag_gemm_kernel KERNELS[3][2] = {
+    [AG_ISA_PORTABLE] = {
+        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 512, sizeof(float), micro_portable_f32, store_f32},
+        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 256, sizeof(double), micro_portable_f64, store_f64},
+    },
+#ifdef AG_SIMD_X86
+    [AG_ISA_AVX2] = {
+        {6, 16, 384, 1536, 384, sizeof(float), micro_avx2_f32, store_fma_f32},
+        {6, 8, 256, 1536, 256, sizeof(double), micro_avx2_f64, store_fma_f64},
+    },
+    [AG_ISA_AVX512] = {
+        {12, 32, 384, 1536, 384, sizeof(float), micro_avx512_f32, store_fma_f32},
+        {12, 16, 192, 1536, 384, sizeof(double), micro_avx512_f64, store_fma_f64},
+    },
+#endif
+};
+
+static const struct ag_gemm_kernel *pick_kernel(int isa, int is_f64)
+{
+#ifndef AG_SIMD_X86
+    isa = AG_ISA_PORTABLE;
+#endif
+    return &KERNELS[isa][is_f64 ? 1 : 0];
+}
+
+int ag_gemm_blocking(int isa, int is_f64, int64_t *out)
+{
+    if (isa < AG_ISA_PORTABLE || isa > AG_ISA_AVX512 || (is_f64 != 0 && is_f64 != 1))
+        return AG_ERR_ARG;
+    if (!out)
+        return AG_ERR_NULL;
+    const struct ag_gemm_kernel *k = pick_kernel(isa, is_f64);
+    out[0] = k->mr, out[1] = k->nr, out[2] = k->kc, out[3] = k->mc, out[4] = k->nc;
+    return AG_OK;
+}
+
+/* ------------------------------------------------------------------ packing */
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* rows x kc of x (element (i, p) at x.p + (i rs + p cs) es) into panels of `mr` rows: panel r
+ * holds, for each p, the mr values of rows r*mr.. (zero past `rows`). Packing B is the same
+ * with B^T's strides. `es` is a constant after inlining, so memcpy is one load and store. */
+static inline __attribute__((always_inline)) void
+pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, size_t es)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (size_t)(mr * kc) * es) {
+        const int64_t h = min64(mr, rows - r0);
+        const char *src = x.p + (size_t)(r0 * x.rs) * es;
+        if (x.rs == 1) {  /* a panel's values for one p are contiguous */
+            for (int64_t p = 0; p < kc; p++) {
+                memcpy(dst + (size_t)(p * mr) * es, src + (size_t)(p * x.cs) * es, (size_t)h * es);
+                memset(dst + (size_t)(p * mr + h) * es, 0, (size_t)(mr - h) * es);
+            }
+            continue;
+        }
+        /* A transpose: in chunks of p, so the chunk of the panel being written stays in L1. */
+        for (int64_t p0 = 0; p0 < kc; p0 += 32) {
+            const int64_t p1 = min64(kc, p0 + 32);
+            for (int64_t i = 0; i < h; i++) {
+                const char *row = src + (size_t)(i * x.rs) * es;
+                if (x.cs == 1)
+                    for (int64_t p = p0; p < p1; p++)
+                        memcpy(dst + (size_t)(p * mr + i) * es, row + (size_t)p * es, es);
+                else
+                    for (int64_t p = p0; p < p1; p++)
+                        memcpy(dst + (size_t)(p * mr + i) * es, row + (size_t)(p * x.cs) * es, es);
+            }
+        }
+        for (int64_t p = 0; p < kc && h < mr; p++)
+            memset(dst + (size_t)(p * mr + h) * es, 0, (size_t)(mr - h) * es);
+    }
+}
+
+static void pack(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, size_t es)
+{
+    if (es == sizeof(float))
+        pack_panels(rows, kc, x, mr, dst, sizeof(float));
+    else
+        pack_panels(rows, kc, x, mr, dst, sizeof(double));
+}
+
+/* ------------------------------------------------------------------ the driver */
+
+struct ag_gemm_problem {
+    const struct ag_gemm_kernel *kern;
+    int64_t m, n, k;
+    struct ag_view a, b;       /* op(A) m x k, op(B) k x n */
+    char *c;
+    int64_t rsc, csc;
+    const void *alpha, *beta;  /* beta NULL: beta = 0 */
+    const void *one;           /* 1 in the element type: beta for the later k slices */
+};
+
+/* C[m0:m1, n0:n1] with one thread; apack and bpack hold MC x KC and KC x NC elements. */
+static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1, int64_t n0,
+                       int64_t n1, char *apack, char *bpack)
+{
+    const struct ag_gemm_kernel *kern = pr->kern;
+    const size_t es = kern->es;
+    const int64_t mr = kern->mr, nr = kern->nr;
+    _Alignas(AG_GEMM_ALIGN) char edge[AG_GEMM_MAX_TILE * sizeof(double)];
+    const int direct = pr->csc == 1;
+
+    for (int64_t ic = m0; ic < m1; ic += kern->mc) {
+        const int64_t mc = min64(kern->mc, m1 - ic);
+        for (int64_t pc = 0; pc < pr->k; pc += kern->kc) {
+            const int64_t kc = min64(kern->kc, pr->k - pc);
+            const void *beta = pc == 0 ? pr->beta : pr->one;
+            struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
+                                pr->a.rs, pr->a.cs};
+            pack(mc, kc, a, mr, apack, es);
+            for (int64_t jc = n0; jc < n1; jc += kern->nc) {
+                const int64_t nc = min64(kern->nc, n1 - jc);
+                /* B block as B^T (nc x kc) panels of nr rows */
+                struct ag_view bt = {pr->b.p + (size_t)(pc * pr->b.rs + jc * pr->b.cs) * es,
+                                     pr->b.cs, pr->b.rs};
+                pack(nc, kc, bt, nr, bpack, es);
+                for (int64_t jr = 0; jr < mc; jr += mr) {
+                    const char *ap = apack + (size_t)(jr * kc) * es;
+                    const int64_t h = min64(mr, mc - jr);
+                    for (int64_t ir = 0; ir < nc; ir += nr) {
+                        const char *bp = bpack + (size_t)(ir * kc) * es;
+                        const int64_t w = min64(nr, nc - ir);
+                        char *c = pr->c + (size_t)((ic + jr) * pr->rsc + (jc + ir) * pr->csc) * es;
+                        if (direct && h == mr && w == nr) {
+                            kern->micro(kc, ap, bp, c, pr->rsc, pr->alpha, beta);
+                        } else {
+                            kern->micro(kc, ap, bp, edge, nr, pr->one, NULL);
+                            kern->store(h, w, edge, nr, c, pr->rsc, pr->csc, pr->alpha, beta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int64_t round_up(int64_t x, int64_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+/* Split C into tm x tn rectangles (tm * tn = threads) with the least work on the busiest one. */
+static void split(int64_t m, int64_t n, const struct ag_gemm_kernel *kern, int threads,
+                  int *tm, int *tn)
+{
+    const int64_t pm = (m + kern->mr - 1) / kern->mr, pn = (n + kern->nr - 1) / kern->nr;
+    int64_t best = INT64_MAX;
+    *tm = 1, *tn = 1;
+    for (int t = 1; t <= threads; t++) {
+        if (threads % t || t > pm || threads / t > pn)
+            continue;
+        const int64_t work = ((pm + t - 1) / t) * ((pn + threads / t - 1) / (threads / t));
+        if (work < best)
+            best = work, *tm = t, *tn = threads / t;
+    }
+}
+
+static int run_gemm(struct ag_gemm_problem *pr)
+{
+    const struct ag_gemm_kernel *kern = pr->kern;
+    /* A narrow C is computed as C^T = op(B)^T op(A)^T when that wastes less zero padding. */
+    const int64_t cost = round_up(pr->m, kern->mr) * round_up(pr->n, kern->nr);
+    const int64_t cost_t = round_up(pr->n, kern->mr) * round_up(pr->m, kern->nr);
+    if (pr->n < kern->nr && cost_t < cost) {
+        const struct ag_view a = pr->a;
+        pr->a = (struct ag_view){pr->b.p, pr->b.cs, pr->b.rs};
+        pr->b = (struct ag_view){a.p, a.cs, a.rs};
+        const int64_t m = pr->m, rsc = pr->rsc;
+        pr->m = pr->n, pr->n = m;
+        pr->rsc = pr->csc, pr->csc = rsc;
+    }
+
+    int threads = ag_get_num_threads();
+    if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)
+        threads = 1;
+    int tm, tn;
+    split(pr->m, pr->n, kern, threads, &tm, &tn);
+    threads = tm * tn;
+
+    const int64_t kc = min64(kern->kc, pr->k);
+    const size_t a_bytes = (size_t)round_up(round_up(min64(kern->mc, pr->m), kern->mr) * kc *
+                                            (int64_t)kern->es, AG_GEMM_ALIGN);  /* B aligned */
+    const size_t b_bytes = (size_t)(round_up(min64(kern->nc, pr->n), kern->nr) * kc) * kern->es;
+    const size_t per_thread = round_up((int64_t)(a_bytes + b_bytes), AG_GEMM_ALIGN);
+    char *scratch = aligned_alloc(AG_GEMM_ALIGN, per_thread * (size_t)threads);
+    if (!scratch)
+        return AG_ERR_NOMEM;
+
+    /* Rectangle bounds at multiples of MR and NR, fixed by (tm, tn) alone. */
+    const int64_t pm = (pr->m + kern->mr - 1) / kern->mr, pn = (pr->n + kern->nr - 1) / kern->nr;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int t = 0; t < threads; t++) {
+        const int i = t / tn, j = t % tn;
+        const int64_t m0 = min64(pr->m, pm * i / tm * kern->mr);
+        const int64_t m1 = min64(pr->m, pm * (i + 1) / tm * kern->mr);
+        const int64_t n0 = min64(pr->n, pn * j / tn * kern->nr);
+        const int64_t n1 = min64(pr->n, pn * (j + 1) / tn * kern->nr);
+        char *apack = scratch + per_thread * (size_t)t;
+        if (m0 < m1 && n0 < n1)
+            gemm_block(pr, m0, m1, n0, n1, apack, apack + a_bytes);
+    }
+    free(scratch);
+    return AG_OK;
+}
+
+/* ------------------------------------------------------------------ checks and exports */
+
+/* The byte range an r x c matrix with row stride ld spans (0 if empty). */
+static uint64_t extent(int64_t rows, int64_t cols, int64_t ld, size_t es)
+{
+    return rows && cols ? ((uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols) * es : 0;
+}
+
+static int overlaps(const void *p, uint64_t pn, const void *q, uint64_t qn)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
+    return pn && qn && a < b + qn && b < a + pn;
+}
+
+static int gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *alpha,
+                int alpha_zero, const void *a, int64_t lda, const void *b, int64_t ldb,
+                const void *beta, int beta_zero, void *c, int64_t ldc, size_t es)
+{
+    if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1))
+        return AG_ERR_ARG;
+    if (m < 0 || n < 0 || k < 0 || lda < 0 || ldb < 0 || ldc < 0)
+        return AG_ERR_SIZE;
+    const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) ||
+        ldc < (n > 1 ? n : 1))
+        return AG_ERR_ARG;
+    const int64_t limit = (int64_t)(PTRDIFF_MAX / es) - 1;
+    if ((ldc && m > limit / ldc) || (lda && a_rows > limit / lda) || (ldb && b_rows > limit / ldb))
+        return AG_ERR_SIZE;
+    if (m == 0 || n == 0)
+        return AG_OK;
+    if (!c)
+        return AG_ERR_NULL;
+    const int reads_ab = k > 0 && !alpha_zero;
+    const uint64_t c_bytes = extent(m, n, ldc, es);
+    if (reads_ab) {
+        if (!a || !b)
+            return AG_ERR_NULL;
+        if (overlaps(c, c_bytes, a, extent(a_rows, a_cols, lda, es)) ||
+            overlaps(c, c_bytes, b, extent(b_rows, b_cols, ldb, es)))
+            return AG_ERR_OVERLAP;
+    }
+    const int is_f64 = es == sizeof(double);
+    const struct ag_gemm_kernel *kern = pick_kernel(ag_isa(), is_f64);
+    const float one_f = 1.0f, zero_f = 0.0f;
+    const double one_d = 1.0, zero_d = 0.0;
+    if (!reads_ab) {  /* C = beta * C, without touching A or B (and without reading C if beta = 0) */
+        const void *zero = is_f64 ? (const void *)&zero_d : (const void *)&zero_f;
+        const double tile[1] = {0};
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                kern->store(1, 1, tile, 1, (char *)c + (size_t)(i * ldc + j) * es, 0, 0, zero,
+                            beta_zero ? NULL : beta);
+        return AG_OK;
+    }
+    struct ag_gemm_problem pr = {
+        .kern = kern, .m = m, .n = n, .k = k,
+        .a = {a, trans_a ? 1 : lda, trans_a ? lda : 1},
+        .b = {b, trans_b ? 1 : ldb, trans_b ? ldb : 1},
+        .c = c, .rsc = ldc, .csc = 1,
+        .alpha = alpha, .beta = beta_zero ? NULL : beta,
+        .one = is_f64 ? (const void *)&one_d : (const void *)&one_f,
+    };
+    return run_gemm(&pr);
+}
+
+int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+             float *c, int64_t ldc)
+{
+    return gemm(trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, b, ldb, &beta,
+                beta == 0.0f, c, ldc, sizeof(float));
+}
+
+int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+             const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+             double *c, int64_t ldc)
+{
+    return gemm(trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, b, ldb, &beta,
+                beta == 0.0, c, ldc, sizeof(double));
+}
