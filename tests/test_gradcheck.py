@@ -184,3 +184,25 @@ def test_gradgradcheck_leaves_inputs_alone():
     x = f64([0.5, 1.5])
     assert ag.gradgradcheck(lambda t: (t ** 4).sum(), [x])
     assert x.grad is None and x.tolist() == [0.5, 1.5] and x.requires_grad
+
+
+class DoubleDetachingGradient(ag.Function):
+    """2x, whose backward is right to first order but drops the incoming gradient from the graph."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return ag.tensor(np.asarray(g) * 2)
+
+
+def test_gradgradcheck_varies_the_upstream_gradient():
+    # A linear op has no second derivative in x: only the check on the upstream gradient (the
+    # appended input 1) sees that this backward leaves the graph.
+    x = f64([0.3, -0.7, 1.1])
+    assert ag.gradcheck(DoubleDetachingGradient.apply, [x])
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(3,\)\).*analytic 0.0 vs numeric"):
+        ag.gradgradcheck(DoubleDetachingGradient.apply, [x])
+    assert ag.gradgradcheck(lambda t: 2 * t, [x])

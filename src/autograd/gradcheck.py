@@ -108,7 +108,11 @@ def _fail(raise_exception: bool, message: str) -> bool:
 
 def gradgradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
                   raise_exception: bool = True, fast_mode: bool = False, seed: int = 0) -> bool:
-    """Check second derivatives: gradcheck of the (weighted) first-order gradients.
+    """Check second derivatives: gradcheck of the vector-Jacobian products <w, d fn>.
+
+    The upstream gradients `w` are random and checked as inputs too (appended after `inputs` in
+    error messages), as PyTorch does: a backward that mishandles its incoming gradient fails here
+    even for ops that are linear in their inputs.
 
     >>> import autograd as ag
     >>> x = ag.tensor([0.3, 0.7], dtype=ag.float64, requires_grad=True)
@@ -119,22 +123,19 @@ def gradgradcheck(fn: Callable, inputs: Sequence, eps: float = 1e-6, atol: float
     _check_inputs(inputs)
     wanted = _differentiable(inputs)
     rng = np.random.default_rng(seed + 1)
-    outs = _outputs(fn, inputs)
-    weights = [rng.standard_normal(np.shape(o.data)) for o in outs]
+    outs = [o for o in _outputs(fn, inputs) if isinstance(o, Tensor) and o.requires_grad]
+    weights = [Tensor._make(rng.standard_normal(o.shape)).requires_grad_(True)
+               for o in outs]
+    n = len(inputs)
 
-    def first_order(*xs):
+    def first_order(*args):
         # Fresh leaves with grad on: the numeric side calls this with perturbed plain tensors.
         xs = [x.detach().requires_grad_(True) if i in wanted and not x.requires_grad else x
-              for i, x in enumerate(xs)]
+              for i, x in enumerate(args[:n])]
         with enable_grad():
-            return _first_order(xs)
-
-    def _first_order(xs):
-        outs = _outputs(fn, xs)
-        diff = [(o, w) for o, w in zip(outs, weights) if isinstance(o, Tensor) and o.requires_grad]
-        grads = _grad([o for o, _ in diff], [xs[i] for i in wanted],
-                      [Tensor._make(np.asarray(w, dtype=o.dtype)) for o, w in diff],
-                      create_graph=True, allow_unused=True)
+            diff = [o for o in _outputs(fn, xs) if isinstance(o, Tensor) and o.requires_grad]
+            grads = _grad(diff, [xs[i] for i in wanted], list(args[n:]),
+                          create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None)
 
-    return gradcheck(first_order, inputs, eps, atol, rtol, raise_exception, fast_mode, seed)
+    return gradcheck(first_order, inputs + weights, eps, atol, rtol, raise_exception, fast_mode, seed)
