@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import gc
 import math
 import sys
 from typing import Optional, Sequence
@@ -186,9 +187,15 @@ def _run(roots, seeds, retain_graph, create_graph, capture: Optional[Sequence[Te
                 captured_nodes.setdefault(t.grad_fn, []).append(t)
     leaf_grads = {}  # leaf tensor -> its summed gradient (tensors hash by identity)
     token = _grad_enabled.set(create_graph)
+    # The walk makes no reference cycles (its temporaries are freed by reference counting), so the
+    # cyclic collector would only re-scan the live graph again and again: pause it meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, leaf_grads)
     finally:
+        if collecting:
+            gc.enable()
         _grad_enabled.reset(token)
     if capture is not None:
         for leaf, g in leaf_grads.items():
