@@ -815,3 +815,23 @@ def test_sibling_views_after_base_is_gone():
     b.zero_()  # also changes a[1], which Mul saved
     with pytest.raises(GraphError, match="Mul"):
         y.backward()
+
+
+def test_backward_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    assert gc.isenabled()
+    (x * x).sum().backward()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        (x * x).sum().backward()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ag.GraphError):
+        y = (x * x).sum()
+        y.backward()
+        y.backward()  # freed graph: raises inside the walk, the collector still comes back
+    assert gc.isenabled() and x.grad.tolist() == [6.0, 12.0]
