@@ -27,7 +27,24 @@ def test_info_names_backend_and_isa():
     assert "backend:" in done.stdout and "isa:" in done.stdout
 
 
-def test_train_says_it_is_not_there_yet_without_a_traceback():
-    done = _run("train")
+def test_train_without_data_says_where_to_get_it_without_a_traceback(tmp_path):
+    done = _run("train", "--dataset", "mnist", "--data-dir", str(tmp_path))
     assert done.returncode == 2
-    assert "Traceback" not in done.stderr and "train:" in done.stderr
+    assert "Traceback" not in done.stderr and "--data-dir" in done.stderr and "--download" in done.stderr
+
+
+def test_train_a_subset_reports_test_accuracy_and_saves(datasets_dir, tmp_path):
+    import autograd as ag
+
+    if not (datasets_dir / "mnist").is_dir():
+        import pytest
+
+        pytest.skip(f"MNIST not found under {datasets_dir}")
+    saved = tmp_path / "mlp.agz"
+    done = _run("train", "--dataset", "mnist", "--model", "mlp", "--subset", "3000", "--epochs", "1",
+                "--data-dir", str(datasets_dir), "--no-progress", "--save", str(saved))
+    assert done.returncode == 0, done.stderr
+    assert "407,050" in done.stdout and "test accuracy" in done.stdout
+    accuracy = float(done.stdout.split("test accuracy")[-1].split(",")[0])
+    assert accuracy > 0.8
+    assert set(ag.load(saved)) == {"1.weight", "1.bias", "3.weight", "3.bias"}

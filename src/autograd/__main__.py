@@ -32,15 +32,15 @@ def _bench(args) -> int:
 
 
 def _demo(_args) -> int:
-    from autograd._demo import main
+    from autograd.demos import main
 
     return main()
 
 
-def _train(_args) -> int:
-    print("train: not available yet (the data and training layer is the next milestone); "
-          "see `python -m autograd demo`", file=sys.stderr)
-    return 2
+def _train(args) -> int:
+    from autograd._train_cli import run
+
+    return run(args)
 
 
 def main(argv=None) -> int:
@@ -51,7 +51,11 @@ def main(argv=None) -> int:
     bench = sub.add_parser("bench", help="run benchmarks/ and print the table")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(fn=_bench)
-    sub.add_parser("train", help="train on MNIST-like data (next milestone)").set_defaults(fn=_train)
+    train = sub.add_parser("train", help="train the lectures' MLP or CNN on MNIST-like data")
+    from autograd._train_cli import add_arguments
+
+    add_arguments(train)
+    train.set_defaults(fn=_train)
     args = parser.parse_args(argv)
     return args.fn(args)
 
