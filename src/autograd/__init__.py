@@ -35,3 +35,7 @@ def __getattr__(name):
 
         return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+
+# ---- neural networks, optimizers, saving (nn/optim branch) ------------------------------------
+from . import nn, optim  # noqa: E402
+from .serialization import load, save  # noqa: E402
