@@ -45,8 +45,9 @@ class Optimizer:
             if p.dtype.kind != "f":
                 raise DTypeError(f"{name}: parameters must be floating point, got {p.dtype}")
         existing = {id(p) for g in self.param_groups for p in g["params"]}
-        if any(id(p) in existing for p in group["params"]):
-            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        ids = [id(p) for p in group["params"]]
+        if len(set(ids)) != len(ids) or existing.intersection(ids):
+            raise ValueError(f"{name}: a parameter appears twice (in one group or in two)")
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._check_group(group)
