@@ -215,6 +215,32 @@ def _gemm(a, b, out, beta, batch=()):
             _ensure(status, kernel, a, b, out)
 
 
+def gemm(trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a, lda: int, b,
+         ldb: int, beta: float, c, ldc: int) -> None:
+    """The raw BLAS-style call, c = alpha op(a) op(b) + beta c in place, for tests and tuning:
+    a, b, c are C-contiguous storage arrays of one float dtype, addressed by the leading
+    dimensions exactly as in ag_sgemm/ag_dgemm. The kernel validates every size; a rejected call
+    raises KernelError naming the kernel. The storage must hold what the sizes address."""
+    fn, _, ctype, kernel = _GEMM[c.dtype]
+    for x in (a, b, c):
+        if type(x) is not np.ndarray or x.dtype != c.dtype or not x.flags.c_contiguous:
+            raise KernelError(f"{kernel}: operands must be C-contiguous arrays of one dtype, got "
+                              + ", ".join(f"{np.shape(x)} {getattr(x, 'dtype', type(x))}"
+                                          for x in (a, b, c)))
+    ra, ca = (k, m) if trans_a else (m, k)
+    rb, cb = (n, k) if trans_b else (k, n)
+    for name, x, rows, cols, ld in (("a", a, ra, ca, lda), ("b", b, rb, cb, ldb), ("c", c, m, n, ldc)):
+        if min(rows, cols) > 0 and ld >= cols >= 0 and x.size < (rows - 1) * ld + cols:
+            raise KernelError(f"{kernel}: {name} holds {x.size} elements, fewer than the "
+                              f"{rows} x {cols} matrix with leading dimension {ld} addresses")
+    status = fn(trans_a, trans_b, m, n, k, alpha, ffi.from_buffer(ctype, a), lda,
+                ffi.from_buffer(ctype, b), ldb, beta, ffi.from_buffer(ctype, c, require_writable=True),
+                ldc)
+    if status:
+        _ensure(status, f"{kernel}(trans_a={trans_a}, trans_b={trans_b}, m={m}, n={n}, k={k}, "
+                        f"lda={lda}, ldb={ldb}, ldc={ldc})", a, b, c)
+
+
 def _gemm_ready(*arrays):
     """True when the C GEMM takes these operands: ndarrays of one float32/float64 dtype."""
     dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
