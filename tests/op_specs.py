@@ -488,3 +488,34 @@ assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
 KERNEL_ROWS = [s for s in SPECS if s.kernels]
+
+
+# ---- linear (the fused GEMM op, ops/linalg.py): appended rows, so the derived lists are rebuilt
+def linear_inputs(bias=True):
+    """x (..., in) with 0-2 leading axes, weight (out, in) and, with `bias`, bias (out,)."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            lead = draw(_shapes(lim, 0, lim.max_dims - 1))
+            k, n = draw(st.integers(1, lim.max_side)), draw(st.integers(1, lim.max_side))
+            arrays = (_array(draw, lead + (k,), SMALL), _array(draw, (n, k), SMALL))
+            return (arrays + (_array(draw, (n,), SMALL),) if bias else arrays), {}
+        return case()
+    return inputs
+
+
+def _linear(x, w, b=None):
+    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
+    out = np.einsum("...k,nk->...n", x, w)
+    return out if b is None else out + b
+
+
+SPECS += [
+    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
+      api=("linear",), kernels=True),
+    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
+      kernels=True),
+]
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
+DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
+KERNEL_ROWS = [s for s in SPECS if s.kernels]

@@ -145,9 +145,146 @@ sigmoid_backward = _binary("sigmoid_backward", _numpy.sigmoid_backward)
 tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 
 
+# ------------------------------------------------------------------ GEMM: matmul and linear
+
+_GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
+         _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
+
+# Below this many multiply-adds (m n k) per product numpy's matmul (OpenBLAS) is faster: the
+# wrapper's fixed cost (~5 us: layout checks, cffi) exceeds the work. Medians of interleaved runs
+# on the 2-core Cascade Lake, `python benchmarks/bench_gemm.py --crossover`.
+MATMUL_MIN_MNK = 32 * 32 * 32
+
+
+def _layout(rows, cols, rs, cs, es):
+    """(trans, ld) when a rows x cols matrix with byte strides rs, cs is a row-major matrix
+    (trans 0) or the transpose of one (trans 1) with a leading dimension the kernel accepts;
+    None otherwise. The stride of an axis of length 1 is never used, so it is not looked at."""
+    if rows <= 1:
+        rs = max(cols, 1) * es
+    if cols <= 1:
+        cs = es if rs != es else max(rows, 1) * es
+    if cs == es and rs > 0 and rs % es == 0 and rs >= cols * es:
+        return 0, max(rs // es, 1)
+    if rs == es and cs > 0 and cs % es == 0 and cs >= rows * es:
+        return 1, max(cs // es, 1)
+    return None
+
+
+def _pointer(x, ptype, ctype):
+    """The address of x's first element as a cffi pointer (x stays referenced by the caller)."""
+    if x.flags.c_contiguous:
+        return ffi.from_buffer(ctype, x)
+    if x.flags.f_contiguous:
+        return ffi.from_buffer(ctype, x.T)
+    return ffi.cast(ptype, x.__array_interface__["data"][0])
+
+
+def _matrix(x):
+    """x (or a C-ordered copy when its last two axes have no layout the kernel reads in place),
+    with (trans, ld) of those axes."""
+    layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
+    if layout is None:
+        x = np.ascontiguousarray(x)
+        layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
+    return x, layout
+
+
+def _gemm(a, b, out, beta, batch=()):
+    """out[i] = a[i] @ b[i] + beta * out[i] for every batch index i; out is C-contiguous with
+    shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n)."""
+    fn, ptype, ctype, kernel = _GEMM[out.dtype]
+    (a, (ta, lda)), (b, (tb, ldb)) = _matrix(a), _matrix(b)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    pa, pb = _pointer(a, ptype, ctype), _pointer(b, ptype, ctype)
+    pc = ffi.from_buffer(ctype, out, require_writable=True)
+    if not batch:
+        status = fn(ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, max(n, 1))
+        if status:
+            _ensure(status, kernel, a, b, out)
+        return
+    es = out.itemsize
+    sa = np.broadcast_to(a, batch + a.shape[-2:]).strides[:-2]
+    sb = np.broadcast_to(b, batch + b.shape[-2:]).strides[:-2]
+    for i, index in enumerate(np.ndindex(*batch)):
+        oa = sum(j * s for j, s in zip(index, sa)) // es
+        ob = sum(j * s for j, s in zip(index, sb)) // es
+        status = fn(ta, tb, m, n, k, 1.0, pa + oa, lda, pb + ob, ldb, beta, pc + i * m * n,
+                    max(n, 1))
+        if status:
+            _ensure(status, kernel, a, b, out)
+
+
+def gemm(trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a, lda: int, b,
+         ldb: int, beta: float, c, ldc: int) -> None:
+    """The raw BLAS-style call, c = alpha op(a) op(b) + beta c in place, for tests and tuning:
+    a, b, c are C-contiguous storage arrays of one float dtype, addressed by the leading
+    dimensions exactly as in ag_sgemm/ag_dgemm. The kernel validates every size; a rejected call
+    raises KernelError naming the kernel. The storage must hold what the sizes address."""
+    fn, _, ctype, kernel = _GEMM[c.dtype]
+    for x in (a, b, c):
+        if type(x) is not np.ndarray or x.dtype != c.dtype or not x.flags.c_contiguous:
+            raise KernelError(f"{kernel}: operands must be C-contiguous arrays of one dtype, got "
+                              + ", ".join(f"{np.shape(x)} {getattr(x, 'dtype', type(x))}"
+                                          for x in (a, b, c)))
+    ra, ca = (k, m) if trans_a else (m, k)
+    rb, cb = (n, k) if trans_b else (k, n)
+    for name, x, rows, cols, ld in (("a", a, ra, ca, lda), ("b", b, rb, cb, ldb), ("c", c, m, n, ldc)):
+        if min(rows, cols) > 0 and ld >= cols >= 0 and x.size < (rows - 1) * ld + cols:
+            raise KernelError(f"{kernel}: {name} holds {x.size} elements, fewer than the "
+                              f"{rows} x {cols} matrix with leading dimension {ld} addresses")
+    status = fn(trans_a, trans_b, m, n, k, alpha, ffi.from_buffer(ctype, a), lda,
+                ffi.from_buffer(ctype, b), ldb, beta, ffi.from_buffer(ctype, c, require_writable=True),
+                ldc)
+    if status:
+        _ensure(status, f"{kernel}(trans_a={trans_a}, trans_b={trans_b}, m={m}, n={n}, k={k}, "
+                        f"lda={lda}, ldb={ldb}, ldc={ldc})", a, b, c)
+
+
+def _gemm_ready(*arrays):
+    """True when the C GEMM takes these operands: ndarrays of one float32/float64 dtype."""
+    dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    return dtype in _GEMM and all(type(x) is np.ndarray and x.dtype == dtype for x in arrays)
+
+
 def matmul(a, b):
-    """Batched matrix product with numpy's semantics (the C GEMM is not wired in yet)."""
-    return _numpy.matmul(a, b)
+    """Batched matrix product with numpy's semantics (np.matmul). Float32/float64 operands with
+    at least two dimensions go to the C GEMM, transposed views and row slices in place; 1-d
+    operands, other dtypes and products below MATMUL_MIN_MNK go to the numpy reference."""
+    if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
+        return _numpy.matmul(a, b)
+    (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
+    if k != k2 or m * n * k < MATMUL_MIN_MNK:
+        return _numpy.matmul(a, b)  # numpy's error names the mismatched dimensions
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return _numpy.matmul(a, b)
+    out = np.empty(batch + (m, n), a.dtype)
+    if batch and b.ndim == 2 and a.flags.c_contiguous:  # one product with the batch folded into m
+        _gemm(a.reshape(-1, k), b, out.reshape(-1, n), 0.0)
+    else:
+        _gemm(a, b, out, 0.0, batch)
+    return out
+
+
+def linear(x, w, b=None):
+    """x @ w.T + b (same semantics as autograd.backend._numpy.linear) as one GEMM: w is read
+    transposed in place and b, when given, prefills the output (beta = 1)."""
+    arrays = (x, w) if b is None else (x, w, b)
+    if not _gemm_ready(*arrays) or x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+        return _numpy.linear(x, w, b)
+    n, k = w.shape
+    if b is not None and b.shape != (n,):
+        return _numpy.linear(x, w, b)
+    x2 = x.reshape(-1, k)
+    if x2.shape[0] * n * k < MATMUL_MIN_MNK:
+        return _numpy.linear(x, w, b)
+    out = np.empty((x2.shape[0], n), x.dtype)
+    if b is not None:
+        out[...] = b
+    _gemm(x2, w.T, out, 0.0 if b is None else 1.0)
+    return out.reshape(x.shape[:-1] + (n,))
 
 
 # ------------------------------------------------------------------ settings

@@ -61,3 +61,12 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return 1
+
+
+# ------------------------------------------------------------------ linear (GEMM family)
+
+
+def linear(x, w, b=None):
+    """x @ w.T + b (PyTorch's F.linear): x (..., in), w (out, in), b (out,) or None."""
+    out = np.matmul(x, np.swapaxes(w, -1, -2))
+    return out if b is None else out + b
