@@ -35,3 +35,6 @@ def __getattr__(name):
 
         return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+
+# ---- convolution and pooling ------------------------------------------------------------------
+from .ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402
