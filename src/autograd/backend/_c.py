@@ -347,3 +347,119 @@ if __name__ == "__main__":
     import sys
 
     _crossover_table(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+
+
+# ------------------------------------------------------------------ convolution and pooling
+# The C kernels take contiguous NCHW float32/float64 buffers and the full geometry, output size
+# included, which they check against the window sizes; the shapes of every buffer passed are
+# checked here, so C never indexes past one. Other dtypes and empty arrays go to the reference.
+
+_CONV_CTYPES = {_F32: "float[]", _F64: "double[]"}
+
+
+def _conv_fn(kernel, dtype):
+    suffix = "f32" if dtype == _F32 else "f64"
+    return getattr(lib, f"ag_{kernel}_{suffix}")
+
+
+def _conv_geometry(kernel, x_shape, kernel_size, stride, padding):
+    """(n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow) as Python ints, for the C call."""
+    if len(x_shape) != 4:
+        raise ShapeError(f"{kernel}: expected an NCHW shape, got {tuple(x_shape)}")
+    n, c, h, w = (int(v) for v in x_shape)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = _numpy._out_size(h, kh, sh, ph), _numpy._out_size(w, kw, sw, pw)
+    return n, c, h, w, int(kh), int(kw), int(sh), int(sw), int(ph), int(pw), oh, ow
+
+
+def _c_ok(*arrays):
+    """All arrays numpy, non-empty, of one float dtype the kernels have."""
+    first = arrays[0]
+    return (all(type(a) is np.ndarray and a.dtype == first.dtype and a.size for a in arrays)
+            and first.dtype in _CONV_CTYPES)
+
+
+def _expect_shape(kernel, name, array, shape):
+    if tuple(array.shape) != tuple(shape):
+        raise ShapeError(f"{kernel}: {name} must have shape {tuple(shape)}, got "
+                         f"{tuple(array.shape)} {array.dtype}")
+
+
+def _call_conv(kernel, geometry, *arrays):
+    """Call ag_<kernel>_<dtype> on buffers (the float ones as the first array's ctype)."""
+    ctype = _CONV_CTYPES[arrays[0].dtype]
+    ptrs = [ffi.from_buffer("int64_t[]" if a.dtype == np.int64 else ctype, a,
+                            require_writable=a.flags.writeable) for a in arrays]
+    status = _conv_fn(kernel, arrays[0].dtype)(*ptrs, *geometry)
+    if status:
+        _ensure(status, kernel, *arrays)
+
+
+def im2col(x, kernel_size, stride, padding):
+    """im2col in C; same semantics as autograd.backend._numpy.im2col."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.im2col(x, kernel_size, stride, padding)
+    geo = _conv_geometry("im2col", x.shape, kernel_size, stride, padding)
+    n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
+    cols = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    _call_conv("im2col", geo, np.ascontiguousarray(x), cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding):
+    """col2im in C; same semantics as autograd.backend._numpy.col2im."""
+    if not _c_ok(cols) or 0 in tuple(x_shape):
+        return _numpy.col2im(cols, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("col2im", x_shape, kernel_size, stride, padding)
+    n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
+    _expect_shape("col2im", "cols", cols, (n, c * kh * kw, oh * ow))
+    x = np.empty(tuple(x_shape), dtype=cols.dtype)
+    _call_conv("col2im", geo, np.ascontiguousarray(cols), x)
+    return x
+
+
+def max_pool2d(x, kernel_size, stride, padding):
+    """max_pool2d in C; same semantics as autograd.backend._numpy.max_pool2d."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.max_pool2d(x, kernel_size, stride, padding)
+    geo = _conv_geometry("max_pool2d", x.shape, kernel_size, stride, padding)
+    out_shape = geo[:2] + geo[10:]
+    out = np.empty(out_shape, dtype=x.dtype)
+    idx = np.empty(out_shape, dtype=np.int64)
+    _call_conv("max_pool2d", geo, np.ascontiguousarray(x), out, idx)
+    return out, idx
+
+
+def max_pool2d_backward(g, idx, x_shape, kernel_size, stride, padding):
+    """max_pool2d_backward in C; same semantics as autograd.backend._numpy.max_pool2d_backward."""
+    if not _c_ok(g) or 0 in tuple(x_shape) or type(idx) is not np.ndarray:
+        return _numpy.max_pool2d_backward(g, idx, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("max_pool2d_backward", x_shape, kernel_size, stride, padding)
+    out_shape = geo[:2] + geo[10:]
+    _expect_shape("max_pool2d_backward", "the gradient", g, out_shape)
+    _expect_shape("max_pool2d_backward", "the indices", idx, out_shape)
+    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    _call_conv("max_pool2d_backward", geo, np.ascontiguousarray(g),
+               np.ascontiguousarray(idx, dtype=np.int64), gx)
+    return gx
+
+
+def avg_pool2d(x, kernel_size, stride, padding):
+    """avg_pool2d in C; same semantics as autograd.backend._numpy.avg_pool2d."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.avg_pool2d(x, kernel_size, stride, padding)
+    geo = _conv_geometry("avg_pool2d", x.shape, kernel_size, stride, padding)
+    out = np.empty(geo[:2] + geo[10:], dtype=x.dtype)
+    _call_conv("avg_pool2d", geo, np.ascontiguousarray(x), out)
+    return out
+
+
+def avg_pool2d_backward(g, x_shape, kernel_size, stride, padding):
+    """avg_pool2d_backward in C; same semantics as autograd.backend._numpy.avg_pool2d_backward."""
+    if not _c_ok(g) or 0 in tuple(x_shape):
+        return _numpy.avg_pool2d_backward(g, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding)
+    _expect_shape("avg_pool2d_backward", "the gradient", g, geo[:2] + geo[10:])
+    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    _call_conv("avg_pool2d_backward", geo, np.ascontiguousarray(g), gx)
+    return gx
