@@ -64,7 +64,8 @@ def save(obj, path) -> None:
     def add_array(a: np.ndarray, kind: str) -> dict:
         if a.dtype.kind not in "biufc":
             raise SerializationError(f"save: cannot store arrays of dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        # (not ascontiguousarray: it turns 0-d arrays into 1-d ones)
+        a = np.asarray(a, dtype=a.dtype.newbyteorder("<")).copy(order="C")
         pad = -size[0] % _ALIGN
         if pad:
             chunks.append(b"\x00" * pad)

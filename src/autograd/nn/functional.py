@@ -18,9 +18,10 @@ import numpy as np
 
 from ..creation import default_generator
 from ..errors import DTypeError, ShapeError
-from ..ops import (abs, clip, log, log_softmax, matmul, relu, reshape, sigmoid, sign,  # noqa: A004
-                   softmax, tanh, where)
-from ..ops import linalg as _linalg
+from ..ops import (abs, clip, log, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
+                   tanh, where)
+from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from ..ops.linalg import linear
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 
@@ -35,7 +36,6 @@ __all__ = [
 _FUSED = {
     "leaky_relu": "activation", "elu": "activation", "softplus": "activation",
     "cross_entropy": "loss", "binary_cross_entropy_with_logits": "loss", "mse_loss": "loss",
-    "conv2d": "conv", "max_pool2d": "conv", "avg_pool2d": "conv",
 }
 
 
@@ -71,15 +71,6 @@ def prelu(x, weight) -> Tensor:
     if weight.shape[0] != 1:
         weight = reshape(weight, (-1,) + (1,) * (x.ndim - 2))
     return where(x.data > 0, x, weight * x)
-
-
-def linear(x, weight, bias=None) -> Tensor:
-    """x @ weight.T + bias, with weight (out, in) as in PyTorch."""
-    fused = getattr(_linalg, "linear", None)
-    if fused is not None:
-        return fused(x, weight, bias)
-    out = matmul(x, weight.swapaxes(-1, -2))  # until the fused linear op is available
-    return out if bias is None else out + bias
 
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None) -> Tensor:

@@ -135,6 +135,16 @@ class Module:
                         for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at a dotted path ("" is this module)."""
+        module = self
+        for part in target.split(".") if target else ():
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            module = module._modules[part]
+        return module
+
     def modules(self) -> Iterator["Module"]:
         return (m for _, m in self.named_modules())
 
