@@ -38,7 +38,7 @@ def __getattr__(name):
 
 # ---- neural networks, optimizers, saving (nn/optim branch) ------------------------------------
 from . import nn, optim  # noqa: E402
-from .serialization import load, save  # noqa: E402
+from .serialization import SerializationError, load, save  # noqa: E402
 
 # ---- convolution and pooling ------------------------------------------------------------------
 from .ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402
