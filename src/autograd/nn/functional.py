@@ -118,13 +118,17 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
                          "use binary_cross_entropy_with_logits for logits")
-    with np.errstate(divide="ignore"):
-        log_p = clip(log(input), -100.0, None)
-        log_q = clip(log(1.0 - input), -100.0, None)
-    loss = -(target * log_p + (1.0 - target) * log_q)
+    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    # log(0) is never evaluated, so backward sees no 0/0: where x == 0 the value is the constant
+    positive = np.asarray(x.data) > 0
+    safe = where(positive, x, 1.0)
+    return where(positive, clip(log(safe), -100.0, None), -100.0)
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
