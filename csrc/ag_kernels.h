@@ -75,4 +75,54 @@ int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double a
  * MC, NC (micro-tile rows and columns, and the k, m and n block sizes), for tests and tuning. */
 int ag_gemm_blocking(int isa, int is_f64, int64_t *out);
 
+/* conv.c: convolution by im2col and pooling over NCHW planes, float32 and float64.
+ * Every kernel takes the input geometry n, c, h, w, the window kh x kw, strides sh, sw, zero
+ * padding ph, pw and the output size oh, ow, which must equal PyTorch's floor-mode size
+ * (h + 2 ph - kh) / sh + 1 (else AG_ERR_ARG: buffers are sized from it). All buffers are
+ * contiguous: x and gx (n, c, h, w); cols (n, c * kh * kw, oh * ow) with row (ci * kh + i) * kw + j
+ * holding x[ci, oh * sh - ph + i, ow * sw - pw + j] (0 in the padding); out, gy and idx
+ * (n, c, oh, ow). Pooling needs 2 ph <= kh, 2 pw <= kw and h, w >= 1 (every window holds an
+ * element). idx is the argmax's offset ih * w + iw inside its plane: the first maximum, or the
+ * first NaN; the backward rejects an index outside the plane (AG_ERR_ARG). avg_pool divides by
+ * kh * kw (count_include_pad). Threads split (image, channel) planes; each plane is summed by
+ * one thread in a fixed order, so results are bitwise identical for any thread count. */
+int ag_im2col_f32(const float *x, float *cols, int64_t n, int64_t c, int64_t h, int64_t w,
+                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                  int64_t oh, int64_t ow);
+int ag_im2col_f64(const double *x, double *cols, int64_t n, int64_t c, int64_t h, int64_t w,
+                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                  int64_t oh, int64_t ow);
+int ag_col2im_f32(const float *cols, float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                  int64_t oh, int64_t ow);
+int ag_col2im_f64(const double *cols, double *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                  int64_t oh, int64_t ow);
+int ag_max_pool2d_f32(const float *x, float *out, int64_t *idx, int64_t n, int64_t c,
+                      int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                      int64_t ph, int64_t pw, int64_t oh, int64_t ow);
+int ag_max_pool2d_f64(const double *x, double *out, int64_t *idx, int64_t n, int64_t c,
+                      int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                      int64_t ph, int64_t pw, int64_t oh, int64_t ow);
+int ag_max_pool2d_backward_f32(const float *gy, const int64_t *idx, float *gx, int64_t n,
+                               int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,
+                               int64_t ow);
+int ag_max_pool2d_backward_f64(const double *gy, const int64_t *idx, double *gx, int64_t n,
+                               int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,
+                               int64_t ow);
+int ag_avg_pool2d_f32(const float *x, float *out, int64_t n, int64_t c, int64_t h, int64_t w,
+                      int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                      int64_t oh, int64_t ow);
+int ag_avg_pool2d_f64(const double *x, double *out, int64_t n, int64_t c, int64_t h, int64_t w,
+                      int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                      int64_t oh, int64_t ow);
+int ag_avg_pool2d_backward_f32(const float *gy, float *gx, int64_t n, int64_t c, int64_t h,
+                               int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t oh, int64_t ow);
+int ag_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t n, int64_t c, int64_t h,
+                               int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t oh, int64_t ow);
+
 #endif

@@ -488,3 +488,118 @@ assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
 KERNEL_ROWS = [s for s in SPECS if s.kernels]
+
+
+# ---- linear (the fused GEMM op, ops/linalg.py): appended rows, so the derived lists are rebuilt
+def linear_inputs(bias=True):
+    """x (..., in) with 0-2 leading axes, weight (out, in) and, with `bias`, bias (out,)."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            lead = draw(_shapes(lim, 0, lim.max_dims - 1))
+            k, n = draw(st.integers(1, lim.max_side)), draw(st.integers(1, lim.max_side))
+            arrays = (_array(draw, lead + (k,), SMALL), _array(draw, (n, k), SMALL))
+            return (arrays + (_array(draw, (n,), SMALL),) if bias else arrays), {}
+
+# ---- convolution and pooling (ops/conv.py) -------------------------------------------------------
+# References written from the definitions, one output element at a time (PyTorch's floor mode).
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _out_hw(x_shape, kernel, stride, padding):
+    return tuple((x_shape[2 + a] + 2 * padding[a] - kernel[a]) // stride[a] + 1 for a in (0, 1))
+
+
+def naive_conv2d(x, w, b=None, stride=1, padding=0):
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    kh, kw = w.shape[2:]
+    oh, ow = _out_hw(x.shape, (kh, kw), (sh, sw), (ph, pw))
+    out = np.zeros((x.shape[0], w.shape[0], oh, ow))
+    for r in range(oh):
+        for q in range(ow):
+            patch = xp[:, :, r * sh:r * sh + kh, q * sw:q * sw + kw]
+            out[:, :, r, q] = np.einsum("nchw,ochw->no", patch, w)
+    return out if b is None else out + b[:, None, None]
+
+
+def naive_pool2d(x, kernel_size, stride=None, padding=0, kind="max"):
+    kernel = _pair(kernel_size)
+    (sh, sw), (ph, pw) = _pair(kernel_size if stride is None else stride), _pair(padding)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    oh, ow = _out_hw(x.shape, kernel, (sh, sw), (ph, pw))
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for r in range(oh):
+        for q in range(ow):
+            patch = xp[:, :, r * sh:r * sh + kernel[0], q * sw:q * sw + kernel[1]]
+            out[:, :, r, q] = patch.max(axis=(2, 3)) if kind == "max" else patch.mean(axis=(2, 3))
+    return out
+
+
+def conv_inputs(bias):
+    """x (n, c, h, w), weight (o, c, kh, kw)[, bias (o,)], with stride and padding drawn so the
+    kernel fits the padded input."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            side = max(2, lim.max_side)
+            n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            h, w = draw(st.integers(1, side)), draw(st.integers(1, side))
+            ph, pw = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+            kh, kw = draw(st.integers(1, min(3, h + 2 * ph))), draw(st.integers(1, min(3, w + 2 * pw)))
+            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            arrays = (_array(draw, (n, c, h, w), SMALL), _array(draw, (o, c, kh, kw), SMALL))
+            if bias:
+                arrays += (_array(draw, (o,), SMALL),)
+            return arrays, {"stride": stride, "padding": (ph, pw)}
+        return case()
+    return inputs
+
+
+def _linear(x, w, b=None):
+    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
+    out = np.einsum("...k,nk->...n", x, w)
+    return out if b is None else out + b
+
+
+SPECS += [
+    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
+      api=("linear",), kernels=True),
+    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
+      kernels=True),
+]
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
+
+def pool_inputs(elements=SMALL, post=None):
+    """x (n, c, h, w), kernel_size, stride (None half the time) and padding <= kernel / 2."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            side = max(2, lim.max_side)
+            n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            h, w = draw(st.integers(1, side)), draw(st.integers(1, side))
+            kernel = (draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w))))
+            padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+            stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 2), st.integers(1, 2))))
+            x = _array(draw, (n, c, h, w), elements)
+            x = post(x) if post else x
+            return (x,), {"kernel_size": kernel, "stride": stride, "padding": padding}
+        return case()
+    return inputs
+
+
+SPECS += [
+    R("conv2d", lambda x, w, stride, padding: ag.conv2d(x, w, stride=stride, padding=padding),
+      naive_conv2d, conv_inputs(bias=False), api=("conv2d",), kernels=True),
+    R("conv2d:bias", lambda x, w, b, stride, padding: ag.conv2d(x, w, b, stride, padding),
+      naive_conv2d, conv_inputs(bias=True), kernels=True),
+    R("max_pool2d", lambda x, **p: ag.max_pool2d(x, **p), lambda x, **p: naive_pool2d(x, **p),
+      pool_inputs(post=distinct), api=("max_pool2d",), kernels=True),
+    R("avg_pool2d", lambda x, **p: ag.avg_pool2d(x, **p),
+      lambda x, **p: naive_pool2d(x, kind="avg", **p), pool_inputs(), api=("avg_pool2d",),
+      kernels=True),
+]
+DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
+KERNEL_ROWS = [s for s in SPECS if s.kernels]

@@ -145,9 +145,146 @@ sigmoid_backward = _binary("sigmoid_backward", _numpy.sigmoid_backward)
 tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 
 
+# ------------------------------------------------------------------ GEMM: matmul and linear
+
+_GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
+         _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
+
+# Below this many multiply-adds (m n k) per product numpy's matmul (OpenBLAS) is faster: the
+# wrapper's fixed cost (~5 us: layout checks, cffi) exceeds the work. Medians of interleaved runs
+# on the 2-core Cascade Lake, `python benchmarks/bench_gemm.py --crossover`.
+MATMUL_MIN_MNK = 32 * 32 * 32
+
+
+def _layout(rows, cols, rs, cs, es):
+    """(trans, ld) when a rows x cols matrix with byte strides rs, cs is a row-major matrix
+    (trans 0) or the transpose of one (trans 1) with a leading dimension the kernel accepts;
+    None otherwise. The stride of an axis of length 1 is never used, so it is not looked at."""
+    if rows <= 1:
+        rs = max(cols, 1) * es
+    if cols <= 1:
+        cs = es if rs != es else max(rows, 1) * es
+    if cs == es and rs > 0 and rs % es == 0 and rs >= cols * es:
+        return 0, max(rs // es, 1)
+    if rs == es and cs > 0 and cs % es == 0 and cs >= rows * es:
+        return 1, max(cs // es, 1)
+    return None
+
+
+def _pointer(x, ptype, ctype):
+    """The address of x's first element as a cffi pointer (x stays referenced by the caller)."""
+    if x.flags.c_contiguous:
+        return ffi.from_buffer(ctype, x)
+    if x.flags.f_contiguous:
+        return ffi.from_buffer(ctype, x.T)
+    return ffi.cast(ptype, x.__array_interface__["data"][0])
+
+
+def _matrix(x):
+    """x (or a C-ordered copy when its last two axes have no layout the kernel reads in place),
+    with (trans, ld) of those axes."""
+    layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
+    if layout is None:
+        x = np.ascontiguousarray(x)
+        layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
+    return x, layout
+
+
+def _gemm(a, b, out, beta, batch=()):
+    """out[i] = a[i] @ b[i] + beta * out[i] for every batch index i; out is C-contiguous with
+    shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n)."""
+    fn, ptype, ctype, kernel = _GEMM[out.dtype]
+    (a, (ta, lda)), (b, (tb, ldb)) = _matrix(a), _matrix(b)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    pa, pb = _pointer(a, ptype, ctype), _pointer(b, ptype, ctype)
+    pc = ffi.from_buffer(ctype, out, require_writable=True)
+    if not batch:
+        status = fn(ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, max(n, 1))
+        if status:
+            _ensure(status, kernel, a, b, out)
+        return
+    es = out.itemsize
+    sa = np.broadcast_to(a, batch + a.shape[-2:]).strides[:-2]
+    sb = np.broadcast_to(b, batch + b.shape[-2:]).strides[:-2]
+    for i, index in enumerate(np.ndindex(*batch)):
+        oa = sum(j * s for j, s in zip(index, sa)) // es
+        ob = sum(j * s for j, s in zip(index, sb)) // es
+        status = fn(ta, tb, m, n, k, 1.0, pa + oa, lda, pb + ob, ldb, beta, pc + i * m * n,
+                    max(n, 1))
+        if status:
+            _ensure(status, kernel, a, b, out)
+
+
+def gemm(trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a, lda: int, b,
+         ldb: int, beta: float, c, ldc: int) -> None:
+    """The raw BLAS-style call, c = alpha op(a) op(b) + beta c in place, for tests and tuning:
+    a, b, c are C-contiguous storage arrays of one float dtype, addressed by the leading
+    dimensions exactly as in ag_sgemm/ag_dgemm. The kernel validates every size; a rejected call
+    raises KernelError naming the kernel. The storage must hold what the sizes address."""
+    fn, _, ctype, kernel = _GEMM[c.dtype]
+    for x in (a, b, c):
+        if type(x) is not np.ndarray or x.dtype != c.dtype or not x.flags.c_contiguous:
+            raise KernelError(f"{kernel}: operands must be C-contiguous arrays of one dtype, got "
+                              + ", ".join(f"{np.shape(x)} {getattr(x, 'dtype', type(x))}"
+                                          for x in (a, b, c)))
+    ra, ca = (k, m) if trans_a else (m, k)
+    rb, cb = (n, k) if trans_b else (k, n)
+    for name, x, rows, cols, ld in (("a", a, ra, ca, lda), ("b", b, rb, cb, ldb), ("c", c, m, n, ldc)):
+        if min(rows, cols) > 0 and ld >= cols >= 0 and x.size < (rows - 1) * ld + cols:
+            raise KernelError(f"{kernel}: {name} holds {x.size} elements, fewer than the "
+                              f"{rows} x {cols} matrix with leading dimension {ld} addresses")
+    status = fn(trans_a, trans_b, m, n, k, alpha, ffi.from_buffer(ctype, a), lda,
+                ffi.from_buffer(ctype, b), ldb, beta, ffi.from_buffer(ctype, c, require_writable=True),
+                ldc)
+    if status:
+        _ensure(status, f"{kernel}(trans_a={trans_a}, trans_b={trans_b}, m={m}, n={n}, k={k}, "
+                        f"lda={lda}, ldb={ldb}, ldc={ldc})", a, b, c)
+
+
+def _gemm_ready(*arrays):
+    """True when the C GEMM takes these operands: ndarrays of one float32/float64 dtype."""
+    dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    return dtype in _GEMM and all(type(x) is np.ndarray and x.dtype == dtype for x in arrays)
+
+
 def matmul(a, b):
-    """Batched matrix product with numpy's semantics (the C GEMM is not wired in yet)."""
-    return _numpy.matmul(a, b)
+    """Batched matrix product with numpy's semantics (np.matmul). Float32/float64 operands with
+    at least two dimensions go to the C GEMM, transposed views and row slices in place; 1-d
+    operands, other dtypes and products below MATMUL_MIN_MNK go to the numpy reference."""
+    if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
+        return _numpy.matmul(a, b)
+    (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
+    if k != k2 or m * n * k < MATMUL_MIN_MNK:
+        return _numpy.matmul(a, b)  # numpy's error names the mismatched dimensions
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return _numpy.matmul(a, b)
+    out = np.empty(batch + (m, n), a.dtype)
+    if batch and b.ndim == 2 and a.flags.c_contiguous:  # one product with the batch folded into m
+        _gemm(a.reshape(-1, k), b, out.reshape(-1, n), 0.0)
+    else:
+        _gemm(a, b, out, 0.0, batch)
+    return out
+
+
+def linear(x, w, b=None):
+    """x @ w.T + b (same semantics as autograd.backend._numpy.linear) as one GEMM: w is read
+    transposed in place and b, when given, prefills the output (beta = 1)."""
+    arrays = (x, w) if b is None else (x, w, b)
+    if not _gemm_ready(*arrays) or x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+        return _numpy.linear(x, w, b)
+    n, k = w.shape
+    if b is not None and b.shape != (n,):
+        return _numpy.linear(x, w, b)
+    x2 = x.reshape(-1, k)
+    if x2.shape[0] * n * k < MATMUL_MIN_MNK:
+        return _numpy.linear(x, w, b)
+    out = np.empty((x2.shape[0], n), x.dtype)
+    if b is not None:
+        out[...] = b
+    _gemm(x2, w.T, out, 0.0 if b is None else 1.0)
+    return out.reshape(x.shape[:-1] + (n,))
 
 
 # ------------------------------------------------------------------ settings
@@ -210,3 +347,119 @@ if __name__ == "__main__":
     import sys
 
     _crossover_table(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+
+
+# ------------------------------------------------------------------ convolution and pooling
+# The C kernels take contiguous NCHW float32/float64 buffers and the full geometry, output size
+# included, which they check against the window sizes; the shapes of every buffer passed are
+# checked here, so C never indexes past one. Other dtypes and empty arrays go to the reference.
+
+_CONV_CTYPES = {_F32: "float[]", _F64: "double[]"}
+
+
+def _conv_fn(kernel, dtype):
+    suffix = "f32" if dtype == _F32 else "f64"
+    return getattr(lib, f"ag_{kernel}_{suffix}")
+
+
+def _conv_geometry(kernel, x_shape, kernel_size, stride, padding):
+    """(n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow) as Python ints, for the C call."""
+    if len(x_shape) != 4:
+        raise ShapeError(f"{kernel}: expected an NCHW shape, got {tuple(x_shape)}")
+    n, c, h, w = (int(v) for v in x_shape)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = _numpy._out_size(h, kh, sh, ph), _numpy._out_size(w, kw, sw, pw)
+    return n, c, h, w, int(kh), int(kw), int(sh), int(sw), int(ph), int(pw), oh, ow
+
+
+def _c_ok(*arrays):
+    """All arrays numpy, non-empty, of one float dtype the kernels have."""
+    first = arrays[0]
+    return (all(type(a) is np.ndarray and a.dtype == first.dtype and a.size for a in arrays)
+            and first.dtype in _CONV_CTYPES)
+
+
+def _expect_shape(kernel, name, array, shape):
+    if tuple(array.shape) != tuple(shape):
+        raise ShapeError(f"{kernel}: {name} must have shape {tuple(shape)}, got "
+                         f"{tuple(array.shape)} {array.dtype}")
+
+
+def _call_conv(kernel, geometry, *arrays):
+    """Call ag_<kernel>_<dtype> on buffers (the float ones as the first array's ctype)."""
+    ctype = _CONV_CTYPES[arrays[0].dtype]
+    ptrs = [ffi.from_buffer("int64_t[]" if a.dtype == np.int64 else ctype, a,
+                            require_writable=a.flags.writeable) for a in arrays]
+    status = _conv_fn(kernel, arrays[0].dtype)(*ptrs, *geometry)
+    if status:
+        _ensure(status, kernel, *arrays)
+
+
+def im2col(x, kernel_size, stride, padding):
+    """im2col in C; same semantics as autograd.backend._numpy.im2col."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.im2col(x, kernel_size, stride, padding)
+    geo = _conv_geometry("im2col", x.shape, kernel_size, stride, padding)
+    n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
+    cols = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    _call_conv("im2col", geo, np.ascontiguousarray(x), cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding):
+    """col2im in C; same semantics as autograd.backend._numpy.col2im."""
+    if not _c_ok(cols) or 0 in tuple(x_shape):
+        return _numpy.col2im(cols, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("col2im", x_shape, kernel_size, stride, padding)
+    n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
+    _expect_shape("col2im", "cols", cols, (n, c * kh * kw, oh * ow))
+    x = np.empty(tuple(x_shape), dtype=cols.dtype)
+    _call_conv("col2im", geo, np.ascontiguousarray(cols), x)
+    return x
+
+
+def max_pool2d(x, kernel_size, stride, padding):
+    """max_pool2d in C; same semantics as autograd.backend._numpy.max_pool2d."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.max_pool2d(x, kernel_size, stride, padding)
+    geo = _conv_geometry("max_pool2d", x.shape, kernel_size, stride, padding)
+    out_shape = geo[:2] + geo[10:]
+    out = np.empty(out_shape, dtype=x.dtype)
+    idx = np.empty(out_shape, dtype=np.int64)
+    _call_conv("max_pool2d", geo, np.ascontiguousarray(x), out, idx)
+    return out, idx
+
+
+def max_pool2d_backward(g, idx, x_shape, kernel_size, stride, padding):
+    """max_pool2d_backward in C; same semantics as autograd.backend._numpy.max_pool2d_backward."""
+    if not _c_ok(g) or 0 in tuple(x_shape) or type(idx) is not np.ndarray:
+        return _numpy.max_pool2d_backward(g, idx, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("max_pool2d_backward", x_shape, kernel_size, stride, padding)
+    out_shape = geo[:2] + geo[10:]
+    _expect_shape("max_pool2d_backward", "the gradient", g, out_shape)
+    _expect_shape("max_pool2d_backward", "the indices", idx, out_shape)
+    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    _call_conv("max_pool2d_backward", geo, np.ascontiguousarray(g),
+               np.ascontiguousarray(idx, dtype=np.int64), gx)
+    return gx
+
+
+def avg_pool2d(x, kernel_size, stride, padding):
+    """avg_pool2d in C; same semantics as autograd.backend._numpy.avg_pool2d."""
+    if not _c_ok(x) or x.ndim != 4:
+        return _numpy.avg_pool2d(x, kernel_size, stride, padding)
+    geo = _conv_geometry("avg_pool2d", x.shape, kernel_size, stride, padding)
+    out = np.empty(geo[:2] + geo[10:], dtype=x.dtype)
+    _call_conv("avg_pool2d", geo, np.ascontiguousarray(x), out)
+    return out
+
+
+def avg_pool2d_backward(g, x_shape, kernel_size, stride, padding):
+    """avg_pool2d_backward in C; same semantics as autograd.backend._numpy.avg_pool2d_backward."""
+    if not _c_ok(g) or 0 in tuple(x_shape):
+        return _numpy.avg_pool2d_backward(g, x_shape, kernel_size, stride, padding)
+    geo = _conv_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding)
+    _expect_shape("avg_pool2d_backward", "the gradient", g, geo[:2] + geo[10:])
+    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    _call_conv("avg_pool2d_backward", geo, np.ascontiguousarray(g), gx)
+    return gx

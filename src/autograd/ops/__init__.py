@@ -42,3 +42,9 @@ def install_methods(tensor_class) -> None:
     tensor_class.to = _to
     tensor_class.float = _float
     tensor_class.double = _double
+
+# ---- the fused linear op (ops/linalg.py; F.linear builds on it)
+from .linalg import linear  # noqa: E402
+
+# ---- convolution and pooling (ops/conv.py) ----------------------------------------------------
+from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402

@@ -1,11 +1,12 @@
-"""matmul: batched and broadcasting like numpy; 1-d operands are promoted and the axis dropped."""
+"""matmul (batched and broadcasting like numpy; 1-d operands are promoted and the axis dropped) and
+linear (PyTorch's F.linear, one fused GEMM)."""
 import numpy as np
 
 from .. import backend as _backend
 from ..errors import DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from ._common import binary_operands
+from ._common import as_tensor, binary_operands
 from .shape import reshape
 
 
@@ -59,3 +60,49 @@ def matmul(a, b) -> Tensor:
     if b.ndim == 1:
         shape = shape[:-1]
     return reshape(out, shape)
+
+
+class Linear(Function):
+    """x (..., in) @ w.T + b with w (out, in): forward is one GEMM reading w transposed in place,
+    with b prefilled into the output (beta = 1)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return _backend.active.linear(x, w, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        n, k = w.shape
+        g2 = g.reshape(-1, n)  # leading axes folded into one: every product below is 2-d
+        gx = MatMul.apply(g2, w).reshape(x.shape) if need_x else None
+        # g2.T is a transposed view: the GEMM reads it in place (trans_a), no copy
+        gw = MatMul.apply(g2.swapaxes(-1, -2), x.reshape(-1, k)) if need_w else None
+        gb = g2.sum(axis=0) if need_b else None
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """PyTorch's F.linear: x (..., in) @ weight.T + bias, weight (out, in), bias (out,) or None.
+
+    >>> import autograd as ag
+    >>> x = ag.tensor([[1.0, 2.0]])
+    >>> w = ag.tensor([[1.0, 1.0], [0.0, 1.0], [2.0, 0.0]])
+    >>> linear(x, w, ag.tensor([0.0, 0.5, 1.0])).tolist()
+    [[3.0, 2.5, 3.0]]
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    shapes = f"x {x.shape}, weight {weight.shape}, bias {None if bias is None else bias.shape}"
+    for t in (x, weight) if bias is None else (x, weight, bias):
+        if t.dtype.kind not in "fiub":
+            raise DTypeError(f"linear: unsupported dtypes x {x.dtype}, weight {weight.dtype}"
+                             + ("" if bias is None else f", bias {bias.dtype}"))
+    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: expected x (..., in), weight (out, in) with the same `in`, "
+                         f"got {shapes}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ShapeError(f"linear: expected bias of shape ({weight.shape[0]},), got {shapes}")
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,190 @@
+"""`ag.nn.functional` (as F): activations, layers and losses as functions of tensors.
+
+Fused ops with their own kernels (cross-entropy, BCE with logits, MSE, leaky ReLU, ELU,
+softplus, conv and pooling, linear) live in `autograd.ops` and are re-exported here; the rest are
+compositions of existing ops, so their gradients come from the engine.
+
+>>> import autograd as ag
+>>> import autograd.nn.functional as F
+>>> F.l1_loss(ag.tensor([1.0, 2.0]), ag.tensor([0.0, 4.0])).item()
+1.5
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Iterable
+
+import numpy as np
+
+from ..creation import default_generator
+from ..errors import DTypeError, ShapeError
+from ..ops import (abs, clip, log, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
+                   tanh, where)
+from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from ..ops.linalg import linear
+from ..ops._common import as_tensor
+from ..tensor import Tensor
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "sign", "softmax", "log_softmax", "leaky_relu", "elu", "softplus",
+    "prelu", "linear", "dropout", "conv2d", "max_pool2d", "avg_pool2d", "mse_loss", "l1_loss",
+    "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "nll_loss", "l1_penalty", "l2_penalty",
+]
+
+# Ops with their own kernels, resolved on first use from autograd.ops (their one home).
+_FUSED = {
+    "leaky_relu": "activation", "elu": "activation", "softplus": "activation",
+    "cross_entropy": "loss", "binary_cross_entropy_with_logits": "loss", "mse_loss": "loss",
+}
+
+
+def __getattr__(name: str):
+    if name in _FUSED:
+        return getattr(importlib.import_module(f"..ops.{_FUSED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _same_shape(input: Tensor, target: Tensor, op: str) -> None:  # noqa: A002
+    if input.shape != target.shape:
+        raise ShapeError(f"{op}: input and target must have the same shape, got input "
+                         f"{input.shape} {input.dtype} and target {target.shape} {target.dtype}")
+
+
+# ---- activations and layers --------------------------------------------------------------
+def prelu(x, weight) -> Tensor:
+    """max(0, x) + weight * min(0, x), with one slope per channel (axis 1) or one shared."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.ndim != 1 or (weight.shape[0] != 1 and (x.ndim < 2 or x.shape[1] != weight.shape[0])):
+        raise ShapeError(f"prelu: weight of shape {weight.shape} does not fit input {x.shape}: "
+                         f"it needs 1 or {x.shape[1] if x.ndim > 1 else 1} elements")
+    if weight.shape[0] != 1:
+        weight = reshape(weight, (-1,) + (1,) * (x.ndim - 2))
+    return where(x.data > 0, x, weight * x)
+
+
+def dropout(x, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout),
+    so nothing changes at evaluation. The mask comes from the seeded generator."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    rng = generator if generator is not None else default_generator()
+    keep = rng.random(x.shape) >= p
+    mask = (keep / (1.0 - p)).astype(x.dtype)
+    return x * Tensor._make(mask)
+
+
+# ---- losses -------------------------------------------------------------------------------
+def l1_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """|input - target|, reduced."""
+    input, target = as_tensor(input), as_tensor(target)  # noqa: A001
+    _same_shape(input, target, "l1_loss")
+    return _reduce(abs(input - target), reduction, "l1_loss")
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2), with d = input - target."""
+    input, target = as_tensor(input), as_tensor(target)  # noqa: A001
+    _same_shape(input, target, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    ad = abs(d)
+    loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p; each log is clamped at -100 as
+    PyTorch does, so p = 0 or 1 gives a finite loss (and a zero gradient there)."""
+    input, target = as_tensor(input), as_tensor(target)  # noqa: A001
+    _same_shape(input, target, "binary_cross_entropy")
+    data = np.asarray(input.data)
+    if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
+        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
+                         "use binary_cross_entropy_with_logits for logits")
+    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    # log(0) is never evaluated, so backward sees no 0/0: where x == 0 the value is the constant
+    positive = np.asarray(x.data) > 0
+    safe = where(positive, x, 1.0)
+    return where(positive, clip(log(safe), -100.0, None), -100.0)
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """-input[n, target[n]] for log-probabilities input (N, C) or (N, C, d...); the mean divides
+    by the summed weights of the targets that are not ignore_index, as PyTorch does."""
+    input = as_tensor(input)  # noqa: A001
+    target = np.asarray(getattr(target, "data", target))
+    if target.dtype.kind not in "iu":
+        raise DTypeError(f"nll_loss: target must hold integer class indices, got {target.dtype}")
+    if input.ndim < 1 or input.ndim == 1 and target.ndim != 0 or input.ndim > 1 and (
+            target.shape != input.shape[:1] + input.shape[2:]):
+        raise ShapeError(f"nll_loss: input {input.shape} {input.dtype} and target "
+                         f"{target.shape} {target.dtype} do not fit: target must be the input's "
+                         f"shape without the class axis (1)")
+    if input.ndim == 1:
+        input, target = reshape(input, 1, -1), target.reshape(1)  # noqa: A001
+    n_classes = input.shape[1]
+    if input.ndim > 2:  # classes last, then one row per position
+        input = input.permute(0, *range(2, input.ndim), 1).reshape(-1, n_classes)  # noqa: A001
+    flat = target.reshape(-1)
+    valid = flat != ignore_index
+    bad = flat[valid & ((flat < 0) | (flat >= n_classes))]
+    if bad.size:
+        raise IndexError(f"nll_loss: target index {int(bad[0])} is out of range for "
+                         f"{n_classes} classes (input {input.shape})")
+    safe = np.where(valid, flat, 0)
+    w = np.ones(n_classes, dtype=input.dtype) if weight is None else np.asarray(
+        getattr(weight, "data", weight), dtype=input.dtype)
+    row_w = np.where(valid, w[safe], 0).astype(input.dtype)
+    picked = input[np.arange(flat.size), safe] * Tensor._make(row_w)
+    loss = -picked
+    if reduction == "none":
+        return reshape(loss, target.shape)
+    if reduction == "mean":
+        return loss.sum() / row_w.sum()
+    return _reduce(loss, reduction, "nll_loss")
+
+
+# ---- penalties ----------------------------------------------------------------------------
+def l1_penalty(params: Iterable) -> Tensor:
+    """The sum of |w| over all parameters (multiply by lambda and add to the loss)."""
+    terms = [abs(p).sum() for p in params]
+    return _total(terms, "l1_penalty")
+
+
+def l2_penalty(params: Iterable) -> Tensor:
+    """The sum of w^2 over all parameters (multiply by lambda and add to the loss)."""
+    terms = [(p * p).sum() for p in params]
+    return _total(terms, "l2_penalty")
+
+
+def _total(terms: list, op: str) -> Tensor:
+    if not terms:
+        raise ValueError(f"{op}: no parameters given")
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

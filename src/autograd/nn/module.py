@@ -1,0 +1,263 @@
+"""`Module` and `Parameter`: containers that find their parameters by attribute assignment."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+# Callbacks that summary() installs while its forward pass runs (a stack, for nesting).
+_recorders: list = []
+
+
+class Parameter(Tensor):
+    """A tensor that a `Module` registers as a parameter when assigned to one of its attributes.
+
+    >>> import autograd as ag
+    >>> p = ag.nn.Parameter(ag.zeros(2))
+    >>> p.requires_grad, p.is_leaf
+    (True, True)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:
+            data = np.zeros(0, dtype=np.float32)
+        # Share the array of a tensor or ndarray, as torch.nn.Parameter shares storage.
+        array = data.data if isinstance(data, Tensor) else data
+        super().__init__(np.asarray(array) if not isinstance(array, np.ndarray) else array,
+                         requires_grad=requires_grad)
+        if isinstance(array, np.ndarray):
+            self.data = array
+
+    def __repr__(self):
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+
+class Module:
+    """Base class of layers and models: subclass, assign parameters and submodules in
+    `__init__`, write `forward`, then call the module.
+
+    >>> import autograd as ag
+    >>> class Affine(ag.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.scale = ag.nn.Parameter(ag.ones(3))
+    ...     def forward(self, x):
+    ...         return x * self.scale
+    >>> [name for name, _ in Affine().named_parameters()]
+    ['scale']
+    """
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration by assignment -------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
+                                 f"assigning attributes")
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self.__dict__.get("_buffer_names", ()):
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: parameters, buffers and submodules live in tables.
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value: Optional[Tensor]) -> None:
+        """State that is saved in `state_dict` but is not a parameter (BatchNorm's running mean)."""
+        names = self.__dict__.setdefault("_buffer_names", set())
+        names.add(name)
+        self.__dict__.pop(name, None)
+        self._buffers[name] = value
+
+    def register_parameter(self, name: str, value: Optional[Parameter]) -> None:
+        if value is None:
+            self._parameters[name] = None
+        else:
+            setattr(self, name, value)
+
+    def add_module(self, name: str, module: Optional["Module"]) -> None:
+        self._modules[name] = module
+
+    # ---- calling ------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        out = self.forward(*args, **kwargs)
+        if _recorders:  # summary() is watching: note this module's output
+            _recorders[-1](self, out)
+        return out
+
+    # ---- traversal -----------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple]:
+        """(name, module) for this module and every submodule, depth first, each once."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m)
+                        for k, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at a dotted path ("" is this module)."""
+        module = self
+        for part in target.split(".") if target else ():
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            module = module._modules[part]
+        return module
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_children(self) -> Iterator[tuple]:
+        return ((k, m) for k, m in self._modules.items() if m is not None)
+
+    def children(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_children())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
+        seen = set()
+        for mname, module in self.named_modules(prefix):
+            for pname, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self) -> Iterator[tuple]:
+        for mname, module in self.named_modules():
+            for bname, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers())
+
+    # ---- modes and gradients -------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def requires_grad_(self, flag: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(flag)
+        return self
+
+    def apply(self, fn) -> "Module":
+        """Call fn on every submodule, then on this one (as torch does, for custom init)."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
+    # ---- state ---------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter and buffer as numpy arrays, by dotted name."""
+        state = OrderedDict()
+        for mname, module in self.named_modules():
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    if value is not None:
+                        key = f"{mname}.{name}" if mname else name
+                        state[key] = np.array(value.data if isinstance(value, Tensor) else value)
+        return state
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy values into the parameters and buffers in place; with `strict`, the key sets
+        must match. Returns (missing_keys, unexpected_keys)."""
+        own = {}
+        for mname, module in self.named_modules():
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    if value is not None:
+                        own[f"{mname}.{name}" if mname else name] = value
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = np.asarray(getattr(state_dict[key], "data", state_dict[key]))
+            if value.shape != target.shape:
+                raise ShapeError(f"load_state_dict for {type(self).__name__}: key {key!r} has "
+                                 f"shape {value.shape} in the state dict but {target.shape} in "
+                                 f"the module")
+            if isinstance(target.data, np.ndarray):
+                np.copyto(target.data, value, casting="unsafe")
+            else:
+                target.data = target.data.dtype.type(value)
+            target._mark_modified()
+        return missing, unexpected
+
+    # ---- display -------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self.named_children()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def summary(self, input_shape, dtype=np.float32) -> "Summary":
+        """A Keras-style table of layers, output shapes and parameter counts, from a forward
+        pass on zeros of `input_shape` (batch axis included) under no_grad."""
+        from .summary import summarize
+
+        return summarize(self, tuple(input_shape), dtype)

@@ -1,0 +1,311 @@
+"""The C GEMM (csrc/gemm.c) held to a float64 numpy reference, and the backend's matmul and
+linear built on it (layouts read in place, batches, routing).
+
+Named test_backend_c_*.py so tools/asan_test.sh runs it under the sanitizers too. The kernel is
+called through `autograd.backend._c.gemm`, BLAS-style: flat storage plus leading dimensions, so
+every edge case (ld > width, transposes, sizes 0 and 1, every MR/NR/KC edge) is reachable.
+Skips when the extension is not built, fails if AUTOGRAD_REQUIRE_C is set.
+"""
+import contextlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+try:
+    from autograd.backend import _c
+except ImportError as error:
+    if os.environ.get("AUTOGRAD_REQUIRE_C"):
+        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
+    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+
+from autograd.backend import _numpy
+
+lib = _c.lib
+DTYPES = [np.float32, np.float64]
+LEVELS = [name for name, level in _c.ISA_LEVELS.items() if level <= lib.ag_isa_detected()]
+
+
+def _blocking(isa, dtype):
+    out = np.zeros(5, np.int64)
+    assert lib.ag_gemm_blocking(isa, int(dtype == np.float64), _c.ffi.from_buffer("int64_t[]", out,
+                                                                                  require_writable=True)) == 0
+    return dict(zip(("mr", "nr", "kc", "mc", "nc"), (int(v) for v in out)))
+
+
+def _edges():
+    """Every size around an MR, NR or KC boundary of every ISA and dtype, plus 0, 1 and primes."""
+    sizes = {0, 1, 2, 3, 5, 7, 11, 13, 17, 31, 37, 61, 97}
+    for name in _c.ISA_LEVELS:
+        for dtype in DTYPES:
+            b = _blocking(_c.ISA_LEVELS[name], dtype)
+            for edge in (b["mr"], b["nr"], 2 * b["mr"], 2 * b["nr"]):
+                sizes |= {edge - 1, edge, edge + 1}
+    return sorted(sizes)
+
+
+EDGES = _edges()
+DEEP = sorted({_blocking(_c.ISA_LEVELS[n], d)["kc"] + e for n in LEVELS for d in DTYPES
+               for e in (-1, 0, 1)})
+
+
+ALL_LEVELS = pytest.mark.parametrize("isa", LEVELS)
+
+
+@contextlib.contextmanager
+def _capped(isa):
+    """Run the kernels at the given ISA level (AUTOGRAD_ISA's cap), then restore the cap."""
+    _c._set_isa_cap(isa)
+    try:
+        yield
+    finally:
+        _c._set_isa_cap(_c._SIMD_CAP)
+
+
+def _storage(rng, rows, cols, pad, dtype, fill=None):
+    """(flat storage, ld, the rows x cols view of it): ld = cols + pad, the padding poisoned."""
+    ld = max(cols + pad, 1)
+    flat = np.full(max(rows * ld, 1), np.nan, dtype)
+    view = flat[:rows * ld].reshape(rows, ld)[:, :cols]
+    view[...] = rng.standard_normal((rows, cols)) if fill is None else fill
+    return flat, ld, view
+
+
+def _run(rng, dtype, ta, tb, m, n, k, alpha=1.0, beta=0.0, pads=(0, 0, 0), c_fill=None):
+    """Call the kernel; return (result view of C, float64 reference, error bound, C storage)."""
+    fa, lda, a = _storage(rng, k if ta else m, m if ta else k, pads[0], dtype)
+    fb, ldb, b = _storage(rng, n if tb else k, k if tb else n, pads[1], dtype)
+    fc, ldc, c = _storage(rng, m, n, pads[2], dtype, c_fill)
+    opa = (a.T if ta else a).astype(np.float64)
+    opb = (b.T if tb else b).astype(np.float64)
+    c0 = c.astype(np.float64)
+    ref = alpha * (opa @ opb) + (beta * c0 if beta else 0.0)
+    # the classic dot-product bound: each of the k + 2 roundings adds at most eps of the sum's
+    # magnitude (beta = 0 leaves C out entirely: it may hold NaN)
+    magnitude = abs(alpha) * (np.abs(opa) @ np.abs(opb)) + (abs(beta) * np.abs(c0) if beta else 0)
+    bound = (k + 2) * np.finfo(dtype).eps * magnitude
+    _c.gemm(ta, tb, m, n, k, alpha, fa, lda, fb, ldb, beta, fc, ldc)
+    return c, ref, bound + np.finfo(dtype).tiny, fc, ldc
+
+
+def _check(c, ref, bound, fc, ldc, m, n):
+    assert np.all(np.abs(c - ref) <= bound), np.max(np.abs(c - ref) - bound)
+    if ldc > n and m:  # the padding between rows is never written
+        assert np.isnan(fc[:m * ldc].reshape(m, ldc)[:, n:]).all()
+
+
+# ----------------------------------------------------------------- the kernel against numpy
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.sampled_from(EDGES), n=st.sampled_from(EDGES), k=st.sampled_from(EDGES),
+       ta=st.integers(0, 1), tb=st.integers(0, 1), pads=st.tuples(*[st.sampled_from([0, 3])] * 3),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25)
+def test_gemm_matches_numpy_at_every_edge(isa, dtype, m, n, k, ta, tb, pads, seed):
+    with _capped(isa):
+        rng = np.random.default_rng(seed)
+        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, pads=pads)
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(k=st.sampled_from(DEEP), m=st.sampled_from([1, 5, 13]), n=st.sampled_from([1, 17, 33]),
+       beta=st.sampled_from([0.0, 1.0, -0.5]), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=10)
+def test_gemm_across_k_blocks(isa, dtype, k, m, n, beta, seed):
+    """k just below, at and past KC: the later k slices accumulate onto the first (beta 1)."""
+    with _capped(isa):
+        rng = np.random.default_rng(seed)
+        c, ref, bound, fc, ldc = _run(rng, dtype, 1, 0, m, n, k, alpha=0.75, beta=beta, pads=(1, 2, 1))
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.5, 0.0), (-1.0, 1.0), (0.5, -2.0),
+                                        (0.0, 3.0), (0.0, 0.0), (1.0, 1.0)])
+def test_gemm_alpha_beta(isa, dtype, alpha, beta):
+    with _capped(isa):
+        rng = np.random.default_rng(7)
+        for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, 29, 37, 23, alpha, beta, (2, 0, 5))
+            _check(c, ref, bound, fc, ldc, 29, 37)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(29, 37, 23), (1, 1, 1), (40, 3, 500), (3, 70, 0)])
+def test_gemm_beta_zero_never_reads_c(isa, dtype, m, n, k):
+    with _capped(isa):
+        rng = np.random.default_rng(1)
+        c, ref, bound, fc, ldc = _run(rng, dtype, 0, 1, m, n, k, pads=(0, 0, 2), c_fill=np.nan)
+        assert not np.isnan(c).any()
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
+    with _capped(isa):
+        m, n, k = 9, 21, 30
+        a, b = np.full(m * k, np.nan, dtype), np.full(k * n, np.inf, dtype)
+        c = np.arange(m * n, dtype=dtype)
+        _c.gemm(0, 0, m, n, k, 0.0, a, k, b, n, 2.0, c, n)
+        np.testing.assert_array_equal(c, 2 * np.arange(m * n, dtype=dtype))
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.integers(150, 400), n=st.integers(100, 400), k=st.integers(50, 300),
+       ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=8)
+def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, m, n, k, ta, tb, seed):
+    with _capped(isa):
+        rng = np.random.default_rng(seed)
+        a = rng.standard_normal(m * k).astype(dtype)
+        b = rng.standard_normal(k * n).astype(dtype)
+        results = []
+        threads = _c.get_num_threads()
+        try:
+            for t in (1, 2, 3):
+                _c.set_num_threads(t)
+                c = np.full(m * n, 0.5, dtype)
+                _c.gemm(ta, tb, m, n, k, 1.5, a, m if ta else k, b, k if tb else n, 0.25, c, n)
+                results.append(c)
+        finally:
+            _c.set_num_threads(threads)
+        for other in results[1:]:
+            np.testing.assert_array_equal(results[0], other)
+
+
+@pytest.mark.parametrize("kernel_dtype", DTYPES)
+def test_gemm_rejects_invalid_arguments(kernel_dtype):
+    name = "ag_sgemm" if kernel_dtype == np.float32 else "ag_dgemm"
+    buf = np.zeros(64, kernel_dtype)
+    bad = [
+        (0, 0, 4, 4, 4, 3, 4, 4),    # lda < k
+        (0, 0, 4, 4, 4, 4, 3, 4),    # ldb < n
+        (0, 0, 4, 4, 4, 4, 4, 3),    # ldc < n
+        (1, 0, 4, 4, 4, 3, 4, 4),    # trans_a: lda < m
+        (0, 1, 4, 5, 4, 4, 3, 5),    # trans_b: ldb < k
+        (0, 0, -1, 4, 4, 4, 4, 4),   # negative m
+        (0, 0, 4, -2, 4, 4, 4, 4),   # negative n
+        (0, 0, 4, 4, -3, 4, 4, 4),   # negative k
+        (2, 0, 4, 4, 4, 4, 4, 4),    # trans flag not 0 or 1
+    ]
+    for ta, tb, m, n, k, lda, ldb, ldc in bad:
+        with pytest.raises(_c.KernelError, match=name):
+            _c.gemm(ta, tb, m, n, k, 1.0, buf, lda, buf.copy(), ldb, 0.0, buf.copy(), ldc)
+    with pytest.raises(_c.KernelError, match=f"{name}.*fewer than"):
+        _c.gemm(0, 0, 10, 10, 10, 1.0, buf, 10, buf.copy(), 10, 0.0, buf.copy(), 10)
+    with pytest.raises(_c.KernelError, match=name):  # C overlapping A
+        _c.gemm(0, 0, 4, 4, 4, 1.0, buf, 4, buf.copy(), 4, 0.0, buf, 4)
+
+
+def test_blocking_rejects_unknown_levels():
+    out = _c.ffi.new("int64_t[5]")
+    assert lib.ag_gemm_blocking(3, 0, out) == lib.AG_ERR_ARG
+    assert lib.ag_gemm_blocking(0, 2, out) == lib.AG_ERR_ARG
+    assert lib.ag_gemm_blocking(0, 0, _c.ffi.NULL) == lib.AG_ERR_NULL
+
+
+# ----------------------------------------------------------------- backend matmul and linear
+
+
+@pytest.fixture
+def always_c(monkeypatch):
+    """Every product goes to C, however small (the crossover would route tiny ones to numpy)."""
+    monkeypatch.setattr(_c, "MATMUL_MIN_MNK", 0)
+
+
+def _views(rng, dtype):
+    """(a, b) pairs of every layout the wrapper reads in place or must copy."""
+    big = rng.standard_normal((3, 24, 40)).astype(dtype)
+    other = rng.standard_normal((40, 19)).astype(dtype)
+    yield big, other                                              # batched, folded into m
+    yield big[1], other                                           # 2-d
+    yield big[:, :, :17], other[:17]                              # row slices (ld > width)
+    yield big.swapaxes(-1, -2)[:, :13], big[:, :, :17]            # transposed view, batched
+    yield big[0].T, big[1]                                        # transposed @ plain
+    yield big[0], big[1].T                                        # plain @ transposed
+    yield big[:, ::2], other                                      # row step: read in place
+    yield big[:, :, ::2], other[::2]                              # column step: copied
+    yield big[0][::-1], other                                     # negative stride: copied
+    yield np.broadcast_to(big[0], (2, 3, 24, 40)), other          # broadcast batch, stride 0
+    yield big[:2], np.stack([other, other[::-1]])                 # batch against batch
+    yield big[None, :, :5], rng.standard_normal((4, 1, 40, 3)).astype(dtype)  # both broadcast
+    yield big[0, :1], other                                       # one row
+    yield big[0, :, :1], other[:1]                                # k = 1
+    yield big[0, :, :0], other[:0]                                # k = 0
+    yield big[:, :0], other                                       # m = 0
+    yield np.asfortranarray(big[0]), np.asfortranarray(other)     # Fortran order
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_matches_numpy_on_every_layout(always_c, dtype):
+    rng = np.random.default_rng(0)
+    for a, b in _views(rng, dtype):
+        before = (a.copy(), b.copy())
+        out = _c.matmul(a, b)
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        assert out.shape == ref.shape and out.dtype == dtype
+        np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-4 if dtype == np.float32 else 1e-12)
+        np.testing.assert_array_equal(a, before[0])
+        np.testing.assert_array_equal(b, before[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_views_and_row_slices_are_read_in_place(dtype):
+    x = np.zeros((30, 50), dtype)
+    for view, trans, ld in [(x, 0, 50), (x.T, 1, 50), (x[:, 3:20], 0, 50), (x[2:9].T, 1, 50),
+                            (x[::3], 0, 150), (x[:1, :7], 0, 7)]:
+        same, (t, lead) = _c._matrix(view)
+        assert same is view and (t, lead) == (trans, ld)
+    copied, layout = _c._matrix(x[:, ::2])
+    assert copied.flags.c_contiguous and layout == (0, 25)
+
+
+@pytest.mark.parametrize("a,b", [(np.ones((3, 4), np.int64), np.ones((4, 2), np.int64)),
+                                 (np.ones((3, 4), np.float16), np.ones((4, 2), np.float16)),
+                                 (np.ones((3, 4), np.float32), np.ones((4, 2), np.float64)),
+                                 (np.ones(4), np.ones((4, 2))), (np.ones((3, 4)), np.ones(4))])
+def test_matmul_routes_other_dtypes_and_vectors_to_numpy(always_c, a, b):
+    out = _c.matmul(a, b)
+    ref = np.matmul(a, b)
+    assert out.dtype == ref.dtype and out.shape == ref.shape
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_matmul_errors_like_numpy(always_c):
+    with pytest.raises(ValueError):
+        _c.matmul(np.ones((3, 4)), np.ones((5, 2)))
+    with pytest.raises(ValueError):
+        _c.matmul(np.ones((2, 3, 4)), np.ones((3, 4, 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(lead=st.lists(st.integers(0, 5), max_size=2), k=st.integers(1, 40), n=st.integers(1, 40),
+       bias=st.booleans(), wt=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=20)
+def test_linear_matches_numpy(dtype, lead, k, n, bias, wt, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*lead, k)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype).T if wt else rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype) if bias else None
+    saved = _c.MATMUL_MIN_MNK
+    _c.MATMUL_MIN_MNK = 0
+    try:
+        out = _c.linear(x, w, b)
+    finally:
+        _c.MATMUL_MIN_MNK = saved
+    ref = _numpy.linear(x.astype(np.float64), w.astype(np.float64),
+                        None if b is None else b.astype(np.float64))
+    assert out.shape == ref.shape and out.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)

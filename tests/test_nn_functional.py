@@ -1,0 +1,175 @@
+"""nn.functional: losses and penalties against numpy formulas, torch where importable, and
+float64 gradcheck; each reduction mode."""
+import importlib.util
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd as ag
+import autograd.nn.functional as F
+
+REDUCTIONS = ["mean", "sum", "none"]
+HAS_FUSED_LOSSES = importlib.util.find_spec("autograd.ops.loss") is not None
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _reduce(v, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](v)
+
+
+def _leaf(a):
+    return ag.tensor(np.asarray(a, np.float64), requires_grad=True)
+
+
+def _check(loss_fn, reference, inputs, reduction, **kwargs):
+    out = loss_fn(*[ag.tensor(a) for a in inputs], reduction=reduction, **kwargs)
+    np.testing.assert_allclose(np.asarray(out.data), reference(*inputs), rtol=1e-12, atol=1e-15)
+    assert ag.gradcheck(lambda *xs: loss_fn(*xs, reduction=reduction, **kwargs),
+                        [_leaf(a) for a in inputs], atol=1e-6, rtol=1e-5)
+
+
+shapes = st.sampled_from([(), (1,), (5,), (3, 4), (2, 1, 3)])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(shape=shapes)
+def test_l1_loss(reduction, shape):
+    x, y = _rand(*shape, seed=1), _rand(*shape, seed=2)
+    _check(F.l1_loss, lambda a, b: _reduce(np.abs(a - b), reduction), (x, y), reduction)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(shape=shapes, delta=st.sampled_from([0.5, 1.0, 2.0]))
+def test_huber_loss(reduction, shape, delta):
+    x, y = _rand(*shape, seed=3) * 2, _rand(*shape, seed=4)
+
+    def ref(a, b):
+        d = np.abs(a - b)
+        return _reduce(np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
+
+    _check(F.huber_loss, ref, (x, y), reduction, delta=delta)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy(reduction):
+    p = 1 / (1 + np.exp(-_rand(4, 3, seed=5)))
+    y = (np.random.default_rng(6).random((4, 3)) > 0.5).astype(np.float64)
+    ref = lambda a, b: _reduce(-(b * np.log(a) + (1 - b) * np.log(1 - a)), reduction)  # noqa: E731
+    _check(F.binary_cross_entropy, ref, (p, y), reduction)
+
+
+def test_binary_cross_entropy_clamps_logs_at_minus_100():
+    p = ag.tensor([0.0, 1.0, 0.0, 1.0], dtype=ag.float64, requires_grad=True)
+    y = ag.tensor([1.0, 0.0, 0.0, 1.0], dtype=ag.float64)
+    loss = F.binary_cross_entropy(p, y, reduction="none")
+    np.testing.assert_array_equal(np.asarray(loss.data), [100.0, 100.0, 0.0, 0.0])
+    loss.sum().backward()
+    assert np.all(np.isfinite(np.asarray(p.grad.data)))
+    with pytest.raises(ValueError, match="probabilities"):
+        F.binary_cross_entropy(ag.tensor([1.5]), ag.tensor([1.0]))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_loss_with_ignore_index_and_weights(reduction):
+    logp = np.log(np.random.default_rng(7).dirichlet(np.ones(5), size=6))
+    target = np.array([0, 4, -100, 2, 2, 1])
+    w = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    out = F.nll_loss(ag.tensor(logp), ag.tensor(target), weight=w, reduction=reduction)
+    keep = target != -100
+    picked = np.where(keep, -logp[np.arange(6), np.where(keep, target, 0)] * w[np.where(keep, target, 0)], 0)
+    expected = {"none": picked, "sum": picked.sum(),
+                "mean": picked.sum() / w[target[keep]].sum()}[reduction]
+    np.testing.assert_allclose(np.asarray(out.data), expected, rtol=1e-12)
+    assert ag.gradcheck(lambda a: F.nll_loss(a, target, weight=w, reduction=reduction),
+                        [_leaf(logp)])
+
+
+def test_nll_loss_spatial_and_errors():
+    logp = np.log(np.random.default_rng(8).dirichlet(np.ones(3), size=(2, 4)))  # (2, 4, 3)
+    x = np.moveaxis(logp, -1, 1)  # (N, C, d) = (2, 3, 4)
+    target = np.array([[0, 1, 2, 1], [2, 2, 0, 1]])
+    expected = -np.take_along_axis(logp, target[..., None], -1)[..., 0]
+    np.testing.assert_allclose(np.asarray(F.nll_loss(ag.tensor(x), target, reduction="none").data),
+                               expected, rtol=1e-12)
+    with pytest.raises(IndexError, match="target index 3 is out of range for 3 classes"):
+        F.nll_loss(ag.tensor(x[:, :, 0]), np.array([0, 3]))
+    with pytest.raises(ag.ShapeError, match="nll_loss"):
+        F.nll_loss(ag.tensor(x), np.array([0, 1]))
+    with pytest.raises(ag.DTypeError, match="integer"):
+        F.nll_loss(ag.tensor(x[:, :, 0]), np.array([0.0, 1.0]))
+
+
+def test_losses_match_torch():
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    x, y = _rand(5, 3, seed=9), _rand(5, 3, seed=10)
+    p = 1 / (1 + np.exp(-x))
+    b = (y > 0).astype(np.float64)
+    logp = np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True))
+    t = np.array([0, 2, 1, 1, 0])
+    cases = [
+        (F.l1_loss, tf.l1_loss, (x, y), {}),
+        (F.huber_loss, tf.huber_loss, (x, y), {"delta": 0.7}),
+        (F.binary_cross_entropy, tf.binary_cross_entropy, (p, b), {}),
+        (F.nll_loss, tf.nll_loss, (logp, t), {}),
+    ]
+    for ours, theirs, (a, c), kw in cases:
+        for reduction in REDUCTIONS:
+            la = ag.tensor(a, requires_grad=True)
+            ta = torch.tensor(a, requires_grad=True)
+            lo = ours(la, ag.tensor(c), reduction=reduction, **kw)
+            lt = theirs(ta, torch.tensor(c), reduction=reduction, **kw)
+            np.testing.assert_allclose(np.asarray(lo.data), lt.detach().numpy(), rtol=1e-12)
+            lo.sum().backward()
+            lt.sum().backward()
+            np.testing.assert_allclose(np.asarray(la.grad.data), ta.grad.numpy(), rtol=1e-10,
+                                       atol=1e-14, err_msg=f"{theirs.__name__} {reduction}")
+
+
+def test_reduction_and_shape_errors():
+    with pytest.raises(ValueError, match="reduction"):
+        F.l1_loss(ag.zeros(2), ag.zeros(2), reduction="avg")
+    with pytest.raises(ag.ShapeError, match=r"l1_loss.*\(2,\).*\(3,\)"):
+        F.l1_loss(ag.zeros(2), ag.zeros(3))
+
+
+def test_penalties():
+    a, b = _leaf([[1.0, -2.0]]), _leaf([3.0])
+    assert F.l1_penalty([a, b]).item() == 6.0
+    assert F.l2_penalty([a, b]).item() == 14.0
+    assert ag.gradcheck(lambda u, v: F.l2_penalty([u, v]) + F.l1_penalty([u, v]), [a, b])
+    model = ag.nn.Linear(2, 2)
+    expected = sum(np.abs(np.asarray(p.data)).sum() for p in model.parameters())
+    assert F.l1_penalty(model.parameters()).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="no parameters"):
+        F.l2_penalty([])
+
+
+def test_functional_layers_and_activations():
+    x = _rand(2, 3)
+    w, bias = _rand(4, 3, seed=1), _rand(4, seed=2)
+    np.testing.assert_allclose(np.asarray(F.linear(ag.tensor(x), ag.tensor(w), ag.tensor(bias)).data),
+                               x @ w.T + bias, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(F.softmax(ag.tensor(x), 1).data).sum(1), 1.0)
+    np.testing.assert_allclose(np.asarray(F.prelu(ag.tensor(x), ag.tensor([0.5])).data),
+                               np.where(x > 0, x, 0.5 * x))
+    assert F.dropout(ag.tensor(x), 0.5, training=False).data is not None
+    with pytest.raises(ValueError, match="probability"):
+        F.dropout(ag.tensor(x), 1.5)
+    assert F.max_pool2d(ag.zeros(1, 1, 4, 4), 2).shape == (1, 1, 2, 2)
+    assert F.conv2d(ag.zeros(1, 2, 5, 5), ag.zeros(3, 2, 3, 3)).shape == (1, 3, 3, 3)
+
+
+@pytest.mark.skipif(not HAS_FUSED_LOSSES, reason="the fused loss ops are not merged yet")
+def test_fused_losses_are_reexported():
+    from autograd.ops import activation, loss
+
+    for name in ("cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"):
+        assert getattr(F, name) is getattr(loss, name)
+    for name in ("leaky_relu", "elu", "softplus"):
+        assert getattr(F, name) is getattr(activation, name)
