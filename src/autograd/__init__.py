@@ -35,3 +35,6 @@ def __getattr__(name):
 
         return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+
+# ---- data and model selection (h-data) ----------------------------------------------------------
+from . import data, model_selection  # noqa: E402  (numpy-only, cheap to import)
