@@ -132,8 +132,11 @@ class Standardize(_Fitted):
     def _fit(self, a: np.ndarray) -> None:
         self.mean_ = a.mean(axis=0, dtype=np.float64)
         self.std_ = a.std(axis=0, dtype=np.float64)
+        # A constant feature's mean can be off by an ulp, leaving a std of rounding noise that
+        # would blow up on division: treat stds at that level as zero.
+        noise = 64 * np.finfo(np.float64).eps * np.abs(a).max(axis=0)
         self.offset_ = self.mean_
-        self.scale_ = 1.0 / np.where(self.std_ > 0, self.std_, 1.0)
+        self.scale_ = 1.0 / np.where(self.std_ > noise, self.std_, 1.0)
         self.shift_ = np.zeros_like(self.mean_)
 
 
