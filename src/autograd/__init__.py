@@ -36,9 +36,7 @@ def __getattr__(name):
         return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
 
-# ---- neural networks, optimizers, saving (nn/optim branch) ------------------------------------
-from . import nn, optim  # noqa: E402
-from .serialization import SerializationError, load, save  # noqa: E402
-
-# ---- convolution and pooling ------------------------------------------------------------------
+# The layers above the ops (they import the names above, so they come last).
+from . import data, ensemble, model_selection, nn, optim, train  # noqa: E402
 from .ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402
+from .serialization import SerializationError, load, save  # noqa: E402
