@@ -16,8 +16,9 @@ def test_every_piece_is_listed_and_has_an_example_script():
 
 def test_line_fit_reproduces_seed_000():
     r = line_fit.run(verbose=False)
-    assert r["mse0"] == 2.5 and r["dm0"] == 7 and r["db0"] == 3  # the worked-out gradients
-    assert r["m1"] == pytest.approx(-1.7) and r["b1"] == pytest.approx(4.7)
+    # The slide's gradients are misprints; worked out: dMSE/dm = mean(-2 r x) = -3, dMSE/db = -1.
+    assert r["mse0"] == 2.5 and r["dm0"] == -3 and r["db0"] == -1
+    assert r["m1"] == pytest.approx(-0.7) and r["b1"] == pytest.approx(5.1)
     assert r["m"] == pytest.approx(2, abs=1e-3) and r["b"] == pytest.approx(1, abs=2e-3)
 
 

@@ -21,7 +21,7 @@ def run(verbose: bool = True) -> dict:
     say(f"h = {fmt(h)}, y_hat = {fmt(y_hat)}, L = {loss.item():.4f}")
     d = float(w2.grad.numpy()[1, 0])
     say(f"dL/dw21 = {d:.4f}; w21 <- 0.35 - 1 * ({d:.4f}) = {0.35 - d:.4f}")
-    return {"h": h.numpy().tolist(), "y_hat": y_hat.numpy().tolist(), "loss": loss.item(),
+    return {"h": h.numpy().tolist(), "y_hat": y_hat.detach().numpy().tolist(), "loss": loss.item(),
             "dw21": d, "w21": 0.35 - d}
 
 

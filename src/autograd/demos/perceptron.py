@@ -25,14 +25,14 @@ def run(verbose: bool = True, max_epochs: int = 100) -> dict:
     for epoch in range(1, max_epochs + 1):
         scores = x @ w + b
         loss = (-t * scores).relu().mean()
-        errors = int((sign(scores).numpy() != t.numpy()).sum())
+        errors = int((sign(scores).detach().numpy() != t.numpy()).sum())
         if errors == 0:
             break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    accuracy = float((sign(x @ w + b).numpy() == t.numpy()).mean())
-    say(f"separated after {epoch} epochs: w = {np.round(w.numpy(), 3).tolist()}, "
+    accuracy = float((sign(x @ w + b).detach().numpy() == t.numpy()).mean())
+    say(f"separated after {epoch} epochs: w = {np.round(w.detach().numpy(), 3).tolist()}, "
         f"b = {b.item():.3f}, training accuracy {accuracy:.3f}")
     return {"epochs": epoch, "accuracy": accuracy}
 
