@@ -18,7 +18,9 @@ def run(verbose: bool = True, max_epochs: int = 100) -> dict:
                                    cluster_std=0.7, seed=3)
     x = ag.tensor(X)
     t = ag.tensor(2.0 * labels - 1.0, dtype=ag.float32)  # targets -1 / +1
-    w = ag.zeros(2, requires_grad=True)
+    ag.manual_seed(0)
+    # Not zeros: at w = 0 every score is exactly 0, where relu'(0) = 0 gives no update.
+    w = (0.01 * ag.randn(2)).requires_grad_()
     b = ag.zeros((), requires_grad=True)
     sign = nn.Sign()
     optimizer = ag.optim.SGD([w, b], lr=0.1)
