@@ -34,7 +34,7 @@ def run(verbose: bool = True, max_epochs: int = 100) -> dict:
         loss.backward()
         optimizer.step()
     accuracy = float((sign(x @ w + b).detach().numpy() == t.numpy()).mean())
-    say(f"separated after {epoch} epochs: w = {np.round(w.detach().numpy(), 3).tolist()}, "
+    say(f"separated after {epoch} epochs: w = [{', '.join(f'{v:.3f}' for v in w.detach().numpy())}], "
         f"b = {b.item():.3f}, training accuracy {accuracy:.3f}")
     return {"epochs": epoch, "accuracy": accuracy}
 
