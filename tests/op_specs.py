@@ -500,6 +500,25 @@ def linear_inputs(bias=True):
             k, n = draw(st.integers(1, lim.max_side)), draw(st.integers(1, lim.max_side))
             arrays = (_array(draw, lead + (k,), SMALL), _array(draw, (n, k), SMALL))
             return (arrays + (_array(draw, (n,), SMALL),) if bias else arrays), {}
+        return case()
+    return inputs
+
+
+def _linear(x, w, b=None):
+    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
+    out = np.einsum("...k,nk->...n", x, w)
+    return out if b is None else out + b
+
+
+SPECS += [
+    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
+      api=("linear",), kernels=True),
+    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
+      kernels=True),
+]
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
+DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
+KERNEL_ROWS = [s for s in SPECS if s.kernels]
 
 # ---- convolution and pooling (ops/conv.py) -------------------------------------------------------
 # References written from the definitions, one output element at a time (PyTorch's floor mode).
@@ -557,20 +576,6 @@ def conv_inputs(bias):
         return case()
     return inputs
 
-
-def _linear(x, w, b=None):
-    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
-    out = np.einsum("...k,nk->...n", x, w)
-    return out if b is None else out + b
-
-
-SPECS += [
-    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
-      api=("linear",), kernels=True),
-    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
-      kernels=True),
-]
-assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 def pool_inputs(elements=SMALL, post=None):
     """x (n, c, h, w), kernel_size, stride (None half the time) and padding <= kernel / 2."""
