@@ -35,3 +35,7 @@ def __getattr__(name):
 
         return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+
+# ---- parametrised activations and losses ----
+from .ops import (binary_cross_entropy_with_logits, cross_entropy, elu, leaky_relu,  # noqa: E402
+                  mse_loss, softplus)

@@ -42,3 +42,7 @@ def install_methods(tensor_class) -> None:
     tensor_class.to = _to
     tensor_class.float = _float
     tensor_class.double = _double
+
+# ---- parametrised activations and losses (ops/activation.py, ops/loss.py) ----
+from .activation import elu, leaky_relu, softplus  # noqa: E402
+from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss  # noqa: E402
