@@ -42,3 +42,7 @@ from .serialization import SerializationError, load, save  # noqa: E402
 
 # ---- convolution and pooling ------------------------------------------------------------------
 from .ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402
+
+# ---- parametrised activations and losses ----
+from .ops import (binary_cross_entropy_with_logits, cross_entropy, elu, leaky_relu,  # noqa: E402
+                  mse_loss, softplus)
