@@ -125,7 +125,6 @@ int ag_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t n, int64_t 
                                int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                int64_t ph, int64_t pw, int64_t oh, int64_t ow);
 
-
 /* activations.c, parametrised: leaky_relu, elu and softplus (beta, threshold as PyTorch), and
  * their backward passes, which take the input x. Parameters are rounded to the dtype first. */
 int ag_leaky_relu_f32(const float *x, float *out, int64_t n, double negative_slope);
@@ -148,21 +147,22 @@ int ag_softplus_backward_f64(const double *g, const double *x, double *out, int6
 /* losses.c: softmax cross-entropy over `rows` contiguous rows of `classes` logits, with either
  * class labels (int64, each in [0, classes) or ignore_index; else AG_ERR_ARG before any work)
  * or probabilities (rows x classes), the other pointer NULL. Forward writes each row's loss
- * (0 for an ignored row) and its log-sum-exp; backward writes
+ * (0 for an ignored row) and stats[2i], stats[2i + 1] = (max, log sum e^(x - max)) of the row;
+ * backward reads them back and writes
  * grad = scale[i * scale_stride] (softmax - smoothed target) (scale_stride 0: one scale).
  * bce_with_logits: max(x,0) - x t + log1p(e^-|x|); its backward sigmoid(x) - t. mse: (x - t)^2;
  * its backward 2 (x - t). Elementwise, unreduced. */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *lse);
+                        float *loss, float *stats);
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *lse);
-int ag_softmax_xent_backward_f32(const float *x, const float *lse, int64_t rows, int64_t classes,
+                        double *loss, double *stats);
+int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,
                                  double label_smoothing, int64_t ignore_index,
                                  const float *scale, int64_t scale_stride, float *grad);
-int ag_softmax_xent_backward_f64(const double *x, const double *lse, int64_t rows, int64_t classes,
+int ag_softmax_xent_backward_f64(const double *x, const double *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const double *probs,
                                  double label_smoothing, int64_t ignore_index,
                                  const double *scale, int64_t scale_stride, double *grad);

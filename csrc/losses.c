@@ -1,12 +1,13 @@
 /* losses.c: fused softmax cross-entropy, binary cross-entropy with logits and MSE.
  *
  * Softmax cross-entropy works on rows of `classes` logits (the Python side moves the class
- * axis last). Per row, with m = max x, d = x - m, L = log sum e^d (so lse = m + L):
+ * axis last). Per row, with m = max x, d = x - m, L = log sum e^d:
  *   class target t:       loss = L - (1 - eps) d_t - eps/C sum d
  *   probability target p: loss = L S - ((1 - eps) sum p d + eps/C sum d),  S = (1 - eps) sum p + eps
  * Every term is >= 0 for valid targets, so nothing cancels even for logits of +-1e4. The
- * backward pass recomputes the softmax from the saved lse, in one sweep per row:
- *   grad = s (S e^(x - lse) - (1 - eps) p - eps/C),   and  -= s (1 - eps) at the class t,
+ * forward saves (m, L) per row and the backward recomputes the softmax as e^((x - m) - L)
+ * (m + L rounded to float32 would cost the softmax its precision at |x| ~ 1e4), in one sweep:
+ *   grad = s (S e^(d - L) - (1 - eps) p - eps/C),   and  -= s (1 - eps) at the class t,
  * s being the row's upstream scale (0 for a row whose class is ignore_index).
  * Per-row work is vectorised (AVX-512; the AVX2 and portable levels share the plain C rows) and
  * rows are split statically across threads: each row's result is independent of the thread
@@ -31,8 +32,9 @@ struct row_sums {
 struct row_kernels {
     double (*max)(const void *x, int64_t n);
     struct row_sums (*sums)(const void *x, const void *p, int64_t n, double m);
-    /* out = a e^(x - lse) - b p - k  (p NULL: out = a e^(x - lse) - k) */
-    void (*grad)(const void *x, const void *p, int64_t n, double lse, double a, double b,
+    /* out = a e^((x - m) - L) - b p - k  (p NULL: no p term); two subtractions, because
+     * m + L rounded to float32 would lose the softmax's precision at |x| ~ 1e4 */
+    void (*grad)(const void *x, const void *p, int64_t n, double m, double L, double a, double b,
                  double k, void *out);
 };
 
@@ -89,23 +91,23 @@ static struct row_sums portable_sums_f64(const void *px, const void *pp, int64_t
     return (struct row_sums){e, d, pd, ps};
 }
 
-static void portable_grad_f32(const void *px, const void *pp, int64_t n, double lse, double a,
-                              double b, double k, void *pout)
+static void portable_grad_f32(const void *px, const void *pp, int64_t n, double m, double L,
+                              double a, double b, double k, void *pout)
 {
     const float *x = px, *p = pp;
     float *out = pout;
-    const float lf = (float)lse, af = (float)a, bf = (float)b, kf = (float)k;
+    const float mf = (float)m, lf = (float)L, af = (float)a, bf = (float)b, kf = (float)k;
     for (int64_t i = 0; i < n; i++)
-        out[i] = af * expf(x[i] - lf) - (p ? bf * p[i] : 0.0f) - kf;
+        out[i] = af * expf((x[i] - mf) - lf) - (p ? bf * p[i] : 0.0f) - kf;
 }
 
-static void portable_grad_f64(const void *px, const void *pp, int64_t n, double lse, double a,
-                              double b, double k, void *pout)
+static void portable_grad_f64(const void *px, const void *pp, int64_t n, double m, double L,
+                              double a, double b, double k, void *pout)
 {
     const double *x = px, *p = pp;
     double *out = pout;
     for (int64_t i = 0; i < n; i++)
-        out[i] = a * exp(x[i] - lse) - (p ? b * p[i] : 0.0) - k;
+        out[i] = a * exp((x[i] - m) - L) - (p ? b * p[i] : 0.0) - k;
 }
 
 #ifdef AG_SIMD_X86
@@ -183,16 +185,17 @@ AG_TARGET_AVX512 static struct row_sums avx512_sums_f64(const void *px, const vo
 }
 
 AG_TARGET_AVX512 static void avx512_grad_f32(const void *px, const void *pp, int64_t n,
-                                             double lse, double a, double b, double kk,
+                                             double m, double L, double a, double b, double kk,
                                              void *pout)
 {
     const float *x = px, *p = pp;
     float *out = pout;
-    const __m512 vl = _mm512_set1_ps((float)lse), va = _mm512_set1_ps((float)a);
+    const __m512 vm = _mm512_set1_ps((float)m), vL = _mm512_set1_ps((float)L);
+    const __m512 va = _mm512_set1_ps((float)a);
     const __m512 vb = _mm512_set1_ps((float)b), vk = _mm512_set1_ps((float)kk);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-        __m512 s = ag512_exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vl));
+        __m512 s = ag512_exp_ps(_mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm), vL));
         __m512 r = _mm512_fmsub_ps(va, s, vk);
         if (p)
             r = _mm512_fnmadd_ps(vb, _mm512_maskz_loadu_ps(k, p + i), r);
@@ -201,16 +204,17 @@ AG_TARGET_AVX512 static void avx512_grad_f32(const void *px, const void *pp, int
 }
 
 AG_TARGET_AVX512 static void avx512_grad_f64(const void *px, const void *pp, int64_t n,
-                                             double lse, double a, double b, double kk,
+                                             double m, double L, double a, double b, double kk,
                                              void *pout)
 {
     const double *x = px, *p = pp;
     double *out = pout;
-    const __m512d vl = _mm512_set1_pd(lse), va = _mm512_set1_pd(a);
+    const __m512d vm = _mm512_set1_pd(m), vL = _mm512_set1_pd(L);
+    const __m512d va = _mm512_set1_pd(a);
     const __m512d vb = _mm512_set1_pd(b), vk = _mm512_set1_pd(kk);
     for (int64_t i = 0; i < n; i += 8) {
         __mmask8 k = n - i >= 8 ? 0xFF : (__mmask8)((1u << (n - i)) - 1u);
-        __m512d s = ag512_exp_pd(_mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + i), vl));
+        __m512d s = ag512_exp_pd(_mm512_sub_pd(_mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + i), vm), vL));
         __m512d r = _mm512_fmsub_pd(va, s, vk);
         if (p)
             r = _mm512_fnmadd_pd(vb, _mm512_maskz_loadu_pd(k, p + i), r);
@@ -256,12 +260,12 @@ static int threads_for(int64_t work)
 
 static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
                         const int64_t *labels, const void *probs, double eps, int64_t ignore,
-                        void *loss, void *lse)
+                        void *loss, void *stats)
 {
     int status = check_rows(rows, classes, es);
     if (status != AG_OK || rows == 0)
         return status;
-    if (!x || !loss || !lse || (!labels == !probs) || classes == 0)
+    if (!x || !loss || !stats || (!labels == !probs) || classes == 0)
         return classes == 0 ? AG_ERR_ARG : AG_ERR_NULL;
     if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
         return status;
@@ -286,23 +290,25 @@ static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
         }
         if (es == sizeof(double)) {
             ((double *)loss)[i] = r;
-            ((double *)lse)[i] = m + L;
+            ((double *)stats)[2 * i] = m;
+            ((double *)stats)[2 * i + 1] = L;
         } else {
             ((float *)loss)[i] = (float)r;
-            ((float *)lse)[i] = (float)(m + L);
+            ((float *)stats)[2 * i] = (float)m;
+            ((float *)stats)[2 * i + 1] = (float)L;
         }
     }
     return AG_OK;
 }
 
-static int xent_backward(size_t es, const void *x, const void *lse, int64_t rows,
+static int xent_backward(size_t es, const void *x, const void *stats, int64_t rows,
                          int64_t classes, const int64_t *labels, const void *probs, double eps,
                          int64_t ignore, const void *scale, int64_t scale_stride, void *grad)
 {
     int status = check_rows(rows, classes, es);
     if (status != AG_OK || rows == 0 || classes == 0)
         return status;
-    if (!x || !lse || !scale || !grad || (!labels == !probs))
+    if (!x || !stats || !scale || !grad || (!labels == !probs))
         return AG_ERR_NULL;
     if (scale_stride < 0)
         return AG_ERR_ARG;
@@ -318,11 +324,12 @@ static int xent_backward(size_t es, const void *x, const void *lse, int64_t rows
         const size_t off = (size_t)i * (size_t)classes * es;
         const int64_t si = i * scale_stride;
         const double s = f64 ? ((const double *)scale)[si] : ((const float *)scale)[si];
-        const double l = f64 ? ((const double *)lse)[i] : ((const float *)lse)[i];
+        const double m = f64 ? ((const double *)stats)[2 * i] : ((const float *)stats)[2 * i];
+        const double L = f64 ? ((const double *)stats)[2 * i + 1] : ((const float *)stats)[2 * i + 1];
         if (labels) {
             const int64_t t = labels[i];
             const double st = t == ignore ? 0.0 : s;
-            rk.grad(cx + off, NULL, classes, l, st, 0.0, st * smooth, cg + off);
+            rk.grad(cx + off, NULL, classes, m, L, st, 0.0, st * smooth, cg + off);
             if (t != ignore) {
                 if (f64)
                     ((double *)grad)[i * classes + t] -= st * (1.0 - eps);
@@ -332,7 +339,7 @@ static int xent_backward(size_t es, const void *x, const void *lse, int64_t rows
         } else {
             const struct row_sums ps = rk.sums(cp + off, NULL, classes, 0.0);
             const double total = (1.0 - eps) * ps.d + eps;  /* sum of the smoothed targets */
-            rk.grad(cx + off, cp + off, classes, l, s * total, s * (1.0 - eps), s * smooth,
+            rk.grad(cx + off, cp + off, classes, m, L, s * total, s * (1.0 - eps), s * smooth,
                     cg + off);
         }
     }
@@ -381,32 +388,32 @@ static int pair_loss(enum pair_op op, size_t es, const void *x, const void *t, v
 /* ------------------------------------------------------------------ exports */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *lse)
+                        float *loss, float *stats)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, lse);
+                        ignore_index, loss, stats);
 }
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *lse)
+                        double *loss, double *stats)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, lse);
+                        ignore_index, loss, stats);
 }
-int ag_softmax_xent_backward_f32(const float *x, const float *lse, int64_t rows, int64_t classes,
+int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,
                                  double label_smoothing, int64_t ignore_index,
                                  const float *scale, int64_t scale_stride, float *grad)
 {
-    return xent_backward(sizeof *x, x, lse, rows, classes, labels, probs, label_smoothing,
+    return xent_backward(sizeof *x, x, stats, rows, classes, labels, probs, label_smoothing,
                          ignore_index, scale, scale_stride, grad);
 }
-int ag_softmax_xent_backward_f64(const double *x, const double *lse, int64_t rows, int64_t classes,
+int ag_softmax_xent_backward_f64(const double *x, const double *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const double *probs,
                                  double label_smoothing, int64_t ignore_index,
                                  const double *scale, int64_t scale_stride, double *grad)
 {
-    return xent_backward(sizeof *x, x, lse, rows, classes, labels, probs, label_smoothing,
+    return xent_backward(sizeof *x, x, stats, rows, classes, labels, probs, label_smoothing,
                          ignore_index, scale, scale_stride, grad);
 }
 int ag_bce_with_logits_f32(const float *x, const float *target, float *out, int64_t n)

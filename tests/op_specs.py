@@ -500,6 +500,25 @@ def linear_inputs(bias=True):
             k, n = draw(st.integers(1, lim.max_side)), draw(st.integers(1, lim.max_side))
             arrays = (_array(draw, lead + (k,), SMALL), _array(draw, (n, k), SMALL))
             return (arrays + (_array(draw, (n,), SMALL),) if bias else arrays), {}
+        return case()
+    return inputs
+
+
+def _linear(x, w, b=None):
+    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
+    out = np.einsum("...k,nk->...n", x, w)
+    return out if b is None else out + b
+
+
+SPECS += [
+    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
+      api=("linear",), kernels=True),
+    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
+      kernels=True),
+]
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
+DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
+KERNEL_ROWS = [s for s in SPECS if s.kernels]
 
 # ---- convolution and pooling (ops/conv.py) -------------------------------------------------------
 # References written from the definitions, one output element at a time (PyTorch's floor mode).
@@ -558,20 +577,6 @@ def conv_inputs(bias):
     return inputs
 
 
-def _linear(x, w, b=None):
-    """Via einsum, independently of our matmul: x (..., in) w (out, in)^T + b."""
-    out = np.einsum("...k,nk->...n", x, w)
-    return out if b is None else out + b
-
-
-SPECS += [
-    R("linear", lambda x, w, b: ag.ops.linalg.linear(x, w, b), _linear, linear_inputs(),
-      api=("linear",), kernels=True),
-    R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
-      kernels=True),
-]
-assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
-
 def pool_inputs(elements=SMALL, post=None):
     """x (n, c, h, w), kernel_size, stride (None half the time) and padding <= kernel / 2."""
     def inputs(lim):
@@ -601,5 +606,97 @@ SPECS += [
       lambda x, **p: naive_pool2d(x, kind="avg", **p), pool_inputs(), api=("avg_pool2d",),
       kernels=True),
 ]
+DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
+KERNEL_ROWS = [s for s in SPECS if s.kernels]
+
+# ---- parametrised activations and losses (ops/activation.py, ops/loss.py) ------------------------
+def _log_softmax_rows(x):
+    """log_softmax over axis 1 (axis 0 for a 1-d input), from the maths: x - log sum e^x."""
+    axis = 0 if x.ndim == 1 else 1
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def _reduced(rows, reduction, count):
+    if reduction == "none":
+        return rows
+    return np.sum(rows) / (count if reduction == "mean" else 1)
+
+
+def _xent_labels_ref(a, target, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+    """-(1 - eps) log p[target] - eps/C sum_c log p[c] per target; ignored targets count 0."""
+    logp = _log_softmax_rows(a)
+    axis = 0 if a.ndim == 1 else 1
+    c = a.shape[axis]
+    keep = target != ignore_index
+    picked = np.take_along_axis(logp, np.expand_dims(np.where(keep, target, 0), axis), axis)
+    rows = -(1 - label_smoothing) * np.squeeze(picked, axis) - label_smoothing / c * logp.sum(axis)
+    return _reduced(np.where(keep, rows, 0.0), reduction, keep.sum())
+
+
+def _xent_probs_ref(a, p, reduction="mean", label_smoothing=0.0):
+    axis = 0 if a.ndim == 1 else 1
+    c = a.shape[axis]
+    q = (1 - label_smoothing) * p + label_smoothing / c
+    rows = -(q * _log_softmax_rows(a)).sum(axis)
+    return _reduced(rows, reduction, rows.size)
+
+
+def class_targets(draw, a):
+    """Class indices for logits `a` (class axis 1, or 0 when 1-d), some equal to ignore_index."""
+    c = a.shape[0 if a.ndim == 1 else 1]
+    shape = () if a.ndim == 1 else a.shape[:1] + a.shape[2:]
+    target = draw(ags.arrays(shape, "int64", st.integers(0, c - 1)))
+    if target.size > 1:
+        target.flat[-1] = -100
+    return {"target": target}
+
+
+def _softplus_ref(a, beta=1.0, threshold=20.0):
+    return np.where(a * beta > threshold, a, np.log(1 + np.exp(a * beta)) / beta)
+
+
+def _bce_ref(a, t):
+    s = 1 / (1 + np.exp(-a))
+    return np.mean(-(t * np.log(s) + (1 - t) * np.log(1 - s)))
+
+
+SPECS += [
+    R("leaky_relu", lambda a: ag.leaky_relu(a), lambda a: np.where(a > 0, a, 0.01 * a), unary(NONZERO),
+      api=("leaky_relu",), kernels=True),
+    R("leaky_relu:slope 0.2 non-contiguous", lambda a: ag.leaky_relu(a.T, negative_slope=0.2),
+      lambda a: np.where(a.T > 0, a.T, 0.2 * a.T), unary(NONZERO, min_dims=2), kernels=True),
+    R("elu", lambda a: ag.elu(a), lambda a: np.where(a > 0, a, np.exp(a) - 1), unary(NONZERO),
+      api=("elu",), kernels=True),
+    R("elu:alpha 1.5", lambda a: ag.elu(a, alpha=1.5), lambda a: np.where(a > 0, a, 1.5 * (np.exp(a) - 1)),
+      unary(NONZERO), kernels=True),
+    R("softplus", lambda a: ag.softplus(a), _softplus_ref, unary(), api=("softplus",), kernels=True),
+    R("softplus:beta 2 threshold 5", lambda a: ag.softplus(a, beta=2.0, threshold=5.0),
+      lambda a: _softplus_ref(a, 2.0, 5.0), unary(away_from(2.5)), kernels=True),
+    R("cross_entropy:class targets", lambda a, target: ag.cross_entropy(a, target),
+      lambda a, target: _xent_labels_ref(a, target), unary(min_dims=1, params=class_targets),
+      api=("cross_entropy",), kernels=True),
+    R("cross_entropy:sum smoothing", lambda a, target: ag.cross_entropy(
+        a, target, reduction="sum", label_smoothing=0.3),
+      lambda a, target: _xent_labels_ref(a, target, "sum", 0.3),
+      unary(min_dims=2, params=class_targets), kernels=True),
+    R("cross_entropy:none", lambda a, target: ag.cross_entropy(a, target, reduction="none"),
+      lambda a, target: _xent_labels_ref(a, target, "none"), unary(min_dims=2, params=class_targets),
+      kernels=True),
+    R("cross_entropy:probabilities", lambda a, p: ag.cross_entropy(a, p, label_smoothing=0.1),
+      lambda a, p: _xent_probs_ref(a, p, label_smoothing=0.1), same_shape(2, min_dims=1),
+      kernels=True),
+    R("cross_entropy:probabilities none", lambda a, p: ag.cross_entropy(a, p, reduction="none"),
+      lambda a, p: _xent_probs_ref(a, p, "none"), same_shape(2, min_dims=2), kernels=True),
+    R("binary_cross_entropy_with_logits", lambda a, t: ag.binary_cross_entropy_with_logits(a, t),
+      _bce_ref, same_shape(2), api=("binary_cross_entropy_with_logits",), kernels=True),
+    R("binary_cross_entropy_with_logits:sum", lambda a, t: ag.binary_cross_entropy_with_logits(
+        a, t, reduction="sum"), lambda a, t: _bce_ref(a, t) * a.size, same_shape(2), kernels=True),
+    R("mse_loss", lambda a, b: ag.mse_loss(a, b), lambda a, b: np.mean((a - b) ** 2), binary(),
+      api=("mse_loss",), kernels=True),
+    R("mse_loss:none", lambda a, b: ag.mse_loss(a, b, reduction="none"), lambda a, b: (a - b) ** 2,
+      binary(), kernels=True),
+]
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
 KERNEL_ROWS = [s for s in SPECS if s.kernels]

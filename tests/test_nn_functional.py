@@ -1,7 +1,5 @@
 """nn.functional: losses and penalties against numpy formulas, torch where importable, and
 float64 gradcheck; each reduction mode."""
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,7 +9,6 @@ import autograd as ag
 import autograd.nn.functional as F
 
 REDUCTIONS = ["mean", "sum", "none"]
-HAS_FUSED_LOSSES = importlib.util.find_spec("autograd.ops.loss") is not None
 
 
 def _rand(*shape, seed=0):
@@ -165,7 +162,6 @@ def test_functional_layers_and_activations():
     assert F.conv2d(ag.zeros(1, 2, 5, 5), ag.zeros(3, 2, 3, 3)).shape == (1, 3, 3, 3)
 
 
-@pytest.mark.skipif(not HAS_FUSED_LOSSES, reason="the fused loss ops are not merged yet")
 def test_fused_losses_are_reexported():
     from autograd.ops import activation, loss
 
@@ -173,3 +169,25 @@ def test_fused_losses_are_reexported():
         assert getattr(F, name) is getattr(loss, name)
     for name in ("leaky_relu", "elu", "softplus"):
         assert getattr(F, name) is getattr(activation, name)
+
+
+def test_cross_entropy_through_a_model_matches_torch():
+    """The seeds' loop: Linear, cross-entropy (labels, smoothing) and SGD, against torch."""
+    torch = pytest.importorskip("torch")
+    x, labels = _rand(16, 5, seed=3), np.random.default_rng(4).integers(0, 3, 16)
+    model = ag.nn.Linear(5, 3, dtype=ag.float64)
+    ref = torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(np.asarray(model.weight.data)))
+        ref.bias.copy_(torch.tensor(np.asarray(model.bias.data)))
+    opt, topt = ag.optim.SGD(model.parameters(), lr=0.5), torch.optim.SGD(ref.parameters(), lr=0.5)
+    for _ in range(5):
+        loss = F.cross_entropy(model(ag.tensor(x)), ag.tensor(labels), label_smoothing=0.1)
+        tloss = torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(labels),
+                                                  label_smoothing=0.1)
+        assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
+        opt.zero_grad(), topt.zero_grad()
+        loss.backward(), tloss.backward()
+        opt.step(), topt.step()
+    np.testing.assert_allclose(np.asarray(model.weight.data), ref.weight.detach().numpy(),
+                               rtol=1e-11)

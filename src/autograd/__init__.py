@@ -40,3 +40,7 @@ def __getattr__(name):
 from . import data, ensemble, model_selection, nn, optim, train  # noqa: E402
 from .ops import avg_pool2d, conv2d, max_pool2d  # noqa: E402
 from .serialization import SerializationError, load, save  # noqa: E402
+
+# ---- parametrised activations and losses ----
+from .ops import (binary_cross_entropy_with_logits, cross_entropy, elu, leaky_relu,  # noqa: E402
+                  mse_loss, softplus)

@@ -463,3 +463,188 @@ def avg_pool2d_backward(g, x_shape, kernel_size, stride, padding):
     gx = np.empty(tuple(x_shape), dtype=g.dtype)
     _call_conv("avg_pool2d_backward", geo, np.ascontiguousarray(g), gx)
     return gx
+
+# ------------------------------------------------------------------ parametrised activations, losses
+
+# As MIN_SIZE, for the kernels with parameters (kept apart: _crossover_table calls kernels without
+# them). leaky_relu is as cheap as relu; elu and softplus evaluate exp (and log1p), where C wins
+# at any size.
+MIN_SIZE_PARAMS = {
+    "leaky_relu": (2048, 2048),
+    "leaky_relu_backward": (2048, 2048),
+    "elu": (64, 64),
+    "elu_backward": (64, 64),
+    "softplus": (0, 0),
+    "softplus_backward": (0, 0),
+}
+
+
+def _param_table(kernel):
+    f32, f64 = MIN_SIZE_PARAMS[kernel]
+    return {_F32: (getattr(lib, f"ag_{kernel}_f32"), "float[]", f32),
+            _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
+
+
+def _unary_params(kernel, reference):
+    table = _param_table(kernel)
+
+    def run(x, *params):
+        entry = table.get(x.dtype) if type(x) is np.ndarray else None
+        if entry is None or x.size < entry[2] or x.ndim == 0:
+            return reference(x, *params)
+        fn, ctype, _ = entry
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        status = fn(ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, out, require_writable=True),
+                    x.size, *map(float, params))
+        if status:
+            _ensure(status, kernel, x)
+        return out
+
+    run.__name__ = run.__qualname__ = kernel
+    run.__doc__ = f"{kernel}(x, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
+    return run
+
+
+def _binary_params(kernel, reference):
+    table = _param_table(kernel)
+
+    def run(g, x, *params):
+        if type(g) is not np.ndarray or type(x) is not np.ndarray:
+            return reference(g, x, *params)
+        if g.shape != x.shape:
+            raise ShapeError(f"{kernel}: the gradient and the saved input must have the same "
+                             f"shape, got {g.shape} {g.dtype} and {x.shape} {x.dtype}")
+        entry = table.get(g.dtype)
+        if entry is None or x.dtype != g.dtype or g.size < entry[2] or g.ndim == 0:
+            return reference(g, x, *params)
+        fn, ctype, _ = entry
+        g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
+        out = np.empty_like(g)
+        status = fn(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, x),
+                    ffi.from_buffer(ctype, out, require_writable=True), g.size,
+                    *map(float, params))
+        if status:
+            _ensure(status, kernel, g, x)
+        return out
+
+    run.__name__ = run.__qualname__ = kernel
+    run.__doc__ = f"{kernel}(g, x, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
+    return run
+
+
+leaky_relu = _unary_params("leaky_relu", _numpy.leaky_relu)
+elu = _unary_params("elu", _numpy.elu)
+softplus = _unary_params("softplus", _numpy.softplus)
+leaky_relu_backward = _binary_params("leaky_relu_backward", _numpy.leaky_relu_backward)
+elu_backward = _binary_params("elu_backward", _numpy.elu_backward)
+softplus_backward = _binary_params("softplus_backward", _numpy.softplus_backward)
+
+_CTYPES = {_F32: ("float[]", "f32"), _F64: ("double[]", "f64")}
+
+
+def _floats(x):
+    """x's cffi array type and kernel suffix, or None when C does not take x (-> the reference)."""
+    return _CTYPES.get(x.dtype) if type(x) is np.ndarray else None
+
+
+def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
+                          ignore_index=-100):
+    """As _numpy.softmax_cross_entropy, in one C pass over the rows; indices are checked in C
+    too (KernelError), though the op validates them first with a clearer message."""
+    kind = _floats(logits)
+    if kind is None or logits.ndim != 2 or target.dtype.kind not in "iuf":
+        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)
+    ctype, suffix = kind
+    x = np.ascontiguousarray(logits)
+    n, c = x.shape
+    labels = target.dtype.kind in "iu"
+    t = np.ascontiguousarray(target, dtype=np.int64 if labels else x.dtype)
+    loss, stats = np.empty(n, x.dtype), np.empty((n, 2), x.dtype)
+    if n and c:
+        status = getattr(lib, f"ag_softmax_xent_{suffix}")(
+            ffi.from_buffer(ctype, x), n, c,
+            ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
+            ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),
+            int(ignore_index), ffi.from_buffer(ctype, loss, require_writable=True),
+            ffi.from_buffer(ctype, stats, require_writable=True))
+        if status:
+            _ensure(status, "softmax_cross_entropy", x, t)
+    else:  # no classes or no rows: the reference's conventions (NaN or empty)
+        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)
+    count = int(np.count_nonzero(t != ignore_index)) if labels else n
+    saved = (x, t, stats, reduction, label_smoothing, ignore_index, count)
+    return _numpy._reduce(loss, reduction, count), saved
+
+
+def softmax_cross_entropy_backward(g, saved):
+    x, t, stats, reduction, eps, ignore_index, count = saved
+    kind = _floats(x)
+    if (kind is None or x.size == 0 or type(stats) is not np.ndarray or stats.dtype != x.dtype
+            or not stats.flags.c_contiguous):
+        return _numpy.softmax_cross_entropy_backward(g, saved)
+    ctype, suffix = kind
+    n, c = x.shape
+    labels = t.dtype.kind in "iu"
+    if reduction == "none":
+        scale, stride = np.ascontiguousarray(g, dtype=x.dtype).reshape(n), 1
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.asarray(g, dtype=x.dtype) / x.dtype.type(count) if reduction == "mean" else g
+        scale, stride = np.full(1, s, dtype=x.dtype), 0
+    grad = np.empty_like(x)
+    status = getattr(lib, f"ag_softmax_xent_backward_{suffix}")(
+        ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, stats), n, c,
+        ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
+        ffi.NULL if labels else ffi.from_buffer(ctype, t), float(eps), int(ignore_index),
+        ffi.from_buffer(ctype, scale), stride, ffi.from_buffer(ctype, grad, require_writable=True))
+    if status:
+        _ensure(status, "softmax_cross_entropy_backward", x, t)
+    return grad
+
+
+def _pair(kernel, x, target):
+    """An elementwise loss kernel on x and target (same shape and dtype), or None to fall back."""
+    kind = _floats(x)
+    if kind is None or type(target) is not np.ndarray or target.shape != x.shape or x.ndim == 0:
+        return None
+    ctype, suffix = kind
+    x = np.ascontiguousarray(x)
+    t = np.ascontiguousarray(target, dtype=x.dtype)
+    out = np.empty_like(x)
+    status = getattr(lib, f"ag_{kernel}_{suffix}")(ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, t),
+                                                   ffi.from_buffer(ctype, out, require_writable=True),
+                                                   x.size)
+    if status:
+        _ensure(status, kernel, x, t)
+    return out
+
+
+def bce_with_logits(x, target, reduction="mean"):
+    rows = _pair("bce_with_logits", x, target)
+    if rows is None:
+        return _numpy.bce_with_logits(x, target, reduction)
+    return _numpy._reduce(rows, reduction, x.size)
+
+
+def bce_with_logits_backward(g, x, target, reduction="mean"):
+    d = _pair("bce_with_logits_backward", x, target)
+    if d is None:
+        return _numpy.bce_with_logits_backward(g, x, target, reduction)
+    scale = _numpy._elementwise_scale(g, reduction, x)
+    return scale * d, -scale * x
+
+
+def mse(x, target, reduction="mean"):
+    rows = _pair("mse", x, target)
+    if rows is None:
+        return _numpy.mse(x, target, reduction)
+    return _numpy._reduce(rows, reduction, x.size)
+
+
+def mse_backward(g, x, target, reduction="mean"):
+    d = _pair("mse_backward", x, target)
+    if d is None:
+        return _numpy.mse_backward(g, x, target, reduction)
+    gx = _numpy._elementwise_scale(g, reduction, x) * d
+    return gx, -gx

@@ -11,7 +11,6 @@ compositions of existing ops, so their gradients come from the engine.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Iterable
 
 import numpy as np
@@ -20,8 +19,10 @@ from ..creation import default_generator
 from ..errors import DTypeError, ShapeError
 from ..ops import (abs, clip, log, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
                    tanh, where)
+from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
+from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 
@@ -31,19 +32,6 @@ __all__ = [
     "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "nll_loss", "l1_penalty", "l2_penalty",
 ]
-
-# Ops with their own kernels, resolved on first use from autograd.ops (their one home).
-_FUSED = {
-    "leaky_relu": "activation", "elu": "activation", "softplus": "activation",
-    "cross_entropy": "loss", "binary_cross_entropy_with_logits": "loss", "mse_loss": "loss",
-}
-
-
-def __getattr__(name: str):
-    if name in _FUSED:
-        return getattr(importlib.import_module(f"..ops.{_FUSED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "mean":

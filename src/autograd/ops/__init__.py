@@ -48,3 +48,7 @@ from .linalg import linear  # noqa: E402
 
 # ---- convolution and pooling (ops/conv.py) ----------------------------------------------------
 from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402
+
+# ---- parametrised activations and losses (ops/activation.py, ops/loss.py) ----
+from .activation import elu, leaky_relu, softplus  # noqa: E402
+from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss  # noqa: E402

@@ -1,0 +1,216 @@
+"""Losses: fused softmax cross-entropy, binary cross-entropy with logits, mean squared error.
+
+PyTorch's semantics and arguments (`reduction` "mean" | "sum" | "none", `label_smoothing`,
+`ignore_index` for class targets). Each is one `Function` over a fused backend kernel: the
+forward never materialises the softmax or log-probabilities, the backward recomputes what it
+needs in one pass. With create_graph the backward is written with tensor ops instead, so
+gradients of gradients work.
+
+`cross_entropy` takes logits (N, C), (C,) or (N, C, d1, ...) and either class indices (an
+integer tensor of the shape without C; each in [0, C) or `ignore_index`) or class
+probabilities (the logits' shape).
+
+| reduction "mean"      | divides by                                                  |
+| --------------------- | ----------------------------------------------------------- |
+| class targets         | the number of targets that are not ignore_index (all: NaN)  |
+| probability targets   | the number of rows (N times d1 ...)                         |
+| bce, mse              | the number of elements                                      |
+"""
+import numpy as np
+
+from .. import backend as _backend
+from ..errors import AutogradError, DTypeError, ShapeError
+from ..function import Function
+from ..tensor import Tensor
+from ._common import as_tensor, binary_operands, raw
+from .elementwise import Exp, Sigmoid, Where
+from .nn import LogSoftmax
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+class TargetIndexError(AutogradError, IndexError):
+    """A class index outside [0, classes) that is not ignore_index."""
+
+
+def _scale(g, reduction, count, shape):
+    """The upstream gradient as a factor broadcastable to the per-row (or element) losses."""
+    if reduction == "none":
+        return g.reshape(shape)
+    return g / count if reduction == "mean" else g
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over the rows of (n, c) logits; target (n,) ints or (n, c) floats."""
+
+    @staticmethod
+    def forward(ctx, logits, target, reduction, label_smoothing, ignore_index):
+        loss, saved = _backend.active.softmax_cross_entropy(logits, target, reduction,
+                                                            label_smoothing, ignore_index)
+        ctx.save_for_backward(logits, target)
+        ctx.kernel_saved = saved
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        x, target = ctx.saved_tensors
+        _, _, stats, reduction, eps, ignore, count = ctx.kernel_saved
+        need_x, need_t = ctx.needs_input_grad[:2]
+        n, c = np.shape(raw(x))
+        if isinstance(g, Tensor):
+            return _cross_entropy_graph(x, target, g, ctx.kernel_saved, need_t) + (None,) * 3
+        gx = _backend.active.softmax_cross_entropy_backward(g, ctx.kernel_saved) if need_x else None
+        gt = None
+        if need_t:  # probabilities: d loss / d p = -(1 - eps) scale log_softmax(x)
+            s = np.asarray(_scale(np.asarray(g), reduction, count, (n, 1)), dtype=stats.dtype)
+            gt = -(1 - eps) * s * ((np.asarray(x) - stats[:, :1]) - stats[:, 1:])
+        return gx, gt, None, None, None
+
+
+def _cross_entropy_graph(x, target, g, saved, need_t):
+    """The backward of CrossEntropy with tensor ops (create_graph)."""
+    _, _, _, reduction, eps, ignore, count = saved
+    n, c = x.shape
+    dtype = x.dtype.type
+    logp = LogSoftmax.apply(x, 1)
+    s = _scale(g, reduction, count, (n, 1))
+    labels = raw(target)
+    if labels.dtype.kind in "iu":
+        keep = labels != ignore
+        onehot = np.arange(c) == np.where(keep, labels, -1)[:, None]
+        smoothed = ((1 - eps) * onehot + eps / c).astype(x.dtype)
+        # select, never multiply: with nothing counted the "mean" scale is g / 0
+        return Where.apply(keep[:, None], (Exp.apply(logp) - smoothed) * s, 0.0), None
+    total = (1 - eps) * target.sum(axis=1, keepdims=True) + dtype(eps)
+    gx = (Exp.apply(logp) * total - ((1 - eps) * target + dtype(eps / c))) * s
+    return gx, (-(1 - eps) * logp * s if need_t else None)
+
+
+def _check_reduction(op, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0,
+                  ignore_index: int = -100) -> Tensor:
+    """Softmax cross-entropy of logits against class indices or class probabilities.
+
+    >>> import autograd as ag
+    >>> x = ag.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(ag.cross_entropy(x, ag.tensor([0, 2])).item(), 6)
+    0.669079
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x = as_tensor(input)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"cross_entropy: the input must be floating point, got {x.dtype}")
+    if x.ndim == 0:
+        raise ShapeError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
+    t = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
+    labels = t.dtype.kind in "iub"
+    shape = x.shape
+    if x.ndim == 1:  # unbatched: one row of classes
+        rows = x.reshape(1, -1)
+    else:  # (N, C, d...): the class axis last, one row per (n, d...)
+        rows = x if x.ndim == 2 else x.permute(0, *range(2, x.ndim), 1).reshape(-1, shape[1])
+    c = shape[0] if x.ndim == 1 else shape[1]
+    batch = shape[:0] if x.ndim == 1 else shape[:1] + shape[2:]
+    if labels:
+        if t.shape != batch:
+            raise ShapeError(f"cross_entropy: class-index target of shape {t.shape} does not fit "
+                             f"input {shape} {x.dtype}: expected shape {batch}")
+        idx = np.asarray(raw(t), dtype=np.int64).reshape(-1)
+        bad = (idx < 0) | (idx >= c)
+        bad &= idx != ignore_index
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise TargetIndexError(
+                f"cross_entropy: target index {int(idx[k])} (at position {k}) is out of range "
+                f"for {c} classes; input {shape} {x.dtype}, target {t.shape} {t.dtype}; expected "
+                f"0 <= index < {c} or ignore_index={ignore_index}")
+        tgt = idx
+    else:
+        if t.shape != shape:
+            raise ShapeError(f"cross_entropy: probability target of shape {t.shape} must have the "
+                             f"input's shape {shape} ({x.dtype})")
+        t = t.astype(x.dtype)
+        if x.ndim == 1:
+            tgt = t.reshape(1, -1)
+        else:
+            tgt = t if x.ndim == 2 else t.permute(0, *range(2, x.ndim), 1).reshape(-1, c)
+        if not tgt.requires_grad:
+            tgt = tgt.data
+    out = CrossEntropy.apply(rows, tgt, reduction, float(label_smoothing), int(ignore_index))
+    return out.reshape(batch) if reduction == "none" else out
+
+
+class BCEWithLogits(Function):
+    @staticmethod
+    def forward(ctx, x, target, reduction):
+        ctx.save_for_backward(x, target)
+        ctx.reduction = reduction
+        return _backend.active.bce_with_logits(x, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        if isinstance(g, Tensor):
+            s = _scale(g, ctx.reduction, np.size(raw(x)), np.shape(raw(x)))
+            gx = s * (Sigmoid.apply(x) - t)
+            return gx, -s * x, None
+        gx, gt = _backend.active.bce_with_logits_backward(g, x, t, ctx.reduction)
+        return gx, gt, None
+
+
+def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of sigmoid(input) against target in [0, 1], finite for any logit.
+
+    >>> import autograd as ag
+    >>> round(ag.binary_cross_entropy_with_logits(ag.tensor([0.0]), ag.tensor([1.0])).item(), 6)
+    0.693147
+    """
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    x, t = binary_operands(as_tensor(input), as_tensor(target))
+    if x.shape != t.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: target {t.shape} {t.dtype} must have "
+                         f"the input's shape {x.shape} {x.dtype}")
+    return BCEWithLogits.apply(x, t, reduction)
+
+
+class MSELoss(Function):
+    @staticmethod
+    def forward(ctx, x, target, reduction):
+        ctx.save_for_backward(x, target)  # the inputs themselves, so create_graph sees them
+        ctx.reduction = reduction
+        return _backend.active.mse(*np.broadcast_arrays(x, target), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        shape = np.broadcast_shapes(np.shape(raw(x)), np.shape(raw(t)))
+        if isinstance(g, Tensor):
+            s = _scale(g, ctx.reduction, int(np.prod(shape)), shape)
+            gx = 2 * s * (x - t)
+            return gx, -gx, None
+        # gradients in the broadcast shape: the engine sums them back to each input's shape
+        gx, gt = _backend.active.mse_backward(g, *np.broadcast_arrays(x, t), ctx.reduction)
+        return gx, gt, None
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """The squared error (input - target)^2, reduced; the two broadcast as in PyTorch.
+
+    >>> import autograd as ag
+    >>> ag.mse_loss(ag.tensor([1.0, 3.0]), ag.tensor([0.0, 0.0])).item()
+    5.0
+    """
+    _check_reduction("mse_loss", reduction)
+    x, t = binary_operands(as_tensor(input), as_tensor(target))
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ShapeError(f"mse_loss: input {x.shape} {x.dtype} and target {t.shape} {t.dtype} "
+                         "do not broadcast") from None
+    return MSELoss.apply(x, t, reduction)

@@ -1,0 +1,227 @@
+"""Losses and parametrised activations: hand-computed values always, PyTorch's where installed.
+
+Both backends (the `backend` fixture), float32 and float64: loss values and gradients equal
+torch's to the dtype's rounding, for every reduction, label smoothing, ignore_index, probability
+targets, (N, C, d...) and unbatched inputs, logits of +-1e4, and second-order gradients.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd.ops.loss import TargetIndexError
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # the hand-computed tests still run
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+DTYPES = [np.float32, np.float64]
+
+
+def _tol(dtype):
+    return dict(rtol=2e-6, atol=2e-6) if np.dtype(dtype) == np.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+# ---- hand-computed values ------------------------------------------------------------------------
+def test_cross_entropy_by_hand(backend):
+    x = ag.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=ag.float64, requires_grad=True)
+    loss = ag.cross_entropy(x, ag.tensor([0, 2]))
+    row0, row1 = math.log(math.exp(2) + 2) - 2, math.log(3)
+    assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-15)
+    loss.backward()
+    p0 = [math.exp(2) / (math.exp(2) + 2), 1 / (math.exp(2) + 2), 1 / (math.exp(2) + 2)]
+    expected = np.array([[p0[0] - 1, p0[1], p0[2]], [1 / 3, 1 / 3, 1 / 3 - 1]]) / 2
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-14)
+
+
+def test_cross_entropy_smoothing_and_ignore_by_hand(backend):
+    x = ag.tensor([[0.0, 0.0], [1.0, -1.0], [5.0, 5.0]], dtype=ag.float64, requires_grad=True)
+    loss = ag.cross_entropy(x, [1, 0, -100], reduction="none", label_smoothing=0.5)
+    # row 1: targets (0.75, 0.25); -log p = (log(1 + e^-2), 2 + log(1 + e^-2))
+    l1 = math.log1p(math.exp(-2))
+    np.testing.assert_allclose(loss.detach().numpy(), [math.log(2), 0.75 * l1 + 0.25 * (2 + l1), 0.0], rtol=1e-14)
+    mean = ag.cross_entropy(x, [1, 0, -100], label_smoothing=0.5)
+    assert mean.item() == pytest.approx(loss.detach().numpy()[:2].sum() / 2, rel=1e-14)  # 2 counted rows
+    mean.backward()
+    np.testing.assert_array_equal(x.grad.numpy()[2], [0.0, 0.0])
+
+
+def test_cross_entropy_everything_ignored_is_nan(backend):
+    loss = ag.cross_entropy(ag.zeros((2, 3)), [-100, -100])
+    assert math.isnan(loss.item())
+    assert ag.cross_entropy(ag.zeros((2, 3)), [-100, -100], reduction="sum").item() == 0.0
+
+
+def test_cross_entropy_probabilities_by_hand(backend):
+    x = ag.tensor([[0.0, math.log(3.0)]], dtype=ag.float64, requires_grad=True)
+    p = ag.tensor([[0.5, 0.5]], dtype=ag.float64, requires_grad=True)
+    loss = ag.cross_entropy(x, p)  # softmax = (1/4, 3/4)
+    assert loss.item() == pytest.approx(-0.5 * math.log(0.25) - 0.5 * math.log(0.75), rel=1e-15)
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.25 - 0.5, 0.75 - 0.5]], rtol=1e-14)
+    np.testing.assert_allclose(p.grad.numpy(), [[-math.log(0.25), -math.log(0.75)]], rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_huge_logits_are_finite(backend, dtype):
+    x = ag.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], dtype=dtype, requires_grad=True)
+    loss = ag.cross_entropy(x, [1, 0], reduction="none")
+    np.testing.assert_allclose(loss.detach().numpy(), [2e4, math.log(3)], rtol=1e-6)
+    loss.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[1, -1, 0], [1 / 3 - 1, 1 / 3, 1 / 3]], atol=1e-6)
+
+
+def test_cross_entropy_bad_index_names_op_shapes_and_index(backend):
+    with pytest.raises(TargetIndexError) as info:
+        ag.cross_entropy(ag.zeros((4, 5)), [0, 1, 7, 2])
+    message = str(info.value)
+    assert "cross_entropy" in message and "7" in message and "(4, 5)" in message and "(4,)" in message
+    with pytest.raises(IndexError):  # a builtin too, as PyTorch raises
+        ag.cross_entropy(ag.zeros((2, 3)), [-1, 0])
+    with pytest.raises(ag.ShapeError, match="cross_entropy"):
+        ag.cross_entropy(ag.zeros((4, 5)), [0, 1])
+    with pytest.raises(ValueError, match="reduction"):
+        ag.cross_entropy(ag.zeros((4, 5)), [0, 1, 2, 3], reduction="avg")
+
+
+def test_bce_with_logits_by_hand(backend):
+    x = ag.tensor([0.0, 1e4, -1e4, 2.0], dtype=ag.float64, requires_grad=True)
+    t = ag.tensor([1.0, 0.0, 0.0, 0.25], dtype=ag.float64)
+    loss = ag.binary_cross_entropy_with_logits(x, t, reduction="none")
+    l3 = 0.75 * 2.0 + math.log1p(math.exp(-2.0))
+    np.testing.assert_allclose(loss.detach().numpy(), [math.log(2), 1e4, 0.0, l3], rtol=1e-14)
+    loss.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [-0.5, 1.0, 0.0, 1 / (1 + math.exp(-2)) - 0.25],
+                               rtol=1e-14)
+
+
+def test_mse_by_hand(backend):
+    x = ag.tensor([[1.0, 3.0]], dtype=ag.float64, requires_grad=True)
+    t = ag.tensor([[0.0], [1.0]], dtype=ag.float64, requires_grad=True)  # broadcasts to (2, 2)
+    loss = ag.mse_loss(x, t)
+    assert loss.item() == pytest.approx((1 + 9 + 0 + 4) / 4)
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[(2 * 1 + 2 * 0) / 4, (2 * 3 + 2 * 2) / 4]])
+    np.testing.assert_allclose(t.grad.numpy(), [[-(2 + 6) / 4], [-(0 + 4) / 4]])
+
+
+def test_activations_by_hand(backend):
+    x = ag.tensor([-2.0, 0.0, 3.0], dtype=ag.float64, requires_grad=True)
+    np.testing.assert_allclose(ag.leaky_relu(x, 0.5).detach().numpy(), [-1.0, 0.0, 3.0])
+    np.testing.assert_allclose(ag.elu(x, 2.0).detach().numpy(), [2 * math.expm1(-2), 0.0, 3.0])
+    np.testing.assert_allclose(ag.softplus(x, beta=2.0, threshold=5.0).detach().numpy(),
+                               [math.log1p(math.exp(-4)) / 2, math.log(2) / 2, 3.0])
+    (ag.leaky_relu(x, 0.5) + ag.elu(x, 2.0) + ag.softplus(x, 2.0, 5.0)).sum().backward()
+    s = 1 / (1 + math.exp(4))
+    np.testing.assert_allclose(x.grad.numpy(), [0.5 + 2 * math.exp(-2) + s, 0.5 + 2.0 + 0.5, 3.0])
+
+
+# ---- against PyTorch -----------------------------------------------------------------------------
+def _compare(ours_fn, torch_fn, arrays, dtype, grads_of=None):
+    """Forward and gradients of ours vs torch, for the float arrays in `arrays` (requires_grad)."""
+    leaves = [ag.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    tleaves = [torch.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    ours, theirs = ours_fn(*leaves), torch_fn(*tleaves)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), **_tol(dtype))
+    upstream = np.random.default_rng(0).standard_normal(theirs.shape).astype(dtype)
+    ours.backward(upstream)
+    theirs.backward(torch.from_numpy(upstream))
+    for i in grads_of if grads_of is not None else range(len(arrays)):
+        np.testing.assert_allclose(leaves[i].grad.numpy(), tleaves[i].grad.numpy(), **_tol(dtype))
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("shape", [(7,), (16, 10), (3, 4, 5), (2, 3, 2, 4), (0, 4), (64, 1000)])
+def test_cross_entropy_class_targets_vs_torch(backend, dtype, reduction, smoothing, shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape) * 4
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    target = rng.integers(0, c, target_shape)
+    if target.size > 2:
+        target.flat[::3] = 1  # a custom ignore_index (a real class) on some targets
+    for ignore in (-100, 1):
+        _compare(lambda a: ag.cross_entropy(a, target, reduction, smoothing, ignore),
+                 lambda a: F.cross_entropy(a, torch.from_numpy(np.asarray(target)), None, None,
+                                           ignore, None, reduction, smoothing), [x], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("shape", [(6,), (16, 10), (3, 4, 5), (64, 1000)])
+def test_cross_entropy_probability_targets_vs_torch(backend, dtype, reduction, smoothing, shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape) * 4
+    p = rng.random(shape)
+    p /= p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+    _compare(lambda a, q: ag.cross_entropy(a, q, reduction, smoothing),
+             lambda a, q: F.cross_entropy(a, q, reduction=reduction, label_smoothing=smoothing),
+             [x, p], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_huge_logits_vs_torch(backend, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.choice([-1e4, 1e4, 0.0, 1.0], size=(32, 17))
+    target = rng.integers(0, 17, 32)
+    p = rng.random((32, 17))
+    _compare(lambda a: ag.cross_entropy(a, target, label_smoothing=0.1),
+             lambda a: F.cross_entropy(a, torch.from_numpy(target), label_smoothing=0.1), [x], dtype)
+    _compare(lambda a: ag.cross_entropy(a, p.astype(dtype), reduction="none"),
+             lambda a: F.cross_entropy(a, torch.from_numpy(p.astype(dtype)), reduction="none"), [x], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_and_mse_vs_torch(backend, dtype, reduction):
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.standard_normal(3000) * 5, [1e4, -1e4, 0.0, 40.0, -40.0]])
+    t = rng.random(x.size)
+    _compare(lambda a, b: ag.binary_cross_entropy_with_logits(a, b, reduction),
+             lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction), [x, t], dtype)
+    _compare(lambda a, b: ag.mse_loss(a, b, reduction),
+             lambda a, b: F.mse_loss(a, b, reduction=reduction), [x[:3000], t[:3000]], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("leaky_relu", lambda a: ag.leaky_relu(a, 0.2), lambda a: F.leaky_relu(a, 0.2)),
+    ("elu", lambda a: ag.elu(a, 1.5), lambda a: F.elu(a, 1.5)),
+    ("softplus", lambda a: ag.softplus(a), lambda a: F.softplus(a)),
+    ("softplus beta", lambda a: ag.softplus(a, 3.0, 10.0), lambda a: F.softplus(a, 3.0, 10.0)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_activations_vs_torch(backend, dtype, name, ours, theirs):
+    rng = np.random.default_rng(7)
+    for n in (1, 15, 70001):  # scalar tail, SIMD tail, the threaded path
+        x = rng.standard_normal(n) * 8
+        x[: min(n, 6)] = [0.0, 1e4, -1e4, 20.0, -20.0, 3.3][: min(n, 6)]
+        _compare(ours, theirs, [x], dtype)
+
+
+@needs_torch
+def test_cross_entropy_second_order_vs_torch():
+    rng = np.random.default_rng(8)
+    x, v = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
+    p = rng.random((5, 4))
+    for target in (np.array([0, 3, 1, -100, 2]), p):
+        a = ag.tensor(x, requires_grad=True)
+        (g,) = ag.grad(ag.cross_entropy(a, target, label_smoothing=0.2), [a], create_graph=True)
+        (g * ag.tensor(v)).sum().backward()
+        ta = torch.tensor(x, requires_grad=True)
+        (tg,) = torch.autograd.grad(F.cross_entropy(ta, torch.from_numpy(target), label_smoothing=0.2),
+                                    [ta], create_graph=True)
+        (tg * torch.from_numpy(v)).sum().backward()
+        np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-14)
