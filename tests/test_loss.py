@@ -225,3 +225,22 @@ def test_cross_entropy_second_order_vs_torch():
         (tg * torch.from_numpy(v)).sum().backward()
         np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+# ---- kinks, in both backward modes (plain arrays and create_graph tensors) ------------------------
+@pytest.mark.parametrize("create_graph", [False, True], ids=["arrays", "create_graph"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_kinks_and_limits(backend, create_graph, dtype):
+    """leaky_relu'(0) = slope and elu'(0) = alpha (PyTorch's x > 0 test); softplus is x itself
+    past the threshold and finite at +-1e4; nothing overflows in an unused branch."""
+    x = ag.tensor(np.array([0.0, -0.0, 1e4, -1e4], dtype), requires_grad=True)
+    for fn, value, slope in [
+        (lambda t: ag.leaky_relu(t, 0.25), [0, 0, 1e4, -2500], [0.25, 0.25, 1, 0.25]),
+        (lambda t: ag.elu(t, 2.0), [0, 0, 1e4, -2.0], [2.0, 2.0, 1, 0]),
+        (lambda t: ag.softplus(t), [math.log(2), math.log(2), 1e4, 0], [0.5, 0.5, 1, 0]),
+    ]:
+        y = fn(x)
+        np.testing.assert_allclose(y.detach().numpy(), value, rtol=1e-6)
+        (g,) = ag.grad(y, [x], ag.tensor(np.ones(4, dtype)), create_graph=create_graph)
+        np.testing.assert_allclose(g.detach().numpy(), slope, rtol=1e-6)
+        assert g.dtype == dtype
