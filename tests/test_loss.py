@@ -88,6 +88,12 @@ def test_cross_entropy_bad_index_names_op_shapes_and_index(backend):
         ag.cross_entropy(ag.zeros((4, 5)), [0, 1, 2, 3], reduction="avg")
 
 
+def test_activations_reject_integer_input():
+    for fn in (ag.leaky_relu, ag.elu, ag.softplus):
+        with pytest.raises(ag.DTypeError, match=fn.__name__):
+            fn(ag.tensor([1, -2]))
+
+
 def test_bce_with_logits_by_hand(backend):
     x = ag.tensor([0.0, 1e4, -1e4, 2.0], dtype=ag.float64, requires_grad=True)
     t = ag.tensor([1.0, 0.0, 0.0, 0.25], dtype=ag.float64)
