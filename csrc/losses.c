@@ -9,7 +9,7 @@
  * (m + L rounded to float32 would cost the softmax its precision at |x| ~ 1e4), in one sweep:
  *   grad = s (S e^(d - L) - (1 - eps) p - eps/C),   and  -= s (1 - eps) at the class t,
  * s being the row's upstream scale (0 for a row whose class is ignore_index).
- * Per-row work is vectorised (AVX-512; the AVX2 and portable levels share the plain C rows) and
+ * Per-row work is vectorised (AVX-512, AVX2 + FMA, portable C: three row primitives each) and
  * rows are split statically across threads: each row's result is independent of the thread
  * count. Class indices are checked before any work: out of range (and not ignore_index) gives
  * AG_ERR_ARG, so no index can make the kernel read outside a row.
@@ -221,6 +221,152 @@ AG_TARGET_AVX512 static void avx512_grad_f64(const void *px, const void *pp, int
         _mm512_mask_storeu_pd(out + i, k, r);
     }
 }
+/* ------------------------------------------------------------------ AVX2 + FMA */
+/* Tails use maskload/maskstore (masked-off lanes are neither read nor written, and are blended
+ * to -inf for the max and to 0 for the sums). */
+
+AG_TARGET_AVX2 static inline __m256i avx2_mask32(int64_t left)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+AG_TARGET_AVX2 static inline __m256i avx2_mask64(int64_t left)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(left < 4 ? left : 4), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+AG_TARGET_AVX2 static double avx2_max_f32(const void *px, int64_t n)
+{
+    const float *x = px;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 m = ninf, nan = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i k = avx2_mask32(n - i);
+        __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, k), _mm256_castsi256_ps(k));
+        m = _mm256_max_ps(m, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m);
+    float r = lanes[0];
+    for (int j = 1; j < 8; j++)
+        r = lanes[j] > r ? lanes[j] : r;
+    return _mm256_movemask_ps(nan) ? NAN : r;
+}
+
+AG_TARGET_AVX2 static double avx2_max_f64(const void *px, int64_t n)
+{
+    const double *x = px;
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    __m256d m = ninf, nan = _mm256_setzero_pd();
+    for (int64_t i = 0; i < n; i += 4) {
+        __m256i k = avx2_mask64(n - i);
+        __m256d v = _mm256_blendv_pd(ninf, _mm256_maskload_pd(x + i, k), _mm256_castsi256_pd(k));
+        m = _mm256_max_pd(m, v);
+        nan = _mm256_or_pd(nan, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, m);
+    double r = lanes[0];
+    for (int j = 1; j < 4; j++)
+        r = lanes[j] > r ? lanes[j] : r;
+    return _mm256_movemask_pd(nan) ? NAN : r;
+}
+
+AG_TARGET_AVX2 static double avx2_hsum_ps(__m256 v)
+{
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    double r = 0.0;
+    for (int j = 0; j < 8; j++)
+        r += lanes[j];
+    return r;
+}
+
+AG_TARGET_AVX2 static double avx2_hsum_pd(__m256d v)
+{
+    double lanes[4];
+    _mm256_storeu_pd(lanes, v);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+AG_TARGET_AVX2 static struct row_sums avx2_sums_f32(const void *px, const void *pp, int64_t n,
+                                                    double m)
+{
+    const float *x = px, *p = pp;
+    const __m256 vm = _mm256_set1_ps((float)m);
+    __m256 e = _mm256_setzero_ps(), d = e, pd = e, ps = e;
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i k = avx2_mask32(n - i);
+        __m256 kf = _mm256_castsi256_ps(k);
+        __m256 di = _mm256_and_ps(kf, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm));
+        e = _mm256_add_ps(e, _mm256_and_ps(kf, ag256_exp_ps(di)));
+        d = _mm256_add_ps(d, di);
+        if (p) {
+            __m256 pi = _mm256_maskload_ps(p + i, k);
+            pd = _mm256_fmadd_ps(pi, di, pd);
+            ps = _mm256_add_ps(ps, pi);
+        }
+    }
+    return (struct row_sums){avx2_hsum_ps(e), avx2_hsum_ps(d), avx2_hsum_ps(pd), avx2_hsum_ps(ps)};
+}
+
+AG_TARGET_AVX2 static struct row_sums avx2_sums_f64(const void *px, const void *pp, int64_t n,
+                                                    double m)
+{
+    const double *x = px, *p = pp;
+    const __m256d vm = _mm256_set1_pd(m);
+    __m256d e = _mm256_setzero_pd(), d = e, pd = e, ps = e;
+    for (int64_t i = 0; i < n; i += 4) {
+        __m256i k = avx2_mask64(n - i);
+        __m256d kf = _mm256_castsi256_pd(k);
+        __m256d di = _mm256_and_pd(kf, _mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm));
+        e = _mm256_add_pd(e, _mm256_and_pd(kf, ag256_exp_pd(di)));
+        d = _mm256_add_pd(d, di);
+        if (p) {
+            __m256d pi = _mm256_maskload_pd(p + i, k);
+            pd = _mm256_fmadd_pd(pi, di, pd);
+            ps = _mm256_add_pd(ps, pi);
+        }
+    }
+    return (struct row_sums){avx2_hsum_pd(e), avx2_hsum_pd(d), avx2_hsum_pd(pd), avx2_hsum_pd(ps)};
+}
+
+AG_TARGET_AVX2 static void avx2_grad_f32(const void *px, const void *pp, int64_t n, double m,
+                                         double L, double a, double b, double kk, void *pout)
+{
+    const float *x = px, *p = pp;
+    float *out = pout;
+    const __m256 vm = _mm256_set1_ps((float)m), vL = _mm256_set1_ps((float)L);
+    const __m256 va = _mm256_set1_ps((float)a), vb = _mm256_set1_ps((float)b);
+    const __m256 vk = _mm256_set1_ps((float)kk);
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i k = avx2_mask32(n - i);
+        __m256 s = ag256_exp_ps(_mm256_sub_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm), vL));
+        __m256 r = _mm256_fmsub_ps(va, s, vk);
+        if (p)
+            r = _mm256_fnmadd_ps(vb, _mm256_maskload_ps(p + i, k), r);
+        _mm256_maskstore_ps(out + i, k, r);
+    }
+}
+
+AG_TARGET_AVX2 static void avx2_grad_f64(const void *px, const void *pp, int64_t n, double m,
+                                         double L, double a, double b, double kk, void *pout)
+{
+    const double *x = px, *p = pp;
+    double *out = pout;
+    const __m256d vm = _mm256_set1_pd(m), vL = _mm256_set1_pd(L);
+    const __m256d va = _mm256_set1_pd(a), vb = _mm256_set1_pd(b), vk = _mm256_set1_pd(kk);
+    for (int64_t i = 0; i < n; i += 4) {
+        __m256i k = avx2_mask64(n - i);
+        __m256d s = ag256_exp_pd(_mm256_sub_pd(_mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm), vL));
+        __m256d r = _mm256_fmsub_pd(va, s, vk);
+        if (p)
+            r = _mm256_fnmadd_pd(vb, _mm256_maskload_pd(p + i, k), r);
+        _mm256_maskstore_pd(out + i, k, r);
+    }
+}
 #endif /* AG_SIMD_X86 */
 
 /* ------------------------------------------------------------------ driver */
@@ -231,6 +377,9 @@ static struct row_kernels pick(int is_f64)
     if (ag_isa() == AG_ISA_AVX512)
         return is_f64 ? (struct row_kernels){avx512_max_f64, avx512_sums_f64, avx512_grad_f64}
                       : (struct row_kernels){avx512_max_f32, avx512_sums_f32, avx512_grad_f32};
+    if (ag_isa() == AG_ISA_AVX2)
+        return is_f64 ? (struct row_kernels){avx2_max_f64, avx2_sums_f64, avx2_grad_f64}
+                      : (struct row_kernels){avx2_max_f32, avx2_sums_f32, avx2_grad_f32};
 #endif
     return is_f64 ? (struct row_kernels){portable_max_f64, portable_sums_f64, portable_grad_f64}
                   : (struct row_kernels){portable_max_f32, portable_sums_f32, portable_grad_f32};

@@ -88,6 +88,12 @@ def test_cross_entropy_bad_index_names_op_shapes_and_index(backend):
         ag.cross_entropy(ag.zeros((4, 5)), [0, 1, 2, 3], reduction="avg")
 
 
+def test_activations_reject_integer_input():
+    for fn in (ag.leaky_relu, ag.elu, ag.softplus):
+        with pytest.raises(ag.DTypeError, match=fn.__name__):
+            fn(ag.tensor([1, -2]))
+
+
 def test_bce_with_logits_by_hand(backend):
     x = ag.tensor([0.0, 1e4, -1e4, 2.0], dtype=ag.float64, requires_grad=True)
     t = ag.tensor([1.0, 0.0, 0.0, 0.25], dtype=ag.float64)
@@ -225,3 +231,22 @@ def test_cross_entropy_second_order_vs_torch():
         (tg * torch.from_numpy(v)).sum().backward()
         np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+# ---- kinks, in both backward modes (plain arrays and create_graph tensors) ------------------------
+@pytest.mark.parametrize("create_graph", [False, True], ids=["arrays", "create_graph"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_kinks_and_limits(backend, create_graph, dtype):
+    """leaky_relu'(0) = slope and elu'(0) = alpha (PyTorch's x > 0 test); softplus is x itself
+    past the threshold and finite at +-1e4; nothing overflows in an unused branch."""
+    x = ag.tensor(np.array([0.0, -0.0, 1e4, -1e4], dtype), requires_grad=True)
+    for fn, value, slope in [
+        (lambda t: ag.leaky_relu(t, 0.25), [0, 0, 1e4, -2500], [0.25, 0.25, 1, 0.25]),
+        (lambda t: ag.elu(t, 2.0), [0, 0, 1e4, -2.0], [2.0, 2.0, 1, 0]),
+        (lambda t: ag.softplus(t), [math.log(2), math.log(2), 1e4, 0], [0.5, 0.5, 1, 0]),
+    ]:
+        y = fn(x)
+        np.testing.assert_allclose(y.detach().numpy(), value, rtol=1e-6)
+        (g,) = ag.grad(y, [x], ag.tensor(np.ones(4, dtype)), create_graph=create_graph)
+        np.testing.assert_allclose(g.detach().numpy(), slope, rtol=1e-6)
+        assert g.dtype == dtype

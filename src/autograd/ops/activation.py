@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend as _backend
 from ..function import Function
 from ..tensor import Tensor
+from ..errors import DTypeError
 from ._common import as_tensor, raw
 from .elementwise import Exp, Sigmoid, Where
 
@@ -71,6 +72,13 @@ class Softplus(Function):
         return _backend.active.softplus_backward(g, a, beta, threshold), None, None
 
 
+def _floating(x, op: str) -> Tensor:
+    x = as_tensor(x)
+    if x.dtype.kind != "f":  # as PyTorch: the parameters would be truncated to integers
+        raise DTypeError(f"{op}: the input must be floating point, got {x.shape} {x.dtype}")
+    return x
+
+
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope * x (PyTorch's F.leaky_relu).
 
@@ -78,7 +86,7 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     >>> ag.leaky_relu(ag.tensor([-2.0, 3.0]), 0.5).tolist()
     [-1.0, 3.0]
     """
-    return LeakyRelu.apply(as_tensor(x), float(negative_slope))
+    return LeakyRelu.apply(_floating(x, "leaky_relu"), float(negative_slope))
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
@@ -88,7 +96,7 @@ def elu(x, alpha: float = 1.0) -> Tensor:
     >>> round(ag.elu(ag.tensor(-1.0)).item(), 6)
     -0.632121
     """
-    return Elu.apply(as_tensor(x), float(alpha))
+    return Elu.apply(_floating(x, "elu"), float(alpha))
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -98,4 +106,4 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     >>> round(ag.softplus(ag.tensor(0.0)).item(), 6)
     0.693147
     """
-    return Softplus.apply(as_tensor(x), float(beta), float(threshold))
+    return Softplus.apply(_floating(x, "softplus"), float(beta), float(threshold))
