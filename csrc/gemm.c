@@ -25,6 +25,7 @@
  */
 #include "ag_kernels.h"
 #include "ag_simd.h"
+#include "gemm_thin.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
 #define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_ALIGN 64
+/* The thin path (gemm_thin.c): from this depth on, and its own threading threshold. */
+#define AG_THIN_MIN_K 32
+#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* The micro-kernel: c (MR x NR, row stride ldc, unit column stride) = alpha * a @ b + beta * c
@@ -460,20 +464,53 @@ static void split(int64_t m, int64_t n, const struct ag_gemm_kernel *kern, int t
     }
 }
 
+/* The same product as C^T = op(B)^T op(A)^T: only strides change, no element's arithmetic. */
+static void transpose_problem(struct ag_gemm_problem *pr)
+{
+    const struct ag_view a = pr->a;
+    pr->a = (struct ag_view){pr->b.p, pr->b.cs, pr->b.rs};
+    pr->b = (struct ag_view){a.p, a.cs, a.rs};
+    const int64_t m = pr->m, rsc = pr->rsc;
+    pr->m = pr->n, pr->n = m;
+    pr->rsc = pr->csc, pr->csc = rsc;
+}
+
+#ifdef AG_SIMD_X86
+/* AVX-512 float32 with n <= 16 (or m <= 16, as C^T) and the rows of op(A) contiguous along k:
+ * gemm_thin.c's dot products beat the packed kernel there. Returns -1 when not taken. */
+static int try_thin(struct ag_gemm_problem *pr)
+{
+    if (pr->kern != &KERNELS[AG_ISA_AVX512][0] || pr->k < AG_THIN_MIN_K)
+        return -1;
+    if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
+        if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
+            return -1;
+        transpose_problem(pr);
+    }
+    const struct ag_thin_f32 t = {
+        .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
+        .a = (const float *)pr->a.p, .lda = pr->a.rs,
+        .b = (const float *)pr->b.p, .rsb = pr->b.rs, .csb = pr->b.cs,
+        .beta = pr->beta, .c = (float *)pr->c, .rsc = pr->rsc, .csc = pr->csc,
+    };
+    const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
+    return ag_gemm_thin_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : ag_get_num_threads());
+}
+#endif
+
 static int run_gemm(struct ag_gemm_problem *pr)
 {
+#ifdef AG_SIMD_X86
+    const int thin = try_thin(pr);
+    if (thin != -1)
+        return thin;
+#endif
     const struct ag_gemm_kernel *kern = pr->kern;
     /* A narrow C is computed as C^T = op(B)^T op(A)^T when that wastes less zero padding. */
     const int64_t cost = round_up(pr->m, kern->mr) * round_up(pr->n, kern->nr);
     const int64_t cost_t = round_up(pr->n, kern->mr) * round_up(pr->m, kern->nr);
-    if (pr->n < kern->nr && cost_t < cost) {
-        const struct ag_view a = pr->a;
-        pr->a = (struct ag_view){pr->b.p, pr->b.cs, pr->b.rs};
-        pr->b = (struct ag_view){a.p, a.cs, a.rs};
-        const int64_t m = pr->m, rsc = pr->rsc;
-        pr->m = pr->n, pr->n = m;
-        pr->rsc = pr->csc, pr->csc = rsc;
-    }
+    if (pr->n < kern->nr && cost_t < cost)
+        transpose_problem(pr);
 
     int threads = ag_get_num_threads();
     if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)

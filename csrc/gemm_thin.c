@@ -1,0 +1,149 @@
+/* gemm_thin.c: the part of gemm.c for a C with at most 16 columns: dot products (AVX-512).
+ *
+ * With n <= 16 the packed kernel wastes most of its 12 x 32 tile on zero padding, or, computing
+ * C^T instead, spends its time transposing A into panels. Here A is read in place (its rows are
+ * contiguous along k), B is packed once as B^T (n rows, each zero-padded to a multiple of the
+ * vector width, so only the loads of A need a mask), and each element of C is the dot product
+ * of a row of A and a row of B^T, 4 x 5 of them at a time in 20 vector accumulators.
+ *
+ * Numerics: lane l of an accumulator sums the terms p = l (mod 16) in p order (FMA), then the
+ * lanes are added by one fixed tree, then c = alpha * ab + beta * c (one rounding, fma). Threads
+ * take disjoint blocks of rows, so the result does not depend on the thread count.
+ */
+#include "gemm_thin.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef AG_SIMD_X86
+
+#define RA 4    /* rows of A (rows of C) per tile */
+#define NB 5    /* rows of B^T (columns of C) per tile */
+#define VF 16   /* floats per vector */
+
+/* [sum(v0), sum(v1), sum(v2), sum(v3)]: pairs interleaved and added within 128-bit lanes, then
+ * the four lanes folded. */
+AG_TARGET_AVX512 static inline __m128 sum4_ps(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+{
+    const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
+    const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
+    const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
+    const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
+                                   _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
+    const __m256 y = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
+}
+
+/* out[c][r] = dot(a[r][0:k], bt[c * ldbt:][0:k]) for r < RA, c < nb (a constant after
+ * inlining, so the accumulators live in registers). kv: k rounded down to VF; tail: the mask of
+ * the last k % VF elements (0 if none). */
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+tile_f32(const int nb, int64_t kv, __mmask16 tail, const float *const a[RA], const float *bt,
+         int64_t ldbt, float out[NB][RA])
+{
+    __m512 acc[RA][NB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RA; r++)
+#pragma GCC unroll 5
+        for (int c = 0; c < nb; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kv; p += VF) {
+        __m512 av[RA];
+#pragma GCC unroll 4
+        for (int r = 0; r < RA; r++)
+            av[r] = _mm512_loadu_ps(a[r] + p);
+#pragma GCC unroll 5
+        for (int c = 0; c < nb; c++) {
+            const __m512 bv = _mm512_load_ps(bt + c * ldbt + p);
+#pragma GCC unroll 4
+            for (int r = 0; r < RA; r++)
+                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+    if (tail) {  /* masked lanes read nothing and give 0; B^T's padding is 0 too */
+        __m512 av[RA];
+#pragma GCC unroll 4
+        for (int r = 0; r < RA; r++)
+            av[r] = _mm512_maskz_loadu_ps(tail, a[r] + kv);
+#pragma GCC unroll 5
+        for (int c = 0; c < nb; c++) {
+            const __m512 bv = _mm512_load_ps(bt + c * ldbt + kv);
+#pragma GCC unroll 4
+            for (int r = 0; r < RA; r++)
+                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+#pragma GCC unroll 5
+    for (int c = 0; c < nb; c++)
+        _mm_storeu_ps(out[c], sum4_ps(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+}
+
+/* Rows [r0, r1) of C. */
+AG_TARGET_AVX512 static void rows_f32(const struct ag_thin_f32 *t, const float *bt, int64_t ldbt,
+                                      int64_t r0, int64_t r1)
+{
+    const int64_t kv = t->k / VF * VF;
+    const __mmask16 tail = (__mmask16)((1u << (t->k % VF)) - 1);
+    _Alignas(16) float out[NB][RA];
+    for (int64_t i = r0; i < r1; i += RA) {
+        const int64_t h = r1 - i < RA ? r1 - i : RA;
+        const float *a[RA];
+        for (int r = 0; r < RA; r++)  /* rows past the end repeat the last one, unused */
+            a[r] = t->a + (i + (r < h ? r : h - 1)) * t->lda;
+        for (int64_t j = 0; j < t->n; j += NB) {
+            const int64_t w = t->n - j < NB ? t->n - j : NB;
+            const float *b = bt + j * ldbt;
+            switch (w) {
+            case 5: tile_f32(5, kv, tail, a, b, ldbt, out); break;
+            case 4: tile_f32(4, kv, tail, a, b, ldbt, out); break;
+            case 3: tile_f32(3, kv, tail, a, b, ldbt, out); break;
+            case 2: tile_f32(2, kv, tail, a, b, ldbt, out); break;
+            default: tile_f32(1, kv, tail, a, b, ldbt, out); break;
+            }
+            for (int64_t r = 0; r < h; r++)
+                for (int64_t c = 0; c < w; c++) {
+                    float *cij = t->c + (i + r) * t->rsc + (j + c) * t->csc;
+                    const float v = t->alpha * out[c][r];
+                    *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
+                }
+        }
+    }
+}
+
+int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
+{
+    /* B^T's rows an odd number of cache lines apart: rows 2^k lines apart would all map to
+     * one L1 set and evict each other in the dot-product loop (measured: 5x slower). */
+    int64_t ldbt = (t->k + VF - 1) / VF * VF;
+    ldbt += (ldbt / VF) % 2 ? 0 : VF;
+    float *bt = aligned_alloc(64, (size_t)(t->n * ldbt) * sizeof(float));
+    if (!bt)
+        return AG_ERR_NOMEM;
+    for (int64_t j = 0; j < t->n; j++)  /* zero padding, then B^T */
+        memset(bt + j * ldbt + t->k, 0, (size_t)(ldbt - t->k) * sizeof(float));
+    if (t->rsb == 1) {
+        for (int64_t j = 0; j < t->n; j++)
+            memcpy(bt + j * ldbt, t->b + j * t->csb, (size_t)t->k * sizeof(float));
+    } else {
+        for (int64_t p = 0; p < t->k; p++)
+            for (int64_t j = 0; j < t->n; j++)
+                bt[j * ldbt + p] = t->b[p * t->rsb + j * t->csb];
+    }
+    const int64_t blocks = (t->m + RA - 1) / RA;
+    if (threads > blocks)
+        threads = (int)blocks;
+    if (threads <= 1) {
+        rows_f32(t, bt, ldbt, 0, t->m);
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int i = 0; i < threads; i++) {
+            const int64_t r0 = blocks * i / threads * RA, r1 = blocks * (i + 1) / threads * RA;
+            rows_f32(t, bt, ldbt, r0, r1 < t->m ? r1 : t->m);
+        }
+    }
+    free(bt);
+    return AG_OK;
+}
+
+#endif /* AG_SIMD_X86 */
