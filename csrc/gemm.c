@@ -41,7 +41,7 @@
 #define AG_GEMM_ALIGN 64
 /* The thin path (gemm_thin.c): from this depth on, and its own threading threshold. */
 #define AG_THIN_MIN_K 32
-#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
+#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 19)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* The micro-kernel: c (MR x NR, row stride ldc, unit column stride) = alpha * a @ b + beta * c
@@ -527,11 +527,25 @@ static void transpose_problem(struct ag_gemm_problem *pr)
 }
 
 #ifdef AG_SIMD_X86
-/* AVX-512 float32 with n <= 16 (or m <= 16, as C^T) and the rows of op(A) contiguous along k:
- * gemm_thin.c's dot products beat the packed kernel there. Returns -1 when not taken. */
+/* AVX-512 float32 thin products, where gemm_thin.c beats the packed kernel: k <= 16 with a
+ * row-major op(B) (no packing), or n <= 16 (m <= 16 as C^T) with the rows of op(A) contiguous
+ * along k (dot products). Returns -1 when not taken. */
 static int try_thin(struct ag_gemm_problem *pr)
 {
-    if (pr->kern != &KERNELS[AG_ISA_AVX512][0] || pr->k < AG_THIN_MIN_K)
+    if (pr->kern != &KERNELS[AG_ISA_AVX512][0])
+        return -1;
+    const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
+    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : ag_get_num_threads();
+    if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_THIN_MAX_N) {
+        const struct ag_smallk_f32 t = {
+            .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
+            .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
+            .b = (const float *)pr->b.p, .ldb = pr->b.rs,
+            .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
+        };
+        return ag_gemm_smallk_f32(&t, threads);
+    }
+    if (pr->k < AG_THIN_MIN_K)
         return -1;
     if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
         if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
@@ -544,8 +558,7 @@ static int try_thin(struct ag_gemm_problem *pr)
         .b = (const float *)pr->b.p, .rsb = pr->b.rs, .csb = pr->b.cs,
         .beta = pr->beta, .c = (float *)pr->c, .rsc = pr->rsc, .csc = pr->csc,
     };
-    const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
-    return ag_gemm_thin_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : ag_get_num_threads());
+    return ag_gemm_thin_f32(&t, threads);
 }
 #endif
 

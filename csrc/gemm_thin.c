@@ -1,4 +1,7 @@
-/* gemm_thin.c: the part of gemm.c for a C with at most 16 columns: dot products (AVX-512).
+/* gemm_thin.c: gemm.c's paths for thin products (AVX-512 float32), where the packed kernel
+ * spends more on padding, packing and edges than on arithmetic.
+ *
+ * ---- n <= 16: dot products.
  *
  * With n <= 16 the packed kernel wastes most of its 12 x 32 tile on zero padding, or, computing
  * C^T instead, spends its time transposing A into panels. Here A is read in place (its rows are
@@ -143,6 +146,99 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
         }
     }
     free(bt);
+    return AG_OK;
+}
+
+/* ---- k <= 16: a product this shallow is as much writing C as computing it. A and B are packed
+ * as the main kernel wants them, but in one pass each: a chunk of A's rows into 12-row panels,
+ * then for each 32-column block of B its k rows (k x 32, zero-padded: a contiguous 2 KiB that
+ * stays in L1 however B's rows alias) and all the chunk's tiles against it, stored straight into
+ * C with masked stores (no edge buffer). The arithmetic is the packed kernel's: p in order, FMA,
+ * then c = alpha * ab + beta * c. Threads take disjoint row blocks. */
+
+#define SK_MR 12
+#define SK_NR 32
+#define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
+
+AG_TARGET_AVX512 static void smallk_rows_f32(const struct ag_smallk_f32 *t, int64_t r0, int64_t r1,
+                                             float *ap)
+{
+    _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
+    const __m512 va = _mm512_set1_ps(t->alpha);
+    const int64_t k = t->k;
+    for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
+        const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
+        for (int64_t i = i0; i < i1; i += SK_MR)  /* A panels; rows past the end are zeros */
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t r = 0; r < SK_MR; r++)
+                    ap[(i - i0) * k + p * SK_MR + r] =
+                        i + r < i1 ? t->a[(i + r) * t->rsa + p * t->csa] : 0.0f;
+        for (int64_t j = 0; j < t->n; j += SK_NR) {
+            const int64_t w = t->n - j;
+            const __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+            const __mmask16 m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+            for (int64_t p = 0; p < k; p++) {
+                const float *src = t->b + p * t->ldb + j;
+                _mm512_store_ps(bp + p * SK_NR, _mm512_maskz_loadu_ps(m0, src));
+                _mm512_store_ps(bp + p * SK_NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            }
+            for (int64_t i = i0; i < i1; i += SK_MR) {
+                const float *a = ap + (i - i0) * k;
+                __m512 lo[SK_MR], hi[SK_MR];
+#pragma GCC unroll 12
+                for (int r = 0; r < SK_MR; r++)
+                    lo[r] = hi[r] = _mm512_setzero_ps();
+                for (int64_t p = 0; p < k; p++) {
+                    const __m512 b0 = _mm512_load_ps(bp + p * SK_NR);
+                    const __m512 b1 = _mm512_load_ps(bp + p * SK_NR + 16);
+#pragma GCC unroll 12
+                    for (int r = 0; r < SK_MR; r++) {
+                        const __m512 ar = _mm512_set1_ps(a[p * SK_MR + r]);
+                        lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+                        hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+                    }
+                }
+                const int64_t h = i1 - i < SK_MR ? i1 - i : SK_MR;
+#pragma GCC unroll 12
+                for (int r = 0; r < SK_MR; r++) {
+                    if (r >= h)
+                        break;
+                    float *cr = t->c + (i + r) * t->ldc + j;
+                    __m512 t0 = _mm512_mul_ps(va, lo[r]), t1 = _mm512_mul_ps(va, hi[r]);
+                    if (t->beta) {
+                        const __m512 vb = _mm512_set1_ps(*t->beta);
+                        t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
+                        t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), t1);
+                    }
+                    _mm512_mask_storeu_ps(cr, m0, t0);
+                    _mm512_mask_storeu_ps(cr + 16, m1, t1);
+                }
+            }
+        }
+    }
+}
+
+int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads)
+{
+    const int64_t blocks = (t->m + SK_MR - 1) / SK_MR;
+    if (threads > blocks)
+        threads = (int)blocks;
+    if (threads < 1)
+        threads = 1;
+    const size_t per_thread = (size_t)(SK_ROWS * t->k) * sizeof(float);
+    float *ap = aligned_alloc(64, per_thread * (size_t)threads + 64);
+    if (!ap)
+        return AG_ERR_NOMEM;
+    if (threads == 1) {
+        smallk_rows_f32(t, 0, t->m, ap);
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int i = 0; i < threads; i++) {
+            const int64_t r0 = blocks * i / threads * SK_MR, r1 = blocks * (i + 1) / threads * SK_MR;
+            smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, ap + (size_t)i * per_thread / sizeof(float));
+        }
+    }
+    free(ap);
     return AG_OK;
 }
 

@@ -1,5 +1,5 @@
-/* gemm_thin.h: internal to csrc/ (not part of the cffi cdef): gemm.c's path for a C with at
- * most AG_THIN_MAX_N columns (gemm_thin.c). */
+/* gemm_thin.h: internal to csrc/ (not part of the cffi cdef): gemm.c's paths for thin products
+ * (gemm_thin.c): a C with at most AG_THIN_MAX_N columns, or a depth k <= AG_SMALLK_MAX_K. */
 #ifndef AG_GEMM_THIN_H
 #define AG_GEMM_THIN_H
 
@@ -23,9 +23,26 @@ struct ag_thin_f32 {
     int64_t rsc, csc;
 };
 
+#define AG_SMALLK_MAX_K 16
+
+/* The same for k <= AG_SMALLK_MAX_K, A with any strides (element (i, p) at a[i rsa + p csa]),
+ * B row-major (element (p, j) at b[p * ldb + j]) and C row-major. */
+struct ag_smallk_f32 {
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t rsa, csa;
+    const float *b;
+    int64_t ldb;
+    const float *beta;
+    float *c;
+    int64_t ldc;
+};
+
 #ifdef AG_SIMD_X86
-/* AVX-512 only; returns AG_OK or AG_ERR_NOMEM. */
+/* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
+int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads);
 #endif
 
 #endif

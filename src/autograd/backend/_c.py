@@ -262,7 +262,17 @@ def matmul(a, b):
             if k != b.shape[0] or m * n * k < MATMUL_MIN_MNK:
                 return _numpy.matmul(a, b)
             out = np.empty((m, n), dtype)
-            _gemm(a, b, out, 0.0)
+            fn, _, ctype, kernel = _GEMM[dtype]
+            from_buffer = ffi.from_buffer
+            try:  # from_buffer accepts C-contiguous arrays only: the common case, no flag checks
+                pa, pb = from_buffer(ctype, a), from_buffer(ctype, b)
+            except ValueError:
+                _gemm(a, b, out, 0.0)
+                return out
+            status = fn(0, 0, m, n, k, 1.0, pa, k or 1, pb, n or 1, 0.0,
+                        from_buffer(ctype, out, require_writable=True), n or 1)
+            if status:
+                _ensure(status, kernel, a, b, out)
             return out
     if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
         return _numpy.matmul(a, b)
