@@ -21,13 +21,17 @@
 
 #ifdef AG_SIMD_X86
 
+/* AVX-512 with FMA spelled out (every AVX-512 CPU has it, and cpu.c requires it), so that the
+ * scalar fmaf of the edge updates is an instruction rather than a libm call. */
+#define THIN_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
+
 #define RA 4    /* rows of A (rows of C) per tile */
 #define NB 5    /* rows of B^T (columns of C) per tile */
 #define VF 16   /* floats per vector */
 
 /* [sum(v0), sum(v1), sum(v2), sum(v3)]: pairs interleaved and added within 128-bit lanes, then
  * the four lanes folded. */
-AG_TARGET_AVX512 static inline __m128 sum4_ps(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+THIN_TARGET static inline __m128 sum4_ps(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 {
     const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
     const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
@@ -38,12 +42,13 @@ AG_TARGET_AVX512 static inline __m128 sum4_ps(__m512 v0, __m512 v1, __m512 v2, _
     return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
 }
 
-/* out[c][r] = dot(a[r][0:k], bt[c * ldbt:][0:k]) for r < RA, c < nb (a constant after
- * inlining, so the accumulators live in registers). kv: k rounded down to VF; tail: the mask of
- * the last k % VF elements (0 if none). */
-AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+/* out[r][c] = dot(a[r][0:k], bt[c * ldbt:][0:k]) for r < RA, c < nb (a constant after
+ * inlining, so the accumulators live in registers), out[r][nb..3] = 0. kv: k rounded down to
+ * VF; tail: the mask of the last k % VF elements (0 if none). Rows come out as vectors of four
+ * columns, so C is updated by vector stores. */
+THIN_TARGET static inline __attribute__((always_inline)) void
 tile_f32(const int nb, int64_t kv, __mmask16 tail, const float *const a[RA], const float *bt,
-         int64_t ldbt, float out[NB][RA])
+         int64_t ldbt, float out[RA][8])
 {
     __m512 acc[RA][NB];
 #pragma GCC unroll 4
@@ -77,18 +82,28 @@ tile_f32(const int nb, int64_t kv, __mmask16 tail, const float *const a[RA], con
                 acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
         }
     }
-#pragma GCC unroll 5
-    for (int c = 0; c < nb; c++)
-        _mm_storeu_ps(out[c], sum4_ps(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < RA; r++)
+        _mm_storeu_ps(out[r], sum4_ps(acc[r][0], nb > 1 ? acc[r][1] : zero,
+                                      nb > 2 ? acc[r][2] : zero, nb > 3 ? acc[r][3] : zero));
+    if (nb > 4) {
+        _Alignas(16) float col[RA];
+        _mm_store_ps(col, sum4_ps(acc[0][4], acc[1][4], acc[2][4], acc[3][4]));
+#pragma GCC unroll 4
+        for (int r = 0; r < RA; r++)
+            out[r][4] = col[r];
+    }
 }
 
 /* Rows [r0, r1) of C. */
-AG_TARGET_AVX512 static void rows_f32(const struct ag_thin_f32 *t, const float *bt, int64_t ldbt,
+THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bt, int64_t ldbt,
                                       int64_t r0, int64_t r1)
 {
     const int64_t kv = t->k / VF * VF;
     const __mmask16 tail = (__mmask16)((1u << (t->k % VF)) - 1);
-    _Alignas(16) float out[NB][RA];
+    _Alignas(16) float out[RA][8];
+    const __m128 va = _mm_set1_ps(t->alpha);
     for (int64_t i = r0; i < r1; i += RA) {
         const int64_t h = r1 - i < RA ? r1 - i : RA;
         const float *a[RA];
@@ -104,12 +119,23 @@ AG_TARGET_AVX512 static void rows_f32(const struct ag_thin_f32 *t, const float *
             case 2: tile_f32(2, kv, tail, a, b, ldbt, out); break;
             default: tile_f32(1, kv, tail, a, b, ldbt, out); break;
             }
-            for (int64_t r = 0; r < h; r++)
-                for (int64_t c = 0; c < w; c++) {
-                    float *cij = t->c + (i + r) * t->rsc + (j + c) * t->csc;
-                    const float v = t->alpha * out[c][r];
+            for (int64_t r = 0; r < h; r++) {
+                float *cr = t->c + (i + r) * t->rsc + j * t->csc;
+                int64_t c0 = 0;
+                if (t->csc == 1) {  /* the first four columns as one vector, the same arithmetic */
+                    const __mmask8 mask = (__mmask8)(w >= 4 ? 0xf : (1u << w) - 1);
+                    __m128 v = _mm_mul_ps(va, _mm_load_ps(out[r]));
+                    if (t->beta)
+                        v = _mm_fmadd_ps(_mm_set1_ps(*t->beta), _mm_maskz_loadu_ps(mask, cr), v);
+                    _mm_mask_storeu_ps(cr, mask, v);
+                    c0 = 4;
+                }
+                for (int64_t c = c0; c < w; c++) {
+                    float *cij = cr + c * t->csc;
+                    const float v = t->alpha * out[r][c];
                     *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
                 }
+            }
         }
     }
 }
@@ -160,7 +186,7 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
 #define SK_NR 32
 #define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
 
-AG_TARGET_AVX512 static void smallk_rows_f32(const struct ag_smallk_f32 *t, int64_t r0, int64_t r1,
+THIN_TARGET static void smallk_rows_f32(const struct ag_smallk_f32 *t, int64_t r0, int64_t r1,
                                              float *ap)
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
