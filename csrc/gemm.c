@@ -25,6 +25,7 @@
  */
 #include "ag_kernels.h"
 #include "ag_simd.h"
+#include "gemm_thin.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
 #define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_ALIGN 64
+/* The thin path (gemm_thin.c): from this depth on, and its own threading threshold. */
+#define AG_THIN_MIN_K 32
+#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 19)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* The micro-kernel: c (MR x NR, row stride ldc, unit column stride) = alpha * a @ b + beta * c
@@ -162,7 +166,13 @@ AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *pa, const 
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++)
         lo[i] = hi[i] = _mm512_setzero_ps();
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)  /* C's lines arrive while the loop runs */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0),
+        _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
+#pragma GCC unroll 4
     for (int64_t p = 0; p < kc; p++, a += MR, b += 32) {
+        _mm_prefetch((const char *)(b + 32 * 8), _MM_HINT_T0);  /* B streams from L2 */
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < MR; i++) {
@@ -341,6 +351,45 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+#ifdef AG_SIMD_X86
+/* The transposing pack of a full panel of row-major rows (unit stride along p) with SSE, which
+ * every x86-64 has: 4 x 4 float (2 x 2 double) blocks transposed in registers, about 4x fewer
+ * stores than element by element. Returns how many p it packed (the rest: scalar). */
+static int64_t pack_transposed_sse(int64_t kc, const char *src, int64_t rs, int64_t mr, char *dst,
+                                   size_t es)
+{
+    if (es == sizeof(float) && mr % 4 == 0) {
+        const float *s = (const float *)src;
+        float *d = (float *)dst;
+        int64_t p = 0;
+        for (; p + 4 <= kc; p += 4)
+            for (int64_t g = 0; g < mr; g += 4) {
+                __m128 r0 = _mm_loadu_ps(s + (g + 0) * rs + p), r1 = _mm_loadu_ps(s + (g + 1) * rs + p);
+                __m128 r2 = _mm_loadu_ps(s + (g + 2) * rs + p), r3 = _mm_loadu_ps(s + (g + 3) * rs + p);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d + (p + 0) * mr + g, r0);
+                _mm_storeu_ps(d + (p + 1) * mr + g, r1);
+                _mm_storeu_ps(d + (p + 2) * mr + g, r2);
+                _mm_storeu_ps(d + (p + 3) * mr + g, r3);
+            }
+        return p;
+    }
+    if (es == sizeof(double) && mr % 2 == 0) {
+        const double *s = (const double *)src;
+        double *d = (double *)dst;
+        int64_t p = 0;
+        for (; p + 2 <= kc; p += 2)
+            for (int64_t g = 0; g < mr; g += 2) {
+                const __m128d r0 = _mm_loadu_pd(s + g * rs + p), r1 = _mm_loadu_pd(s + (g + 1) * rs + p);
+                _mm_storeu_pd(d + p * mr + g, _mm_unpacklo_pd(r0, r1));
+                _mm_storeu_pd(d + (p + 1) * mr + g, _mm_unpackhi_pd(r0, r1));
+            }
+        return p;
+    }
+    return 0;
+}
+#endif
+
 /* rows x kc of x (element (i, p) at x.p + (i rs + p cs) es) into panels of `mr` rows: panel r
  * holds, for each p, the mr values of rows r*mr.. (zero past `rows`). Packing B is the same
  * with B^T's strides. `es` is a constant after inlining, so memcpy is one load and store. */
@@ -357,8 +406,13 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
             }
             continue;
         }
+        int64_t done = 0;  /* p < done already packed by the vector transpose */
+#ifdef AG_SIMD_X86
+        if (x.cs == 1 && h == mr)
+            done = pack_transposed_sse(kc, src, x.rs, mr, dst, es);
+#endif
         /* A transpose: in chunks of p, so the chunk of the panel being written stays in L1. */
-        for (int64_t p0 = 0; p0 < kc; p0 += 32) {
+        for (int64_t p0 = done; p0 < kc; p0 += 32) {
             const int64_t p1 = min64(kc, p0 + 32);
             for (int64_t i = 0; i < h; i++) {
                 const char *row = src + (size_t)(i * x.rs) * es;
@@ -393,6 +447,7 @@ struct ag_gemm_problem {
     int64_t rsc, csc;
     const void *alpha, *beta;  /* beta NULL: beta = 0 */
     const void *one;           /* 1 in the element type: beta for the later k slices */
+    int64_t kc;                /* the k slice, <= kern->kc */
 };
 
 /* C[m0:m1, n0:n1] with one thread; apack and bpack hold MC x KC and KC x NC elements. */
@@ -407,8 +462,8 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
 
     for (int64_t ic = m0; ic < m1; ic += kern->mc) {
         const int64_t mc = min64(kern->mc, m1 - ic);
-        for (int64_t pc = 0; pc < pr->k; pc += kern->kc) {
-            const int64_t kc = min64(kern->kc, pr->k - pc);
+        for (int64_t pc = 0; pc < pr->k; pc += pr->kc) {
+            const int64_t kc = min64(pr->kc, pr->k - pc);
             const void *beta = pc == 0 ? pr->beta : pr->one;
             struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
                                 pr->a.rs, pr->a.cs};
@@ -460,20 +515,66 @@ static void split(int64_t m, int64_t n, const struct ag_gemm_kernel *kern, int t
     }
 }
 
+/* The same product as C^T = op(B)^T op(A)^T: only strides change, no element's arithmetic. */
+static void transpose_problem(struct ag_gemm_problem *pr)
+{
+    const struct ag_view a = pr->a;
+    pr->a = (struct ag_view){pr->b.p, pr->b.cs, pr->b.rs};
+    pr->b = (struct ag_view){a.p, a.cs, a.rs};
+    const int64_t m = pr->m, rsc = pr->rsc;
+    pr->m = pr->n, pr->n = m;
+    pr->rsc = pr->csc, pr->csc = rsc;
+}
+
+#ifdef AG_SIMD_X86
+/* AVX-512 float32 thin products, where gemm_thin.c beats the packed kernel: k <= 16 with a
+ * row-major op(B) (no packing), or n <= 16 (m <= 16 as C^T) with the rows of op(A) contiguous
+ * along k (dot products). Returns -1 when not taken. */
+static int try_thin(struct ag_gemm_problem *pr)
+{
+    if (pr->kern != &KERNELS[AG_ISA_AVX512][0])
+        return -1;
+    const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
+    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : ag_get_num_threads();
+    if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_THIN_MAX_N) {
+        const struct ag_smallk_f32 t = {
+            .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
+            .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
+            .b = (const float *)pr->b.p, .ldb = pr->b.rs,
+            .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
+        };
+        return ag_gemm_smallk_f32(&t, threads);
+    }
+    if (pr->k < AG_THIN_MIN_K)
+        return -1;
+    if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
+        if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
+            return -1;
+        transpose_problem(pr);
+    }
+    const struct ag_thin_f32 t = {
+        .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
+        .a = (const float *)pr->a.p, .lda = pr->a.rs,
+        .b = (const float *)pr->b.p, .rsb = pr->b.rs, .csb = pr->b.cs,
+        .beta = pr->beta, .c = (float *)pr->c, .rsc = pr->rsc, .csc = pr->csc,
+    };
+    return ag_gemm_thin_f32(&t, threads);
+}
+#endif
+
 static int run_gemm(struct ag_gemm_problem *pr)
 {
+#ifdef AG_SIMD_X86
+    const int thin = try_thin(pr);
+    if (thin != -1)
+        return thin;
+#endif
     const struct ag_gemm_kernel *kern = pr->kern;
     /* A narrow C is computed as C^T = op(B)^T op(A)^T when that wastes less zero padding. */
     const int64_t cost = round_up(pr->m, kern->mr) * round_up(pr->n, kern->nr);
     const int64_t cost_t = round_up(pr->n, kern->mr) * round_up(pr->m, kern->nr);
-    if (pr->n < kern->nr && cost_t < cost) {
-        const struct ag_view a = pr->a;
-        pr->a = (struct ag_view){pr->b.p, pr->b.cs, pr->b.rs};
-        pr->b = (struct ag_view){a.p, a.cs, a.rs};
-        const int64_t m = pr->m, rsc = pr->rsc;
-        pr->m = pr->n, pr->n = m;
-        pr->rsc = pr->csc, pr->csc = rsc;
-    }
+    if (pr->n < kern->nr && cost_t < cost)
+        transpose_problem(pr);
 
     int threads = ag_get_num_threads();
     if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)
@@ -482,7 +583,10 @@ static int run_gemm(struct ag_gemm_problem *pr)
     split(pr->m, pr->n, kern, threads, &tm, &tn);
     threads = tm * tn;
 
-    const int64_t kc = min64(kern->kc, pr->k);
+    /* k in equal slices of at most KC: 784 = 392 + 392, not 384 + 384 + 16 (a slice that short
+     * costs a full pass over C for little work). Fixed by k alone, so thread-independent. */
+    const int64_t slices = (pr->k + kern->kc - 1) / kern->kc;
+    const int64_t kc = pr->kc = (pr->k + slices - 1) / slices;
     const size_t a_bytes = (size_t)round_up(round_up(min64(kern->mc, pr->m), kern->mr) * kc *
                                             (int64_t)kern->es, AG_GEMM_ALIGN);  /* B aligned */
     const size_t b_bytes = (size_t)(round_up(min64(kern->nc, pr->n), kern->nr) * kc) * kern->es;
@@ -493,7 +597,12 @@ static int run_gemm(struct ag_gemm_problem *pr)
 
     /* Rectangle bounds at multiples of MR and NR, fixed by (tm, tn) alone. */
     const int64_t pm = (pr->m + kern->mr - 1) / kern->mr, pn = (pr->n + kern->nr - 1) / kern->nr;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    if (threads == 1) {  /* no OpenMP region at all: its start costs more than small products */
+        gemm_block(pr, 0, pr->m, 0, pr->n, scratch, scratch + a_bytes);
+        free(scratch);
+        return AG_OK;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int t = 0; t < threads; t++) {
         const int i = t / tn, j = t % tn;
         const int64_t m0 = min64(pr->m, pm * i / tm * kern->mr);

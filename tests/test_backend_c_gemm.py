@@ -127,6 +127,37 @@ def test_gemm_across_k_blocks(isa, dtype, k, m, n, beta, seed):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
+@given(small=st.integers(1, 17), big=st.sampled_from([1, 4, 5, 9, 33, 130]),
+       k=st.sampled_from([31, 32, 33, 47, 100, 129, 515]), swap=st.booleans(),
+       ta=st.integers(0, 1), tb=st.integers(0, 1), beta=st.sampled_from([0.0, 0.5]),
+       pads=st.tuples(*[st.sampled_from([0, 1, 16])] * 3), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25)
+def test_gemm_thin_products(isa, dtype, small, big, k, swap, ta, tb, beta, pads, seed):
+    """n <= 16 (or m <= 16): the dot-product path of gemm_thin.c where it applies."""
+    with _capped(isa):
+        m, n = (small, big) if swap else (big, small)
+        rng = np.random.default_rng(seed)
+        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, 1.25, beta, pads)
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 100]),
+       m=st.sampled_from([1, 11, 12, 13, 779]), ta=st.integers(0, 1), tb=st.integers(0, 1),
+       beta=st.sampled_from([0.0, -1.5]), pads=st.tuples(*[st.sampled_from([0, 5])] * 3),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=20)
+def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, beta, pads, seed):
+    """k <= 16: gemm_thin.c's unpacked path where it applies (row blocks past 768 rows too)."""
+    with _capped(isa):
+        rng = np.random.default_rng(seed)
+        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, 0.5, beta, pads)
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.5, 0.0), (-1.0, 1.0), (0.5, -2.0),
                                         (0.0, 3.0), (0.0, 0.0), (1.0, 1.0)])
 def test_gemm_alpha_beta(isa, dtype, alpha, beta):
@@ -161,10 +192,16 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(m=st.integers(150, 400), n=st.integers(100, 400), k=st.integers(50, 300),
+@given(shape=st.one_of(
+           st.tuples(st.integers(150, 400), st.integers(100, 400), st.integers(50, 300)),
+           st.tuples(st.integers(1000, 3000), st.integers(8, 16), st.integers(64, 200)),  # thin n
+           st.tuples(st.integers(8, 16), st.integers(1000, 3000), st.integers(64, 200)),  # thin m
+           st.tuples(st.integers(400, 1000), st.integers(100, 400), st.integers(8, 16))),  # shallow
        ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=8)
-def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, m, n, k, ta, tb, seed):
+@settings(max_examples=12)
+def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed):
+    """Large enough to run threaded, in every path (packed, thin n or m, shallow k)."""
+    m, n, k = shape
     with _capped(isa):
         rng = np.random.default_rng(seed)
         a = rng.standard_normal(m * k).astype(dtype)

@@ -171,32 +171,34 @@ def _layout(rows, cols, rs, cs, es):
     return None
 
 
-def _pointer(x, ptype, ctype):
-    """The address of x's first element as a cffi pointer (x stays referenced by the caller)."""
+def _operand(x, ptype, ctype):
+    """(x or a C-ordered copy, trans, ld, pointer) for the last two axes of x: read in place when
+    they are a row-major matrix or the transpose of one, copied otherwise. C- and F-ordered
+    arrays (the common cases) are recognised from their flags alone."""
     if x.flags.c_contiguous:
-        return ffi.from_buffer(ctype, x)
-    if x.flags.f_contiguous:
-        return ffi.from_buffer(ctype, x.T)
-    return ffi.cast(ptype, x.__array_interface__["data"][0])
-
-
-def _matrix(x):
-    """x (or a C-ordered copy when its last two axes have no layout the kernel reads in place),
-    with (trans, ld) of those axes."""
+        return x, 0, max(x.shape[-1], 1), ffi.from_buffer(ctype, x)
+    if x.ndim == 2 and x.flags.f_contiguous:
+        return x, 1, max(x.shape[0], 1), ffi.from_buffer(ctype, x.T)
     layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
     if layout is None:
         x = np.ascontiguousarray(x)
-        layout = _layout(*x.shape[-2:], *x.strides[-2:], x.itemsize)
-    return x, layout
+        return x, 0, max(x.shape[-1], 1), ffi.from_buffer(ctype, x)
+    return x, layout[0], layout[1], ffi.cast(ptype, x.__array_interface__["data"][0])
+
+
+def _matrix(x):
+    """x (or its copy) and (trans, ld) of its last two axes, as _operand decides (for tests)."""
+    x, trans, ld, _ = _operand(x, "float *", "float[]")
+    return x, (trans, ld)
 
 
 def _gemm(a, b, out, beta, batch=()):
     """out[i] = a[i] @ b[i] + beta * out[i] for every batch index i; out is C-contiguous with
     shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n)."""
     fn, ptype, ctype, kernel = _GEMM[out.dtype]
-    (a, (ta, lda)), (b, (tb, ldb)) = _matrix(a), _matrix(b)
+    a, ta, lda, pa = _operand(a, ptype, ctype)
+    b, tb, ldb, pb = _operand(b, ptype, ctype)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    pa, pb = _pointer(a, ptype, ctype), _pointer(b, ptype, ctype)
     pc = ffi.from_buffer(ctype, out, require_writable=True)
     if not batch:
         status = fn(ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, max(n, 1))
@@ -251,6 +253,27 @@ def matmul(a, b):
     """Batched matrix product with numpy's semantics (np.matmul). Float32/float64 operands with
     at least two dimensions go to the C GEMM, transposed views and row slices in place; 1-d
     operands, other dtypes and products below MATMUL_MIN_MNK go to the numpy reference."""
+    ndarray = np.ndarray
+    if type(a) is ndarray and type(b) is ndarray and a.ndim == 2 and b.ndim == 2:
+        dtype = a.dtype  # the common case first, with as few Python operations as it takes
+        if dtype is b.dtype and (dtype is _F32 or dtype is _F64):
+            m, k = a.shape
+            n = b.shape[1]
+            if k != b.shape[0] or m * n * k < MATMUL_MIN_MNK:
+                return _numpy.matmul(a, b)
+            out = np.empty((m, n), dtype)
+            fn, _, ctype, kernel = _GEMM[dtype]
+            from_buffer = ffi.from_buffer
+            try:  # from_buffer accepts C-contiguous arrays only: the common case, no flag checks
+                pa, pb = from_buffer(ctype, a), from_buffer(ctype, b)
+            except ValueError:
+                _gemm(a, b, out, 0.0)
+                return out
+            status = fn(0, 0, m, n, k, 1.0, pa, k or 1, pb, n or 1, 0.0,
+                        from_buffer(ctype, out, require_writable=True), n or 1)
+            if status:
+                _ensure(status, kernel, a, b, out)
+            return out
     if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
         return _numpy.matmul(a, b)
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]

@@ -1,0 +1,165 @@
+"""GEMM speed: autograd's C GEMM (through the backend's matmul) against numpy's OpenBLAS and
+PyTorch, float32, on one thread and on two, in GFLOPS with same-run ratios.
+
+    python benchmarks/bench_gemm.py [--threads N] [--quick]     (or python -m autograd bench gemm)
+    python benchmarks/bench_gemm.py --crossover                 (where C starts beating numpy)
+
+Each case times ours, OpenBLAS, torch, ours, OpenBLAS, ... interleaved (medians), so load from
+elsewhere on the machine hits all alike. OpenBLAS's thread count is set with threadpoolctl when
+it is installed; otherwise each thread count runs in a subprocess with OPENBLAS_NUM_THREADS set
+before numpy loads. OPENBLAS_CORETYPE is removed (it forces slower kernels).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.pop("OPENBLAS_CORETYPE", None)
+
+import numpy as np  # noqa: E402
+
+import autograd as ag  # noqa: E402
+
+from _harness import environment, optional, write_json  # noqa: E402
+
+# (m, k, n): op(A) is m x k, op(B) is k x n.
+SQUARES = [(s, s, s) for s in (256, 512, 1024, 2048)]
+MLP = [(128, 784, 512), (784, 128, 512), (128, 512, 784)]  # forward and backward products
+ODD = [(333, 777, 555), (97, 1001, 203)]
+THIN = [(128, 512, 10), (128, 10, 512), (512, 128, 10)]     # a 10-class head and its backward
+CASES = [("square", c) for c in SQUARES] + [("mlp", c) for c in MLP] + \
+        [("odd", c) for c in ODD] + [("thin", c) for c in THIN]
+TARGET = {"square": 0.95, "mlp": 0.95, "odd": 0.95, "thin": 1.5}
+
+
+def _timer(fn, number):
+    def run():
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
+    return run
+
+
+def _measure(fns: dict, flops: float, repeat: int) -> dict:
+    """GFLOPS per competitor: medians over `repeat` interleaved rounds of ~20 ms each."""
+    number = max(1, int(2e-2 / max(flops / 50e9, 1e-7)))
+    runs = {name: _timer(fn, number) for name, fn in fns.items()}
+    for run in runs.values():  # warm-up: page faults, thread pools, caches
+        run()
+    samples = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            samples[name].append(run())
+    return {name: flops / statistics.median(s) / 1e9 for name, s in samples.items()}
+
+
+def table(threads: int, quick: bool = False) -> list[dict]:
+    from autograd.backend import _c
+
+    torch = optional("torch")
+    ag.backend.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for group, (m, k, n) in CASES:
+        if quick and m * n * k > 512 ** 3:
+            continue
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        np.testing.assert_allclose(_c.matmul(a, b), a @ b, rtol=1e-3, atol=1e-3 * np.sqrt(k))
+        fns = {"autograd": lambda: _c.matmul(a, b), "openblas": lambda: np.matmul(a, b)}
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            fns["torch"] = lambda: torch.matmul(ta, tb)
+        gflops = _measure(fns, 2.0 * m * n * k, repeat=5 if quick else 9)
+        rows.append({"group": group, "case": f"{m}x{k} @ {k}x{n}", "threads": threads, **gflops})
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    threads = rows[0]["threads"]
+    names = [c for c in ("autograd", "openblas", "torch") if c in rows[0]]
+    print(f"\n## GEMM float32, {threads} thread(s): GFLOPS (ratio autograd / other; target "
+          f">= 0.95x OpenBLAS, thin >= 1.5x)\n")
+    head = ["case"] + names + [f"autograd/{c}" for c in names[1:]] + ["target"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        ratios = [r["autograd"] / r[c] for c in names[1:]]
+        met = "met" if ratios[0] >= TARGET[r["group"]] else "MISSED"
+        print("| " + " | ".join([r["case"]] + [f"{r[c]:.1f}" for c in names] +
+                                [f"{x:.2f}x" for x in ratios] + [f"{TARGET[r['group']]}x {met}"]) + " |")
+
+
+def _openblas_threads(threads: int):
+    """A threadpoolctl context limiting OpenBLAS to `threads`, or None when it is not installed."""
+    threadpoolctl = optional("threadpoolctl")
+    return None if threadpoolctl is None else threadpoolctl.threadpool_limits(threads, "blas")
+
+
+def _in_subprocess(threads: int, quick: bool) -> list[dict]:
+    """The table for `threads` in a fresh interpreter whose OpenBLAS was started with that many."""
+    import json
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), PYTHONPATH=os.pathsep.join(sys.path))
+    args = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--json"]
+    out = subprocess.run(args + (["--quick"] if quick else []), env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def crossover(threads: int = 1, repeat: int = 15) -> None:
+    """numpy time / C time for small squares and thin shapes (> 1: C is faster), C forced."""
+    from autograd.backend import _c
+
+    ag.backend.set_num_threads(threads)
+    _c.MATMUL_MIN_MNK = 0
+    rng = np.random.default_rng(0)
+    for m, k, n in [(s, s, s) for s in (4, 8, 16, 24, 32, 40, 48, 64, 96)] + \
+                   [(32, 16, 10), (64, 32, 10), (16, 64, 64)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        c_run, np_run = _timer(lambda: _c.matmul(a, b), 2000), _timer(lambda: np.matmul(a, b), 2000)
+        c, r = [], []
+        for _ in range(repeat):
+            c.append(c_run())
+            r.append(np_run())
+        print(f"{m}x{k}@{k}x{n} (mnk {m * n * k}): numpy/C {statistics.median(r) / statistics.median(c):.2f}")
+
+
+def main(argv=()) -> None:
+    argv = list(argv)
+    quick = "--quick" in argv
+    if "--crossover" in argv:
+        return crossover()
+    if "--threads" in argv:  # one table, in this process (the subprocess mode)
+        threads = int(argv[argv.index("--threads") + 1])
+        rows = table(threads, quick)
+        if "--json" in argv:
+            import json
+            print(json.dumps(rows))
+        else:
+            print_rows(rows)
+        return
+    results = []
+    for threads in (1, 2):
+        limit = _openblas_threads(threads)
+        if limit is None:
+            rows = _in_subprocess(threads, quick)
+        else:
+            with limit:
+                rows = table(threads, quick)
+        print_rows(rows)
+        results += rows
+    path = write_json("gemm", {"environment": environment(), "rows": results})
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main(sys.argv[1:])
