@@ -185,8 +185,13 @@ static void col2im_plane_f32(const float *restrict col, float *restrict x, const
                     continue;
                 const float *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
                 float *dst = x + ih * g->w - g->pw + j;
-                for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k];
+                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] += src[k];
+                } else {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k * g->sw] += src[k];
+                }
             }
         }
     }
@@ -206,8 +211,13 @@ static void col2im_plane_f64(const double *restrict col, double *restrict x,
                     continue;
                 const double *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
                 double *dst = x + ih * g->w - g->pw + j;
-                for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k];
+                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] += src[k];
+                } else {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k * g->sw] += src[k];
+                }
             }
         }
     }
