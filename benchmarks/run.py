@@ -12,7 +12,7 @@ import sys
 
 _CORETYPE = os.environ.pop("OPENBLAS_CORETYPE", None)
 
-BENCHMARKS = ["engine", "gemm", "ops"]
+BENCHMARKS = ["engine", "gemm", "ops", "cnn"]
 
 
 def main(argv) -> None:

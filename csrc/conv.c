@@ -101,58 +101,74 @@ static void valid_range(int64_t j, int64_t sw, int64_t pw, int64_t w, int64_t ow
 
 /* ------------------------------------------------------------------ im2col / col2im */
 
-/* One plane of x into its kh * kw rows of cols (each oh * ow long); elsize is 4 or 8. */
-static void im2col_plane(const char *x, char *col, const struct geom *g, size_t elsize)
+/* One plane of x into its kh * kw rows of cols (each oh * ow long). Plain loops rather than
+ * memcpy/memset: rows are often a few elements long (3 to 26 in a small CNN), where the calls
+ * cost more than the copy; gcc vectorises the unit-stride loops. */
+static void im2col_plane_f32(const float *restrict x, float *restrict col, const struct geom *g)
 {
-    const int64_t ow = g->ow;
+    const int64_t ow = g->ow, sw = g->sw;
     for (int64_t i = 0; i < g->kh; i++) {
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t lo, hi;
-            valid_range(j, g->sw, g->pw, g->w, ow, &lo, &hi);
+            valid_range(j, sw, g->pw, g->w, ow, &lo, &hi);
             for (int64_t r = 0; r < g->oh; r++) {
-                char *dst = col + (size_t)(((i * g->kw + j) * g->oh + r) * ow) * elsize;
+                float *dst = col + ((i * g->kw + j) * g->oh + r) * ow;
                 const int64_t ih = r * g->sh - g->ph + i;
                 if (ih < 0 || ih >= g->h) {
-                    memset(dst, 0, (size_t)ow * elsize);
+                    for (int64_t k = 0; k < ow; k++)
+                        dst[k] = 0.0f;
                     continue;
                 }
-                memset(dst, 0, (size_t)lo * elsize);
-                memset(dst + (size_t)hi * elsize, 0, (size_t)(ow - hi) * elsize);
-                const int64_t iw0 = lo * g->sw - g->pw + j;
-                const char *src = x + (size_t)(ih * g->w + iw0) * elsize;
-                dst += (size_t)lo * elsize;
-                if (g->sw == 1) {
-                    memcpy(dst, src, (size_t)(hi - lo) * elsize);
-                } else if (elsize == sizeof(float)) {
-                    const float *s = (const float *)src;
-                    float *d = (float *)dst;
-                    for (int64_t k = 0; k < hi - lo; k++)
-                        d[k] = s[k * g->sw];
+                const float *row = x + ih * g->w;
+                const int64_t off = j - g->pw;  /* input column of output column k: k sw + off */
+                for (int64_t k = 0; k < lo; k++)
+                    dst[k] = 0.0f;
+                if (sw == 1) {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] = row[k + off];
                 } else {
-                    const double *s = (const double *)src;
-                    double *d = (double *)dst;
-                    for (int64_t k = 0; k < hi - lo; k++)
-                        d[k] = s[k * g->sw];
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] = row[k * sw + off];
                 }
+                for (int64_t k = hi; k < ow; k++)
+                    dst[k] = 0.0f;
             }
         }
     }
 }
 
-static int im2col(const void *x, void *cols, const struct geom *g, size_t elsize)
+static void im2col_plane_f64(const double *restrict x, double *restrict col,
+                             const struct geom *g)
 {
-    if (g->planes == 0)
-        return AG_OK;
-    if (!x || !cols)
-        return AG_ERR_NULL;
-    const size_t in_plane = (size_t)(g->h * g->w) * elsize;
-    const size_t out_plane = (size_t)(g->kh * g->kw * g->oh * g->ow) * elsize;
-    const char *cx = x;
-    char *ccols = cols;
-#pragma omp parallel for num_threads(use_threads(g)) schedule(static)
-    for (int64_t p = 0; p < g->planes; p++)
-        im2col_plane(cx + p * in_plane, ccols + p * out_plane, g, elsize);
-    return AG_OK;
+    const int64_t ow = g->ow, sw = g->sw;
+    for (int64_t i = 0; i < g->kh; i++) {
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t lo, hi;
+            valid_range(j, sw, g->pw, g->w, ow, &lo, &hi);
+            for (int64_t r = 0; r < g->oh; r++) {
+                double *dst = col + ((i * g->kw + j) * g->oh + r) * ow;
+                const int64_t ih = r * g->sh - g->ph + i;
+                if (ih < 0 || ih >= g->h) {
+                    for (int64_t k = 0; k < ow; k++)
+                        dst[k] = 0.0;
+                    continue;
+                }
+                const double *row = x + ih * g->w;
+                const int64_t off = j - g->pw;  /* input column of output column k: k sw + off */
+                for (int64_t k = 0; k < lo; k++)
+                    dst[k] = 0.0;
+                if (sw == 1) {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] = row[k + off];
+                } else {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] = row[k * sw + off];
+                }
+                for (int64_t k = hi; k < ow; k++)
+                    dst[k] = 0.0;
+            }
+        }
+    }
 }
 
 /* x[plane] = sum over (i, j), in that order, of the cols rows scattered back. */
@@ -169,8 +185,13 @@ static void col2im_plane_f32(const float *restrict col, float *restrict x, const
                     continue;
                 const float *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
                 float *dst = x + ih * g->w - g->pw + j;
-                for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k];
+                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] += src[k];
+                } else {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k * g->sw] += src[k];
+                }
             }
         }
     }
@@ -190,8 +211,13 @@ static void col2im_plane_f64(const double *restrict col, double *restrict x,
                     continue;
                 const double *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
                 double *dst = x + ih * g->w - g->pw + j;
-                for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k];
+                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k] += src[k];
+                } else {
+                    for (int64_t k = lo; k < hi; k++)
+                        dst[k * g->sw] += src[k];
+                }
             }
         }
     }
@@ -206,18 +232,72 @@ static void col2im_plane_f64(const double *restrict col, double *restrict x,
     const int64_t i_hi = g->h - ih0 < g->kh ? g->h - ih0 : g->kh;                          \
     const int64_t j_hi = g->w - iw0 < g->kw ? g->w - iw0 : g->kw
 
+/* v replaces the running maximum when greater, or when it is the window's first NaN. */
+#define AG_TAKES(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
+/* The same test without short-circuit jumps, for branch-free selects. */
+#define AG_TAKES_BITS(v, best) (((v) > (best)) | (((v) != (v)) & ((best) == (best))))
+
+/* A 2 x 2 window entirely inside the plane (the common max_pool2d(x, 2)): the same rule as the
+ * general loop below, written as bit selects so that no jump depends on the data: on real data
+ * the comparisons are unpredictable, and mispredicted jumps made this kernel 2-3x slower. */
+static inline void max4_f32(const float *r0, const float *r1, int64_t at, int64_t w, float *out,
+                            int64_t *idx)
+{
+    const float v[4] = {r0[0], r0[1], r1[0], r1[1]};
+    const int64_t where[4] = {at, at + 1, at + w, at + w + 1};
+    float best = v[0];
+    int64_t arg = where[0];
+    for (int k = 1; k < 4; k++) {
+        const uint32_t take = (uint32_t)AG_TAKES_BITS(v[k], best);
+        uint32_t b, c;
+        memcpy(&b, &best, sizeof b);
+        memcpy(&c, &v[k], sizeof c);
+        b ^= (b ^ c) & (0 - take);  /* all ones when taken */
+        memcpy(&best, &b, sizeof b);
+        arg ^= (arg ^ where[k]) & (0 - (int64_t)take);
+    }
+    *out = best;
+    *idx = arg;
+}
+
+static inline void max4_f64(const double *r0, const double *r1, int64_t at, int64_t w,
+                            double *out, int64_t *idx)
+{
+    const double v[4] = {r0[0], r0[1], r1[0], r1[1]};
+    const int64_t where[4] = {at, at + 1, at + w, at + w + 1};
+    double best = v[0];
+    int64_t arg = where[0];
+    for (int k = 1; k < 4; k++) {
+        const uint64_t take = (uint64_t)AG_TAKES_BITS(v[k], best);
+        uint64_t b, c;
+        memcpy(&b, &best, sizeof b);
+        memcpy(&c, &v[k], sizeof c);
+        b ^= (b ^ c) & (0 - take);  /* all ones when taken */
+        memcpy(&best, &b, sizeof b);
+        arg ^= (arg ^ where[k]) & (0 - (int64_t)take);
+    }
+    *out = best;
+    *idx = arg;
+}
+
 static void max_pool_plane_f32(const float *x, float *out, int64_t *idx, const struct geom *g)
 {
     for (int64_t r = 0; r < g->oh; r++) {
         for (int64_t q = 0; q < g->ow; q++) {
             AG_POOL_WINDOW_BOUNDS;
+            if (i_lo == 0 && j_lo == 0 && i_hi == 2 && j_hi == 2 && g->kh == 2 && g->kw == 2) {
+                const float *top = x + ih0 * g->w + iw0;
+                max4_f32(top, top + g->w, ih0 * g->w + iw0, g->w, out + r * g->ow + q,
+                         idx + r * g->ow + q);
+                continue;
+            }
             float best = 0.0f;
             int64_t arg = -1;
             for (int64_t i = i_lo; i < i_hi; i++) {
                 const float *row = x + (ih0 + i) * g->w + iw0;
                 for (int64_t j = j_lo; j < j_hi; j++) {
                     const float v = row[j];
-                    if (arg < 0 || v > best || (v != v && best == best)) {
+                    if (arg < 0 || AG_TAKES(v, best)) {
                         best = v;
                         arg = (ih0 + i) * g->w + iw0 + j;
                     }
@@ -234,13 +314,19 @@ static void max_pool_plane_f64(const double *x, double *out, int64_t *idx, const
     for (int64_t r = 0; r < g->oh; r++) {
         for (int64_t q = 0; q < g->ow; q++) {
             AG_POOL_WINDOW_BOUNDS;
+            if (i_lo == 0 && j_lo == 0 && i_hi == 2 && j_hi == 2 && g->kh == 2 && g->kw == 2) {
+                const double *top = x + ih0 * g->w + iw0;
+                max4_f64(top, top + g->w, ih0 * g->w + iw0, g->w, out + r * g->ow + q,
+                         idx + r * g->ow + q);
+                continue;
+            }
             double best = 0.0;
             int64_t arg = -1;
             for (int64_t i = i_lo; i < i_hi; i++) {
                 const double *row = x + (ih0 + i) * g->w + iw0;
                 for (int64_t j = j_lo; j < j_hi; j++) {
                     const double v = row[j];
-                    if (arg < 0 || v > best || (v != v && best == best)) {
+                    if (arg < 0 || AG_TAKES(v, best)) {
                         best = v;
                         arg = (ih0 + i) * g->w + iw0 + j;
                     }
@@ -376,14 +462,26 @@ int ag_im2col_f32(const float *x, float *cols, AG_GEOM_PARAMS)
 {
     struct geom g;
     int status = make_geom(&g, AG_GEOM_ARGS);
-    return status != AG_OK ? status : im2col(x, cols, &g, sizeof *x);
+    if (status != AG_OK || g.planes == 0)
+        return status;
+    if (!x || !cols)
+        return AG_ERR_NULL;
+    const int64_t xs = h * w, cs = kh * kw * oh * ow;
+    AG_FOR_PLANES(g, im2col_plane_f32(x + p * xs, cols + p * cs, &g));
+    return AG_OK;
 }
 
 int ag_im2col_f64(const double *x, double *cols, AG_GEOM_PARAMS)
 {
     struct geom g;
     int status = make_geom(&g, AG_GEOM_ARGS);
-    return status != AG_OK ? status : im2col(x, cols, &g, sizeof *x);
+    if (status != AG_OK || g.planes == 0)
+        return status;
+    if (!x || !cols)
+        return AG_ERR_NULL;
+    const int64_t xs = h * w, cs = kh * kw * oh * ow;
+    AG_FOR_PLANES(g, im2col_plane_f64(x + p * xs, cols + p * cs, &g));
+    return AG_OK;
 }
 
 int ag_col2im_f32(const float *cols, float *x, AG_GEOM_PARAMS)

@@ -1,0 +1,263 @@
+"""One training step of the seeds' CNN, autograd vs PyTorch in the same run; conv and pool kernels.
+
+Conv 3x3 32, ReLU, MaxPool 2, Conv 3x3 64, ReLU, MaxPool 2, Conv 3x3 64, ReLU, Flatten, Dense 64,
+ReLU, Dense 10, softmax cross-entropy (log_softmax composed); batch 64 of 1x28x28, float32. A
+step is forward, backward and an in-place SGD update. Timed on 1 and 2 threads (ours: the
+kernels' OpenMP threads and numpy's OpenBLAS, which backs matmul until the C GEMM is wired in;
+PyTorch: torch.set_num_threads), ours and PyTorch interleaved, medians. Then where our step's
+time goes (per backend kernel, the rest being Python and the engine), and the kernels alone
+against their PyTorch counterparts (unfold, fold, max_pool2d, avg_pool2d, conv2d).
+
+Run: python benchmarks/bench_cnn.py  (or python benchmarks/run.py cnn)
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import statistics
+import time
+
+import numpy as np
+
+import autograd as ag
+from autograd import backend as _backend
+
+from _harness import environment, format_seconds, optional, print_table, write_json
+
+BATCH = 64
+SHAPES = [("conv1", (32, 1, 3, 3)), ("conv2", (64, 32, 3, 3)), ("conv3", (64, 64, 3, 3)),
+          ("dense1", (576, 64)), ("dense2", (64, 10))]
+
+
+def _init(seed):
+    """PyTorch's default initialisation: uniform within 1/sqrt(fan_in), for weights and biases."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for _, shape in SHAPES:
+        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+        bound = 1 / np.sqrt(fan_in)
+        out = shape[0] if len(shape) == 4 else shape[1]
+        params.append(rng.uniform(-bound, bound, shape).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, out).astype(np.float32))
+    return params
+
+
+class CNN:
+    """The network from autograd ops (there is no nn library on this branch yet)."""
+
+    def __init__(self, seed: int = 0):
+        self.params = [ag.tensor(p, requires_grad=True) for p in _init(seed)]
+
+    def loss(self, x, onehot):
+        w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = self.params
+        h = ag.max_pool2d(ag.relu(ag.conv2d(x, w1, b1)), 2)
+        h = ag.max_pool2d(ag.relu(ag.conv2d(h, w2, b2)), 2)
+        h = ag.relu(ag.conv2d(h, w3, b3)).flatten(1)
+        logits = ag.relu(h @ w4 + b4) @ w5 + b5
+        return -(ag.log_softmax(logits, axis=1) * onehot).sum() / x.shape[0]
+
+    def step(self, x, y, lr: float = 0.01) -> float:
+        onehot = np.eye(10, dtype=np.float32)[y]
+        loss = self.loss(ag.tensor(x), onehot)
+        loss.backward()
+        with ag.no_grad():
+            for p in self.params:
+                p.data -= lr * p.grad.data
+                p.grad = None
+        return float(loss.item())
+
+
+def _torch_step(torch, params, x, y, lr=0.01):
+    F = torch.nn.functional
+    w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
+    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
+    h = F.relu(F.conv2d(h, w3, b3)).flatten(1)
+    logits = F.relu(h @ w4 + b4) @ w5 + b5
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+    return loss.item()
+
+
+def _blas_threads(n: int) -> bool:
+    """Set numpy's OpenBLAS thread count through its C API (no threadpoolctl needed)."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                     "openblas_set_num_threads"):
+            if hasattr(lib, name):
+                getattr(lib, name)(ctypes.c_int(n))
+                return True
+    return False
+
+
+def _set_threads(torch, n):
+    ag.backend.set_num_threads(n)
+    _blas_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def _interleaved(fns: dict, repeat: int) -> dict:
+    """Median seconds per call of each function, the runs interleaved (load hits all alike)."""
+    samples = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _data(seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((BATCH, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, BATCH)
+
+
+def bench_steps(torch, repeat):
+    x, y = _data()
+    net = CNN()
+    fns = {"autograd": lambda: net.step(x, y)}
+    if torch is not None:
+        tparams = [torch.tensor(p, requires_grad=True) for p in _init(0)]
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        fns["torch"] = lambda: _torch_step(torch, tparams, tx, ty)
+    rows = []
+    for threads in (1, 2):
+        _set_threads(torch, threads)
+        for fn in fns.values():  # warm up: allocator, thread pools
+            fn(), fn()
+        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s)",
+                     **_interleaved(fns, repeat)})
+    return rows
+
+
+class _KernelTimer:
+    """Wraps the active backend's functions to add up the seconds spent in each."""
+
+    def __init__(self, names):
+        self.totals = {n: 0.0 for n in names}
+        self.module = _backend.active
+        self.saved = {n: getattr(self.module, n) for n in names}
+
+    def __enter__(self):
+        for name, fn in self.saved.items():
+            def timed(*a, _fn=fn, _name=name, **k):
+                start = time.perf_counter()
+                try:
+                    return _fn(*a, **k)
+                finally:
+                    self.totals[_name] += time.perf_counter() - start
+            setattr(self.module, name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        for name, fn in self.saved.items():
+            setattr(self.module, name, fn)
+
+
+def breakdown(threads, steps=30):
+    """Seconds per step in each backend kernel, and the rest (Python, engine, numpy ops)."""
+    _set_threads(None, threads)
+    x, y = _data()
+    net = CNN()
+    names = ["matmul", "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "relu",
+             "relu_backward"]
+    for _ in range(3):
+        net.step(x, y)
+    with _KernelTimer([n for n in names if hasattr(_backend.active, n)]) as timer:
+        start = time.perf_counter()
+        for _ in range(steps):
+            net.step(x, y)
+        total = (time.perf_counter() - start) / steps
+    parts = {k: v / steps for k, v in timer.totals.items()}
+    parts["other (Python, engine, numpy elementwise/reductions)"] = total - sum(parts.values())
+    return total, parts
+
+
+def bench_kernels(torch, repeat):
+    """Each kernel alone at the CNN's sizes, vs its PyTorch counterpart, on the current threads."""
+    c = _backend.active
+    rng = np.random.default_rng(2)
+    rows = []
+    cases = [("conv1 in", (BATCH, 1, 28, 28), 32), ("conv2 in", (BATCH, 32, 13, 13), 64),
+             ("conv3 in", (BATCH, 64, 5, 5), 64)]
+    for label, shape, out_c in cases:
+        x = rng.standard_normal(shape).astype(np.float32)
+        w = rng.standard_normal((out_c, shape[1], 3, 3)).astype(np.float32)
+        cols = c.im2col(x, (3, 3), (1, 1), (0, 0))
+        fns = {"autograd": lambda: c.im2col(x, (3, 3), (1, 1), (0, 0))}
+        fold = {"autograd": lambda: c.col2im(cols, shape, (3, 3), (1, 1), (0, 0))}
+        conv = {"autograd": lambda: ag.conv2d(x, w)}
+        if torch is not None:
+            F = torch.nn.functional
+            tx, tw, tcols = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(cols)
+            fns["torch"] = lambda: F.unfold(tx, 3)
+            fold["torch"] = lambda: F.fold(tcols, shape[2:], 3)
+            conv["torch"] = lambda: F.conv2d(tx, tw)
+        rows.append({"case": f"im2col {label} {shape} (torch: unfold)", **_interleaved(fns, repeat)})
+        rows.append({"case": f"col2im {label} {shape} (torch: fold)", **_interleaved(fold, repeat)})
+        rows.append({"case": f"conv2d forward {label} {shape} -> {out_c}",
+                     **_interleaved(conv, repeat)})
+    for shape in [(BATCH, 32, 26, 26), (BATCH, 64, 11, 11)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        out, idx = c.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+        g = np.ones_like(out)
+        cases = {
+            "max_pool2d": ({"autograd": lambda: c.max_pool2d(x, (2, 2), (2, 2), (0, 0))},
+                           lambda F, tx: F.max_pool2d(tx, 2, return_indices=True)),
+            "max_pool2d_backward": (
+                {"autograd": lambda: c.max_pool2d_backward(g, idx, shape, (2, 2), (2, 2), (0, 0))},
+                None),
+            "avg_pool2d": ({"autograd": lambda: c.avg_pool2d(x, (2, 2), (2, 2), (0, 0))},
+                           lambda F, tx: F.avg_pool2d(tx, 2)),
+            "avg_pool2d_backward": (
+                {"autograd": lambda: c.avg_pool2d_backward(g, shape, (2, 2), (2, 2), (0, 0))},
+                None),
+        }
+        for name, (fns, theirs) in cases.items():
+            if torch is not None:
+                F, tx = torch.nn.functional, torch.from_numpy(x)
+                if theirs is not None:
+                    fns["torch"] = lambda theirs=theirs: theirs(F, tx)
+                else:  # torch's backward kernel alone: forward once, then autograd.grad each time
+                    tr = tx.clone().requires_grad_()
+                    fwd = F.max_pool2d if name.startswith("max") else F.avg_pool2d
+                    ty, tg = fwd(tr, 2), torch.from_numpy(g)
+                    fns["torch"] = lambda ty=ty, tr=tr, tg=tg: torch.autograd.grad(
+                        ty, tr, tg, retain_graph=True)
+            rows.append({"case": f"{name} 2x2 {shape}", **_interleaved(fns, repeat)})
+    return rows
+
+
+def main(repeat: int = 21) -> None:
+    torch = optional("torch")
+    steps = bench_steps(torch, repeat)
+    print_table("CNN training step (forward + backward + SGD), float32", steps,
+                ["autograd", "torch"] if torch else ["autograd"])
+    split = {}
+    for threads in (1, 2):
+        total, parts = breakdown(threads)
+        split[threads] = {"total": total, **parts}
+        print(f"\n## Where our step's time goes, {threads} thread(s): {format_seconds(total)} per step\n")
+        for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
+            print(f"- {name}: {format_seconds(seconds)} ({100 * seconds / total:.0f}%)")
+    kernels = {}
+    for threads in (1, 2):
+        _set_threads(torch, threads)
+        kernels[threads] = bench_kernels(torch, repeat)
+        print_table(f"Conv and pool kernels alone, {threads} thread(s)", kernels[threads],
+                    ["autograd", "torch"] if torch else ["autograd"])
+    path = write_json("cnn", {"environment": environment(), "steps": steps, "breakdown": split,
+                              "kernels": kernels})
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    main()

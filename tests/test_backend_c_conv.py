@@ -1,0 +1,196 @@
+"""conv.c (im2col, col2im, max and average pooling) held to the numpy reference.
+
+Through `autograd.backend._c` (which validates and lays out the buffers) against
+`autograd.backend._numpy`: hypothesis-drawn geometries (sizes 0 and 1, odd sizes, strides,
+padding), float32 and float64, non-contiguous inputs; NaN and -inf in max pooling; results
+bitwise independent of the thread count and of the ISA cap; and the raw kernels' status codes
+for arguments that would otherwise index out of bounds. Runs under ASan (tools/asan_test.sh).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+try:
+    from autograd.backend import _c
+except ImportError as error:
+    if os.environ.get("AUTOGRAD_REQUIRE_C"):
+        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
+    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+
+from autograd.backend import _numpy
+from autograd.errors import ShapeError
+
+ffi, lib = _c.ffi, _c.lib
+DTYPES = [np.float32, np.float64]
+ISA_NAMES = {lib.AG_ISA_PORTABLE: "portable", lib.AG_ISA_AVX2: "avx2", lib.AG_ISA_AVX512: "avx512"}
+
+
+def _levels():
+    return [level for level in ISA_NAMES if level <= lib.ag_isa_detected()]
+
+
+@pytest.fixture(params=_levels(), ids=lambda level: ISA_NAMES[level])
+def isa(request):
+    previous = lib.ag_isa()
+    assert lib.ag_set_isa_cap(request.param) == request.param
+    yield request.param
+    lib.ag_set_isa_cap(previous)
+
+
+@pytest.fixture
+def threads():
+    previous = lib.ag_get_num_threads()
+    yield lib.ag_set_num_threads
+    lib.ag_set_num_threads(previous)
+
+
+def _close(actual, expected):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    rtol = 1e-6 if actual.dtype == np.float32 else 1e-14
+    scale = float(np.max(np.abs(expected), initial=1.0))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+
+
+def _layout(x, how):
+    """x itself, or the same values in a non-contiguous array (a strided view or a transpose)."""
+    if how == "strided":
+        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), dtype=x.dtype)
+        big[..., ::2] = x
+        return big[..., ::2]
+    if how == "transposed":
+        return np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    return x
+
+
+@st.composite
+def geometry(draw, pool):
+    """(x shape, kernel, stride, padding): the window fits; pooling pads at most half of it."""
+    n, c = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    h, w = draw(st.integers(1, 13)), draw(st.integers(1, 13))
+    if pool:
+        kh, kw = draw(st.integers(1, min(4, h))), draw(st.integers(1, min(4, w)))
+        ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    else:
+        ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        kh, kw = draw(st.integers(1, min(5, h + 2 * ph))), draw(st.integers(1, min(5, w + 2 * pw)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return (n, c, h, w), (kh, kw), stride, (ph, pw)
+
+
+def _out_shape(shape, kernel, stride, padding):
+    return shape[:2] + tuple(_numpy._out_size(shape[2 + a], kernel[a], stride[a], padding[a])
+                             for a in (0, 1))
+
+
+LAYOUTS = st.sampled_from(["contiguous", "strided", "transposed"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(geo=geometry(pool=False), dtype=st.sampled_from(DTYPES), layout=LAYOUTS,
+       seed=st.integers(0, 2 ** 16))
+def test_im2col_col2im(geo, dtype, layout, seed):
+    shape, kernel, stride, padding = geo
+    rng = np.random.default_rng(seed)
+    x = _layout(rng.standard_normal(shape).astype(dtype), layout)
+    cols = _c.im2col(x, kernel, stride, padding)
+    np.testing.assert_array_equal(cols, _numpy.im2col(x, kernel, stride, padding))  # a pure copy
+    g = _layout(rng.standard_normal(cols.shape).astype(dtype)[..., None], "strided")[..., 0]
+    _close(_c.col2im(g, shape, kernel, stride, padding),
+           _numpy.col2im(g, shape, kernel, stride, padding))
+
+
+@settings(max_examples=60, deadline=None)
+@given(geo=geometry(pool=True), dtype=st.sampled_from(DTYPES), layout=LAYOUTS,
+       seed=st.integers(0, 2 ** 16), ties=st.booleans())
+def test_pooling(geo, dtype, layout, seed, ties):
+    shape, kernel, stride, padding = geo
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)  # ties: first wins
+    x = _layout(values.astype(dtype), layout)
+    out, idx = _c.max_pool2d(x, kernel, stride, padding)
+    ref_out, ref_idx = _numpy.max_pool2d(x, kernel, stride, padding)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert out.dtype == dtype and idx.dtype == np.int64
+    g = _layout(rng.standard_normal(out.shape).astype(dtype), layout)
+    _close(_c.max_pool2d_backward(g, idx, shape, kernel, stride, padding),
+           _numpy.max_pool2d_backward(g, idx, shape, kernel, stride, padding))
+    _close(_c.avg_pool2d(x, kernel, stride, padding), _numpy.avg_pool2d(x, kernel, stride, padding))
+    _close(_c.avg_pool2d_backward(g, shape, kernel, stride, padding),
+           _numpy.avg_pool2d_backward(g, shape, kernel, stride, padding))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_max_pool_nan_and_infinities(isa, dtype):
+    """The first NaN of a window wins; an all -inf window picks a real element, never padding."""
+    x = np.full((1, 2, 5, 5), -np.inf, dtype=dtype)
+    x[0, 1, 1, 2], x[0, 1, 1, 3], x[0, 1, 3, 3] = np.nan, np.nan, np.inf
+    for kernel, stride, padding in [((3, 3), (2, 2), (1, 1)), ((2, 3), (1, 2), (1, 0))]:
+        out, idx = _c.max_pool2d(x, kernel, stride, padding)
+        ref_out, ref_idx = _numpy.max_pool2d(x, kernel, stride, padding)
+        np.testing.assert_array_equal(out, ref_out)
+        np.testing.assert_array_equal(idx, ref_idx)
+        assert idx.min() >= 0 and idx.max() < 25
+    out, idx = _c.max_pool2d(x, (3, 3), (2, 2), (1, 1))
+    assert np.isneginf(out[0, 0]).all() and np.isnan(out[0, 1, 0, 1]) and idx[0, 1, 0, 1] == 7
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_bitwise_same_for_threads_and_isa(isa, threads, dtype):
+    """The CNN's shapes: every kernel gives the same bits on one thread and on two."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 8, 26, 26)).astype(dtype)
+    geo = ((3, 3), (1, 1), (1, 1))
+    pool = ((2, 2), (2, 2), (0, 0))
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        cols = _c.im2col(x, *geo)
+        out, idx = _c.max_pool2d(x, *pool)
+        g = np.ones_like(out)
+        results.append([cols, _c.col2im(cols, x.shape, *geo), out, idx,
+                        _c.max_pool2d_backward(g, idx, x.shape, *pool), _c.avg_pool2d(x, *pool),
+                        _c.avg_pool2d_backward(out, x.shape, *pool)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    _close(results[0][1], _numpy.col2im(results[0][0], x.shape, *geo))
+
+
+# ---- the raw kernels refuse what would read or write out of bounds -------------------------------
+def _raw(kernel, *arrays, geometry):
+    ptrs = [ffi.from_buffer("int64_t[]" if a.dtype == np.int64 else "double[]", a) for a in arrays]
+    return getattr(lib, f"ag_{kernel}_f64")(*ptrs, *geometry)
+
+
+def test_raw_kernels_check_their_geometry():
+    x = np.zeros((1, 1, 4, 4))
+    out, idx = np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), dtype=np.int64)
+    good = (1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 2, 2)
+    assert _raw("max_pool2d", x, out, idx, geometry=good) == lib.AG_OK
+    assert _raw("max_pool2d", x, out, idx, geometry=good[:10] + (3, 2)) == lib.AG_ERR_ARG  # oh
+    assert _raw("max_pool2d", x, out, idx, geometry=good[:4] + (2, 2, 2, 2, 2, 0, 4, 2)) == \
+        lib.AG_ERR_ARG  # padding more than half the window
+    assert _raw("max_pool2d", x, out, idx, geometry=(-1,) + good[1:]) == lib.AG_ERR_SIZE
+    assert _raw("im2col", x, np.zeros(16), geometry=(1, 1, 4, 4, 5, 1, 1, 1, 0, 0, 0, 4)) == \
+        lib.AG_ERR_ARG  # kernel larger than the input
+    assert _raw("im2col", x, np.zeros(16), geometry=(1, 1, 4, 4, 1, 1, 0, 1, 0, 0, 4, 4)) == \
+        lib.AG_ERR_ARG  # zero stride
+    idx[0, 0, 1, 1] = 16  # outside the 4 x 4 plane
+    assert _raw("max_pool2d_backward", out, idx, x, geometry=good) == lib.AG_ERR_ARG
+    idx[0, 0, 1, 1] = -1
+    assert _raw("max_pool2d_backward", out, idx, x, geometry=good) == lib.AG_ERR_ARG
+
+
+def test_wrapper_checks_buffer_shapes():
+    with pytest.raises(ShapeError, match=r"col2im: cols must have shape \(1, 4, 9\)"):
+        _c.col2im(np.zeros((1, 4, 8)), (1, 1, 4, 4), (2, 2), (1, 1), (0, 0))
+    with pytest.raises(ShapeError, match="max_pool2d_backward: the indices"):
+        _c.max_pool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 1), np.int64),
+                               (1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
+    with pytest.raises(_c.KernelError, match="max_pool2d_backward: invalid argument"):
+        _c.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.full((1, 1, 2, 2), 99, np.int64),
+                               (1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
