@@ -166,9 +166,12 @@ def _decode_sign_csv(path: pathlib.Path) -> Tuple[np.ndarray, np.ndarray]:
     lines = body.count(b"\n") + (len(body) > 0 and not body.endswith(b"\n"))
     # numpy's C text parser, once line ends are commas (a '\r' left over counts as blank), reads
     # the 83 MB training file in about a second; a CSV module takes many.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a malformed value stops the parse: caught by the count
-        values = np.fromstring(body.translate(_NEWLINE_TO_COMMA), dtype=np.int32, sep=",")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # older numpy warns and stops early; the count sees it
+            values = np.fromstring(body.translate(_NEWLINE_TO_COMMA), dtype=np.int32, sep=",")
+    except ValueError:  # newer numpy raises on text that is not an integer
+        values = np.zeros(0, dtype=np.int32)
     if values.size != lines * 785 or values.min(initial=0) < 0 or values.max(initial=0) > 255:
         raise DatasetIntegrityError(f"{path}: expected {lines} data rows of 785 integers 0..255 "
                                     f"(label, then 784 pixels), read {values.size} values")

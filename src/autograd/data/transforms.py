@@ -14,8 +14,9 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..creation import default_generator
-from ..errors import GraphError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor
+from .dataset import NotFittedError
 from .pca import PCA  # noqa: F401  (re-exported: PCA is a fitted transform too)
 
 Seed = Union[None, int, np.random.Generator]
@@ -96,7 +97,7 @@ class _Fitted:
 
     def _check(self, a: np.ndarray) -> None:
         if not hasattr(self, "scale_"):
-            raise GraphError(f"{type(self).__name__}: call fit(training data) before transform")
+            raise NotFittedError(f"{type(self).__name__}: call fit(training data) before transform")
         if a.shape[1:] != self.scale_.shape and a.shape != self.scale_.shape:
             raise ShapeError(f"{type(self).__name__}: fitted on samples of shape "
                              f"{self.scale_.shape}, "
