@@ -43,6 +43,7 @@ def test_stratified_kfold_as_scikit_learn():
     assert [te for _, te in _folds(StratifiedKFold(2), ys, ys)] == [[0, 1, 2, 3], [4, 5, 6]]
 
 
+@pytest.mark.filterwarnings("ignore:StratifiedKFold")
 @given(y=st.lists(st.integers(0, 3), min_size=6, max_size=60), k=st.integers(2, 5),
        shuffle=st.booleans())
 def test_stratified_kfold_partitions_and_keeps_proportions(y, k, shuffle):
@@ -159,3 +160,12 @@ def test_cross_validate_scores_every_fold_with_a_fresh_model():
     assert r["mean"] == pytest.approx(5 / 6) and r["std"] == pytest.approx(np.sqrt(1 / 18))
     # KFold(4): the fold testing [6, 7, 8] learns threshold 9 and misses all three
     assert cross_validate(make_model, ds, 4, fit, accuracy)["scores"].tolist() == [1, 1, 0, 1]
+    # an int with labels means stratified folds
+    assert cross_validate(make_model, ds, 3, fit, accuracy, y=y)["scores"].tolist() == [0.5, 1, 1]
+
+
+def test_stratified_kfold_warns_when_a_class_is_smaller_than_k():
+    y = np.array([0, 0, 0, 1, 1])
+    with pytest.warns(UserWarning, match="only 2 members"):
+        folds = list(StratifiedKFold(3).split(y, y))
+    assert [te.tolist() for _, te in folds] == [[0, 3], [1, 4], [2]]
