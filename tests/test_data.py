@@ -50,7 +50,8 @@ def test_loader_batches_cover_the_data_in_order(n, batch, drop_last):
     if batches:
         seen = np.concatenate([yb.numpy() for _, yb in batches])
         np.testing.assert_array_equal(seen, np.arange(seen.size))
-        np.testing.assert_array_equal(np.concatenate([xb.numpy() for xb, _ in batches]), X[:seen.size])
+        stacked = np.concatenate([xb.numpy() for xb, _ in batches])
+        np.testing.assert_array_equal(stacked, X[:seen.size])
         assert seen.size == (n - n % batch if drop_last else n)
 
 

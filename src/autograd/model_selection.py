@@ -7,6 +7,7 @@ they differ from scikit-learn's but follow the same rules).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -214,6 +215,9 @@ class StratifiedKFold(KFold):
         if self.n_splits > counts.max():
             raise ValueError(f"StratifiedKFold: n_splits={self.n_splits} is greater than the "
                              f"number of members in every class (largest: {counts.max()})")
+        if self.n_splits > counts.min():
+            warnings.warn(f"StratifiedKFold: the smallest class has only {counts.min()} members, "
+                          f"fewer than n_splits={self.n_splits}", UserWarning, stacklevel=3)
         k = self.n_splits
         sorted_y = np.sort(y_enc)
         per_fold = np.stack([np.bincount(sorted_y[i::k], minlength=counts.size) for i in range(k)])
@@ -253,8 +257,9 @@ def cross_validate(make_model: Callable[[], object], dataset, cv: Union[int, _Sp
                    fit_fn: Callable, score_fn: Callable, y: Optional[Sequence] = None) -> dict:
     """Score a fresh model per fold: for each (train, test) split of `dataset`, build
     `model = make_model()`, call `fit_fn(model, train_subset)`, then record
-    `score_fn(model, test_subset)` (a number). `cv` is a splitter or an int k (KFold(k)); `y`
-    gives labels to a stratified splitter. Returns {"scores", "mean", "std"} (std with ddof=0).
+    `score_fn(model, test_subset)` (a number). `cv` is a splitter or an int k (StratifiedKFold(k)
+    when class labels `y` are given, else KFold(k)). Returns {"scores", "mean", "std"} (std with
+    ddof=0).
 
     >>> from autograd.data import TensorDataset
     >>> def fit(model, train):            # "learn" the mean of the training fold
@@ -265,7 +270,10 @@ def cross_validate(make_model: Callable[[], object], dataset, cv: Union[int, _Sp
     """
     from .data.dataset import Subset
 
-    splitter = KFold(int(cv)) if isinstance(cv, (int, np.integer)) else cv
+    if isinstance(cv, (int, np.integer)):
+        splitter = StratifiedKFold(int(cv)) if y is not None else KFold(int(cv))
+    else:
+        splitter = cv
     scores = []
     for train, test in splitter.split(np.empty(len(dataset)), y):
         model = make_model()

@@ -8,10 +8,10 @@
 from . import datasets, synthetic, transforms
 from ._files import DatasetIntegrityError, DatasetNotFoundError
 from .dataloader import DataLoader
-from .dataset import Dataset, Subset, TensorDataset
+from .dataset import Dataset, NotFittedError, Subset, TensorDataset
 from .pca import PCA
 from .synthetic import make_blobs, make_linear, make_moons, make_spirals, make_xor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "datasets", "transforms",
            "synthetic", "PCA", "make_linear", "make_xor", "make_spirals", "make_moons",
-           "make_blobs", "DatasetNotFoundError", "DatasetIntegrityError"]
+           "make_blobs", "DatasetNotFoundError", "DatasetIntegrityError", "NotFittedError"]

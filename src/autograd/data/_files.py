@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import tempfile
 from dataclasses import dataclass
 from typing import Callable, Dict, Sequence, Tuple
 
@@ -96,6 +95,8 @@ def download(owner: str, spec: FileSpec, dest_dir: pathlib.Path) -> pathlib.Path
     The file is streamed into a temporary file beside its destination, hashed on the way, and
     renamed into place only when size and SHA-256 match, so a reader never sees a partial file.
     """
+    import tempfile
+
     dest_dir.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in spec.urls:

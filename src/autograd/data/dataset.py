@@ -5,8 +5,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import AutogradError, ShapeError
 from ..tensor import Tensor
+
+
+class NotFittedError(AutogradError, RuntimeError):
+    """A fitted transform (Standardize, MinMaxScale, PCA) used before `fit`."""
 
 
 class Dataset:

@@ -8,7 +8,6 @@ vectorised use. `download=True` fetches missing or bad files from the public mir
 """
 from __future__ import annotations
 
-import gzip
 import pathlib
 import warnings
 from typing import Callable, Optional, Tuple, Union
@@ -87,6 +86,8 @@ class _ImageDataset(Dataset):
 
 # ---- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------
 def _decode_idx(path: pathlib.Path, ndim: int) -> np.ndarray:
+    import gzip  # here, not at the top: `import autograd` stays lean
+
     raw = gzip.decompress(path.read_bytes())
     magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else -1
     if magic != 0x0800 | ndim:
@@ -158,6 +159,8 @@ def _decode_sign_csv(path: pathlib.Path) -> Tuple[np.ndarray, np.ndarray]:
     """label,pixel1..pixel784 rows of integers 0..255 (CRLF or LF line ends)."""
     text = path.read_bytes()
     if path.suffix == ".gz":
+        import gzip
+
         text = gzip.decompress(text)
     start = text.find(b"\n") + 1
     if not text.startswith(b"label,pixel1,") or start == 0:
@@ -166,9 +169,12 @@ def _decode_sign_csv(path: pathlib.Path) -> Tuple[np.ndarray, np.ndarray]:
     lines = body.count(b"\n") + (len(body) > 0 and not body.endswith(b"\n"))
     # numpy's C text parser, once line ends are commas (a '\r' left over counts as blank), reads
     # the 83 MB training file in about a second; a CSV module takes many.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a malformed value stops the parse: caught by the count
-        values = np.fromstring(body.translate(_NEWLINE_TO_COMMA), dtype=np.int32, sep=",")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # older numpy warns and stops early; the count sees it
+            values = np.fromstring(body.translate(_NEWLINE_TO_COMMA), dtype=np.int32, sep=",")
+    except ValueError:  # newer numpy raises on text that is not an integer
+        values = np.zeros(0, dtype=np.int32)
     if values.size != lines * 785 or values.min(initial=0) < 0 or values.max(initial=0) > 255:
         raise DatasetIntegrityError(f"{path}: expected {lines} data rows of 785 integers 0..255 "
                                     f"(label, then 784 pixels), read {values.size} values")

@@ -5,8 +5,9 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import GraphError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor
+from .dataset import NotFittedError
 
 
 class PCA:
@@ -66,7 +67,7 @@ class PCA:
 
     def _fitted(self, op: str, a: np.ndarray, width: int) -> None:
         if not hasattr(self, "components_"):
-            raise GraphError(f"PCA.{op}: call fit(training data) first")
+            raise NotFittedError(f"PCA.{op}: call fit(training data) first")
         if a.shape[1] != width:
             raise ShapeError(f"PCA.{op}: expected {width} features, got input of shape {a.shape}")
 

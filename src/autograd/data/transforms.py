@@ -14,8 +14,9 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..creation import default_generator
-from ..errors import GraphError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor
+from .dataset import NotFittedError
 from .pca import PCA  # noqa: F401  (re-exported: PCA is a fitted transform too)
 
 Seed = Union[None, int, np.random.Generator]
@@ -96,7 +97,7 @@ class _Fitted:
 
     def _check(self, a: np.ndarray) -> None:
         if not hasattr(self, "scale_"):
-            raise GraphError(f"{type(self).__name__}: call fit(training data) before transform")
+            raise NotFittedError(f"{type(self).__name__}: call fit(training data) before transform")
         if a.shape[1:] != self.scale_.shape and a.shape != self.scale_.shape:
             raise ShapeError(f"{type(self).__name__}: fitted on samples of shape "
                              f"{self.scale_.shape}, "
@@ -297,28 +298,40 @@ def warp(x: np.ndarray, inv: np.ndarray, shift: np.ndarray, interpolation: str =
     [[0.0, 0.0], [0.0, 2.0]]
     """
     n, c, h, w = x.shape
+    ft = np.float32 if x.dtype == np.float32 else np.float64
+    whole_pixels = np.all(inv == np.eye(2)) and np.all(shift == np.round(shift))
+    if interpolation == "bilinear" and whole_pixels:
+        interpolation = "nearest"  # whole-pixel moves: one read per pixel, and exact
+    # A one-pixel border of `fill` round the image: clamping coordinates into it replaces
+    # per-read bounds tests, and reads outside the image land on fill.
+    hp, wp = h + 2, w + 2
+    padded = np.full((n, c, hp, wp), fill, dtype=x.dtype)
+    padded[:, :, 1:-1, 1:-1] = x
+    a = np.asarray(inv, dtype=np.float64)
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    gy, gx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    dy = gy[None] - shift[:, 0, None, None]
-    dx = gx[None] - shift[:, 1, None, None]
-    sy = inv[:, 0, 0, None, None] * dy + inv[:, 0, 1, None, None] * dx + cy
-    sx = inv[:, 1, 0, None, None] * dy + inv[:, 1, 1, None, None] * dx + cx
-    pixels = np.moveaxis(x, 1, -1)  # (N, H, W, C): one gather fetches all channels
-    batch = np.arange(n)[:, None, None]
+    ty, tx = cy + shift[:, 0], cx + shift[:, 1]
+    by = cy + 1 - a[:, 0, 0] * ty - a[:, 0, 1] * tx  # + 1: the padded frame
+    bx = cx + 1 - a[:, 1, 0] * ty - a[:, 1, 1] * tx
+    rows = np.arange(h, dtype=ft)[None, :, None]
+    cols = np.arange(w, dtype=ft)[None, None, :]
 
-    def read(iy, ix):
-        inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
-        got = pixels[batch, np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)]
-        return np.where(inside[..., None], got, np.asarray(fill, x.dtype))
-
+    def coord(k, b):
+        return (a[:, k, 0, None, None].astype(ft) * rows + a[:, k, 1, None, None].astype(ft) * cols
+                + b[:, None, None].astype(ft))
+    sy, sx = coord(0, by), coord(1, bx)
+    # flat index of (image n, channel 0) plus each channel's offset: one gather reads all of C
+    base = ((np.arange(n) * (c * hp * wp))[:, None, None, None]
+            + (np.arange(c) * (hp * wp))[:, None, None])
+    flat = padded.reshape(-1)
     if interpolation == "nearest":
         # floor(v + 0.5): halves round up, the same way on every platform
-        out = read(np.floor(sy + 0.5).astype(np.intp), np.floor(sx + 0.5).astype(np.intp))
-    else:
-        y0, x0 = np.floor(sy), np.floor(sx)
-        wy, wx = (sy - y0)[..., None].astype(x.dtype), (sx - x0)[..., None].astype(x.dtype)
-        y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
-        out = ((read(y0, x0) * (1 - wx) + read(y0, x0 + 1) * wx) * (1 - wy)
-               + (read(y0 + 1, x0) * (1 - wx) + read(y0 + 1, x0 + 1) * wx) * wy)
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1)).astype(x.dtype, copy=False)
-
+        iy = np.clip(np.floor(sy + 0.5), 0, h + 1).astype(np.intp)
+        ix = np.clip(np.floor(sx + 0.5), 0, w + 1).astype(np.intp)
+        return flat[base + (iy * wp + ix)[:, None]]
+    sy, sx = np.clip(sy, 0, h + 1), np.clip(sx, 0, w + 1)
+    y0, x0 = np.minimum(np.floor(sy), h), np.minimum(np.floor(sx), w)
+    wy, wx = (sy - y0).astype(x.dtype)[:, None], (sx - x0).astype(x.dtype)[:, None]
+    i00 = base + (y0.astype(np.intp) * wp + x0.astype(np.intp))[:, None]
+    top = flat[i00] * (1 - wx) + flat[i00 + 1] * wx
+    bottom = flat[i00 + wp] * (1 - wx) + flat[i00 + wp + 1] * wx
+    return (top * (1 - wy) + bottom * wy).astype(x.dtype, copy=False)
