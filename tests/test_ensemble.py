@@ -14,7 +14,7 @@ def test_bagging_trains_each_model_on_its_own_bootstrap_and_averages():
                   output_transform=lambda t: ag.softmax(t, axis=1))
     bag.fit(X, y, nn.functional.cross_entropy, lambda p: ag.optim.SGD(p, lr=0.1), epochs=5)
     assert len(bag.models) == 3 and len({id(m) for m in bag.models}) == 3
-    weights = [m[0].weight.numpy() for m in bag.models]
+    weights = [m[0].weight.detach().numpy() for m in bag.models]
     assert not np.allclose(weights[0], weights[1])  # different samples, different fits
     probs = bag.predict(X)
     with ag.no_grad():

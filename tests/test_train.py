@@ -120,7 +120,7 @@ def test_model_checkpoint_saves_loadable_state_dicts(tmp_path):
     fresh = _model(seed=5)
     fresh.load_state_dict(state)
     for a, b in zip(fresh.parameters(), model.parameters()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_schedulers_step_once_per_epoch():

@@ -9,7 +9,7 @@
 >>> history = fit(model, nn.functional.mse_loss, ag.optim.SGD(model.parameters(), lr=0.5),
 ...               ag.data.DataLoader(data, batch_size=16, shuffle=True), epochs=40, metrics=(),
 ...               progress=False)
->>> round(history["loss"][-1], 4), np.round(model.weight.numpy(), 2).item()
+>>> round(history["loss"][-1], 4), np.round(model.weight.detach().numpy(), 2).item()
 (0.0, 3.0)
 """
 from __future__ import annotations

@@ -36,8 +36,8 @@ def run(verbose: bool = True, epochs: int = 100) -> dict:
                   (scale(X_train), y_train), epochs, batch_size=32, metrics=(), progress=False)
     test = evaluate(model, (scale(X_test), y_test), nn.functional.mse_loss, metrics=("mae",))
     # Undo the standardisation: price = w . (x - mean) / std + b.
-    w = model.weight.numpy()[0].astype(np.float64) / np.asarray(scale.std_, np.float64)
-    b = float(model.bias.numpy()[0]) - float(w @ np.asarray(scale.mean_, np.float64))
+    w = model.weight.detach().numpy()[0].astype(np.float64) / np.asarray(scale.std_, np.float64)
+    b = float(model.bias.detach().numpy()[0]) - float(w @ np.asarray(scale.mean_, np.float64))
     for name, learned, true in zip(FEATURES, w, TRUE_COEF):
         say(f"{name:10} learned {learned:7.3f}  true {true:7.3f}")
     say(f"{'intercept':10} learned {b:7.3f}  true {TRUE_BIAS:7.3f}")
