@@ -17,7 +17,7 @@ def run(verbose: bool = True, steps: int = 1000, lr: float = 0.1) -> dict:
     mse = ((ys - (m * xs + b)) ** 2).mean()
     mse.backward()
     result = {"mse0": mse.item(), "rmse0": mse.sqrt().item(), "dm0": m.grad.item(), "db0": b.grad.item()}
-    say(f"start:  MSE = {result['mse0']:.2f}, RMSE = {result['rmse0']:.4f}, "
+    say(f"start:  MSE = {result['mse0']:.2f}, RMSE = {result['rmse0']:.2f}, "
         f"dMSE/dm = {result['dm0']:.0f}, dMSE/db = {result['db0']:.0f}")
     for step in range(1, steps + 1):
         with ag.no_grad():
