@@ -146,7 +146,7 @@ def test_mnist_subset_trains_past_90_percent(datasets_dir):
     xt, yt = _images_and_labels(test)
     ag.manual_seed(0)
     model = build_model("mlp", 10)
-    fit(model, F.cross_entropy, optim.Adam(model.parameters(), lr=1e-3), (x[:8000], y[:8000]), 2,
+    fit(model, F.cross_entropy, optim.Adam(model.parameters(), lr=1e-3), (x[:15000], y[:15000]), 3,
         batch_size=64, metrics=(), progress=False)
     result = evaluate(model, (xt[:2000], yt[:2000]), F.cross_entropy)
     assert result["accuracy"] > 0.90, result
