@@ -12,7 +12,7 @@ import sys
 
 _CORETYPE = os.environ.pop("OPENBLAS_CORETYPE", None)
 
-BENCHMARKS = ["engine", "ops"]
+BENCHMARKS = ["engine", "ops", "train"]
 
 
 def main(argv) -> None:
