@@ -140,3 +140,13 @@ def test_setattr_before_init_is_a_clear_error():
 
     with pytest.raises(AttributeError, match="super"):
         Bad()
+
+
+def test_to_casts_parameters_and_buffers():
+    b = Block().double()
+    assert all(v.dtype == np.float64 for k, v in b.state_dict().items()
+               if k != "bn.num_batches_tracked")
+    assert b.bn.num_batches_tracked.dtype == np.int64
+    out = b(ag.randn(4, 4, dtype=ag.float64))
+    assert out.dtype == np.float64
+    assert all(p.dtype == np.float32 for p in b.float().parameters())
