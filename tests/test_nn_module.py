@@ -150,3 +150,16 @@ def test_to_casts_parameters_and_buffers():
     out = b(ag.randn(4, 4, dtype=ag.float64))
     assert out.dtype == np.float64
     assert all(p.dtype == np.float32 for p in b.float().parameters())
+
+
+def test_deepcopy_and_zero_grad_in_place():
+    import copy
+
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    twin = copy.deepcopy(m)
+    assert isinstance(twin[0].weight, nn.Parameter)
+    assert not np.shares_memory(twin[0].weight.data, m[0].weight.data)
+    m(ag.randn(4, 3)).sum().backward()
+    grad = m[0].weight.grad
+    m.zero_grad(set_to_none=False)
+    assert m[0].weight.grad is grad and not np.asarray(grad.data).any()

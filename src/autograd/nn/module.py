@@ -189,8 +189,10 @@ class Module:
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
+            elif isinstance(p.grad.data, np.ndarray):
+                p.grad.data.fill(0)
             else:
-                p.grad.data[...] = 0
+                p.grad.data = p.grad.data.dtype.type(0)
 
     def requires_grad_(self, flag: bool = True) -> "Module":
         for p in self.parameters():
