@@ -163,3 +163,9 @@ def test_deepcopy_and_zero_grad_in_place():
     grad = m[0].weight.grad
     m.zero_grad(set_to_none=False)
     assert m[0].weight.grad is grad and not np.asarray(grad.data).any()
+
+
+def test_summary_lists_a_container_with_its_own_parameters():
+    s = Block().summary((2, 4))
+    assert [row[0] for row in s.rows] == ["fc (Linear)", "bn (BatchNorm1d)", "block (Block)"]
+    assert [row[2] for row in s.rows] == [15, 6, 3] and s.total_params == 24
