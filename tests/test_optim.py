@@ -228,3 +228,14 @@ def test_training_a_small_model_matches_torch(name, kwargs):
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-10)
     for key, value in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_add_param_group_after_construction():
+    a, b = ag.tensor([1.0], requires_grad=True), ag.tensor([1.0], requires_grad=True)
+    for cls in (optim.Adagrad, optim.Adam, optim.SGD):
+        a.data[...], b.data[...] = 1.0, 1.0
+        opt = cls([a], lr=0.1)
+        opt.add_param_group({"params": [b], "lr": 0.5})
+        a.grad, b.grad = ag.tensor([1.0]), ag.tensor([1.0])
+        opt.step()
+        assert a.item() == pytest.approx(0.9, abs=1e-6) and b.item() == pytest.approx(0.5, abs=1e-6)
