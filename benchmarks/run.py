@@ -12,7 +12,7 @@ import sys
 
 _CORETYPE = os.environ.pop("OPENBLAS_CORETYPE", None)
 
-BENCHMARKS = ["engine", "gemm", "ops", "cnn"]
+BENCHMARKS = ["engine", "gemm", "ops", "cnn", "train", "data"]
 
 
 def main(argv) -> None:

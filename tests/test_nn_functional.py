@@ -133,6 +133,10 @@ def test_reduction_and_shape_errors():
         F.l1_loss(ag.zeros(2), ag.zeros(2), reduction="avg")
     with pytest.raises(ag.ShapeError, match=r"l1_loss.*\(2,\).*\(3,\)"):
         F.l1_loss(ag.zeros(2), ag.zeros(3))
+    with pytest.warns(UserWarning, match="broadcast"):  # as PyTorch: broadcast, with a warning
+        assert F.huber_loss(ag.zeros(3, 1), ag.ones(3), reduction="none").shape == (3, 3)
+    with pytest.raises(ag.ShapeError, match="binary_cross_entropy"):
+        F.binary_cross_entropy(ag.zeros(3, 1), ag.zeros(3))
 
 
 def test_penalties():

@@ -140,3 +140,32 @@ def test_setattr_before_init_is_a_clear_error():
 
     with pytest.raises(AttributeError, match="super"):
         Bad()
+
+
+def test_to_casts_parameters_and_buffers():
+    b = Block().double()
+    assert all(v.dtype == np.float64 for k, v in b.state_dict().items()
+               if k != "bn.num_batches_tracked")
+    assert b.bn.num_batches_tracked.dtype == np.int64
+    out = b(ag.randn(4, 4, dtype=ag.float64))
+    assert out.dtype == np.float64
+    assert all(p.dtype == np.float32 for p in b.float().parameters())
+
+
+def test_deepcopy_and_zero_grad_in_place():
+    import copy
+
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    twin = copy.deepcopy(m)
+    assert isinstance(twin[0].weight, nn.Parameter)
+    assert not np.shares_memory(twin[0].weight.data, m[0].weight.data)
+    m(ag.randn(4, 3)).sum().backward()
+    grad = m[0].weight.grad
+    m.zero_grad(set_to_none=False)
+    assert m[0].weight.grad is grad and not np.asarray(grad.data).any()
+
+
+def test_summary_lists_a_container_with_its_own_parameters():
+    s = Block().summary((2, 4))
+    assert [row[0] for row in s.rows] == ["fc (Linear)", "bn (BatchNorm1d)", "block (Block)"]
+    assert [row[2] for row in s.rows] == [15, 6, 3] and s.total_params == 24

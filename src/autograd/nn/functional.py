@@ -11,6 +11,7 @@ compositions of existing ops, so their gradients come from the engine.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -33,6 +34,14 @@ __all__ = [
     "nll_loss", "l1_penalty", "l2_penalty",
 ]
 
+def _broadcasts(a: tuple, b: tuple) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -43,10 +52,17 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _same_shape(input: Tensor, target: Tensor, op: str) -> None:  # noqa: A002
-    if input.shape != target.shape:
-        raise ShapeError(f"{op}: input and target must have the same shape, got input "
-                         f"{input.shape} {input.dtype} and target {target.shape} {target.dtype}")
+def _same_shape(input: Tensor, target: Tensor, op: str, strict: bool = True) -> None:  # noqa: A002
+    if input.shape == target.shape:
+        return
+    if not strict and _broadcasts(input.shape, target.shape):
+        # PyTorch broadcasts these losses with a warning; so do we.
+        warnings.warn(f"{op}: target shape {target.shape} differs from input shape "
+                      f"{input.shape}; they are broadcast, which is rarely what was meant",
+                      UserWarning, stacklevel=3)
+        return
+    raise ShapeError(f"{op}: input and target must have the same shape, got input "
+                     f"{input.shape} {input.dtype} and target {target.shape} {target.dtype}")
 
 
 # ---- activations and layers --------------------------------------------------------------
@@ -81,14 +97,14 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
     """|input - target|, reduced."""
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
-    _same_shape(input, target, "l1_loss")
+    _same_shape(input, target, "l1_loss", strict=False)
     return _reduce(abs(input - target), reduction, "l1_loss")
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
     """0.5 d^2 where |d| < delta, else delta (|d| - delta/2), with d = input - target."""
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
-    _same_shape(input, target, "huber_loss")
+    _same_shape(input, target, "huber_loss", strict=False)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target

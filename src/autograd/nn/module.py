@@ -189,13 +189,35 @@ class Module:
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
+            elif isinstance(p.grad.data, np.ndarray):
+                p.grad.data.fill(0)
             else:
-                p.grad.data[...] = 0
+                p.grad.data = p.grad.data.dtype.type(0)
 
     def requires_grad_(self, flag: bool = True) -> "Module":
         for p in self.parameters():
             p.requires_grad_(flag)
         return self
+
+    def to(self, dtype) -> "Module":
+        """Cast floating parameters and buffers to `dtype` in place (as torch's Module.to)."""
+        from ..dtypes import as_dtype
+
+        dtype = as_dtype(dtype)
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for value in table.values():
+                    if value is not None and value.dtype.kind == "f" and value.dtype != dtype:
+                        value.data = np.asarray(value.data, dtype=dtype)
+                        value.grad = None
+                        value._mark_modified()
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
 
     def apply(self, fn) -> "Module":
         """Call fn on every submodule, then on this one (as torch does, for custom init)."""

@@ -53,9 +53,9 @@ def summarize(model, input_shape: tuple, dtype) -> Summary:
     rows = []
 
     def record(module, out):
-        if next(module.children(), None) is not None:
-            return  # containers: their leaves have rows already
         count = sum(p.numel() for p in module._parameters.values() if p is not None)
+        if count == 0 and next(module.children(), None) is not None:
+            return  # a pure container: its leaves have rows already
         name = names.get(id(module)) or type(module).__name__.lower()
         rows.append((f"{name} ({type(module).__name__})", _shape_text(out), count))
 

@@ -18,8 +18,13 @@ class Adagrad(Optimizer):
         # torch creates the accumulators at construction, so they show in state_dict at once.
         for group in self.param_groups:
             for p in group["params"]:
-                self.state[p] = {"step": 0.0, "sum": np.full(p.shape, group[
-                    "initial_accumulator_value"], dtype=p.dtype)}
+                self._init_state(self.state.setdefault(p, {}), p.shape, p.dtype, group)
+
+    @staticmethod
+    def _init_state(state: dict, shape, dtype, group: dict) -> None:
+        if "sum" not in state:
+            state["step"] = 0.0
+            state["sum"] = np.full(shape, group["initial_accumulator_value"], dtype=dtype)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
@@ -30,6 +35,7 @@ class Adagrad(Optimizer):
     def _update(self, param, grad, state, group) -> None:
         if group["maximize"]:
             grad = np.negative(grad)
+        self._init_state(state, param.shape, param.dtype, group)  # groups added after __init__
         state["step"] += 1
         grad = decayed_grad(param, grad, group["weight_decay"], state)
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
