@@ -129,11 +129,15 @@ def bench_steps(torch, repeat):
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         fns["torch"] = lambda: _torch_step(torch, tparams, tx, ty)
     rows = []
-    for threads in (1, 2):
+    # The last row keeps numpy's OpenBLAS (our matmul until the C GEMM is wired in) on one
+    # thread: its spinning threads and OpenMP's fight over two cores otherwise.
+    for threads, blas in ((1, 1), (2, 2), (2, 1)):
         _set_threads(torch, threads)
+        _blas_threads(blas)
         for fn in fns.values():  # warm up: allocator, thread pools
             fn(), fn()
-        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s)",
+        note = "" if blas == threads else f" (OpenBLAS {blas})"
+        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s){note}",
                      **_interleaved(fns, repeat)})
     return rows
 
