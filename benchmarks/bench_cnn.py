@@ -205,7 +205,8 @@ def bench_kernels(torch, repeat):
             fns["torch"] = lambda: F.unfold(tx, 3)
             fold["torch"] = lambda: F.fold(tcols, shape[2:], 3)
             conv["torch"] = lambda: F.conv2d(tx, tw)
-        rows.append({"case": f"im2col {label} {shape} (torch: unfold)", **_interleaved(fns, repeat)})
+        rows.append({"case": f"im2col {label} {shape} (torch: unfold)",
+                     **_interleaved(fns, repeat)})
         rows.append({"case": f"col2im {label} {shape} (torch: fold)", **_interleaved(fold, repeat)})
         rows.append({"case": f"conv2d forward {label} {shape} -> {out_c}",
                      **_interleaved(conv, repeat)})
@@ -249,7 +250,8 @@ def main(repeat: int = 21) -> None:
     for threads in (1, 2):
         total, parts = breakdown(threads)
         split[threads] = {"total": total, **parts}
-        print(f"\n## Where our step's time goes, {threads} thread(s): {format_seconds(total)} per step\n")
+        print(f"\n## Where our step's time goes, {threads} thread(s): "
+              f"{format_seconds(total)} per step\n")
         for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
             print(f"- {name}: {format_seconds(seconds)} ({100 * seconds / total:.0f}%)")
     kernels = {}

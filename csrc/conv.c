@@ -101,13 +101,14 @@ static void col2im_plane_f32(const float *restrict col, float *restrict x, const
                 if (ih < 0 || ih >= g->h)
                     continue;
                 const float *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
-                float *dst = x + ih * g->w - g->pw + j;
+                float *dst = x + ih * g->w;  /* output column k adds to column k sw + off */
+                const int64_t off = j - g->pw;
                 if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
                     for (int64_t k = lo; k < hi; k++)
-                        dst[k] += src[k];
+                        dst[k + off] += src[k];
                 } else {
                     for (int64_t k = lo; k < hi; k++)
-                        dst[k * g->sw] += src[k];
+                        dst[k * g->sw + off] += src[k];
                 }
             }
         }
@@ -127,13 +128,14 @@ static void col2im_plane_f64(const double *restrict col, double *restrict x,
                 if (ih < 0 || ih >= g->h)
                     continue;
                 const double *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
-                double *dst = x + ih * g->w - g->pw + j;
+                double *dst = x + ih * g->w;  /* output column k adds to column k sw + off */
+                const int64_t off = j - g->pw;
                 if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
                     for (int64_t k = lo; k < hi; k++)
-                        dst[k] += src[k];
+                        dst[k + off] += src[k];
                 } else {
                     for (int64_t k = lo; k < hi; k++)
-                        dst[k * g->sw] += src[k];
+                        dst[k * g->sw + off] += src[k];
                 }
             }
         }

@@ -203,9 +203,10 @@ static void avg_unpool_plane_f32(const float *restrict gy, float *restrict gx,
                 if (ih < 0 || ih >= g->h)
                     continue;
                 const float *src = gy + r * g->ow;
-                float *dst = gx + ih * g->w - g->pw + j;
+                float *dst = gx + ih * g->w;  /* output column k adds to column k sw + off */
+                const int64_t off = j - g->pw;
                 for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k] / count;
+                    dst[k * g->sw + off] += src[k] / count;
             }
         }
     }
@@ -225,9 +226,10 @@ static void avg_unpool_plane_f64(const double *restrict gy, double *restrict gx,
                 if (ih < 0 || ih >= g->h)
                     continue;
                 const double *src = gy + r * g->ow;
-                double *dst = gx + ih * g->w - g->pw + j;
+                double *dst = gx + ih * g->w;  /* output column k adds to column k sw + off */
+                const int64_t off = j - g->pw;
                 for (int64_t k = lo; k < hi; k++)
-                    dst[k * g->sw] += src[k] / count;
+                    dst[k * g->sw + off] += src[k] / count;
             }
         }
     }
