@@ -129,11 +129,15 @@ def bench_steps(torch, repeat):
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         fns["torch"] = lambda: _torch_step(torch, tparams, tx, ty)
     rows = []
-    for threads in (1, 2):
+    # The last row keeps numpy's OpenBLAS (our matmul until the C GEMM is wired in) on one
+    # thread: its spinning threads and OpenMP's fight over two cores otherwise.
+    for threads, blas in ((1, 1), (2, 2), (2, 1)):
         _set_threads(torch, threads)
+        _blas_threads(blas)
         for fn in fns.values():  # warm up: allocator, thread pools
             fn(), fn()
-        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s)",
+        note = "" if blas == threads else f" (OpenBLAS {blas})"
+        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s){note}",
                      **_interleaved(fns, repeat)})
     return rows
 
@@ -201,7 +205,8 @@ def bench_kernels(torch, repeat):
             fns["torch"] = lambda: F.unfold(tx, 3)
             fold["torch"] = lambda: F.fold(tcols, shape[2:], 3)
             conv["torch"] = lambda: F.conv2d(tx, tw)
-        rows.append({"case": f"im2col {label} {shape} (torch: unfold)", **_interleaved(fns, repeat)})
+        rows.append({"case": f"im2col {label} {shape} (torch: unfold)",
+                     **_interleaved(fns, repeat)})
         rows.append({"case": f"col2im {label} {shape} (torch: fold)", **_interleaved(fold, repeat)})
         rows.append({"case": f"conv2d forward {label} {shape} -> {out_c}",
                      **_interleaved(conv, repeat)})
@@ -245,7 +250,8 @@ def main(repeat: int = 21) -> None:
     for threads in (1, 2):
         total, parts = breakdown(threads)
         split[threads] = {"total": total, **parts}
-        print(f"\n## Where our step's time goes, {threads} thread(s): {format_seconds(total)} per step\n")
+        print(f"\n## Where our step's time goes, {threads} thread(s): "
+              f"{format_seconds(total)} per step\n")
         for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
             print(f"- {name}: {format_seconds(seconds)} ({100 * seconds / total:.0f}%)")
     kernels = {}

@@ -75,7 +75,7 @@ int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double a
  * MC, NC (micro-tile rows and columns, and the k, m and n block sizes), for tests and tuning. */
 int ag_gemm_blocking(int isa, int is_f64, int64_t *out);
 
-/* conv.c: convolution by im2col and pooling over NCHW planes, float32 and float64.
+/* conv.c (im2col, col2im) and pool.c (max and average pooling), float32 and float64.
  * Every kernel takes the input geometry n, c, h, w, the window kh x kw, strides sh, sw, zero
  * padding ph, pw and the output size oh, ow, which must equal PyTorch's floor-mode size
  * (h + 2 ph - kh) / sh + 1 (else AG_ERR_ARG: buffers are sized from it). All buffers are

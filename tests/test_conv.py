@@ -44,14 +44,16 @@ CONV_CASES = [  # x shape, weight shape, stride, padding
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
 def test_conv2d_against_naive_loops(x_shape, w_shape, stride, padding, backend):
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
     tx, tw, tb = (ag.tensor(a, requires_grad=True) for a in (x, w, b))
     y = ag.conv2d(tx, tw, tb, stride, padding)
     want = naive_conv2d(x, w, b, stride, padding)
     np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(want.shape)
     y.backward(g)
-    expected = _naive_grads(lambda *a: naive_conv2d(*a, stride=stride, padding=padding), [x, w, b], g)
+    conv = lambda *a: naive_conv2d(*a, stride=stride, padding=padding)  # noqa: E731
+    expected = _naive_grads(conv, [x, w, b], g)
     for t, e in zip((tx, tw, tb), expected):
         np.testing.assert_allclose(t.grad.numpy(), e, rtol=1e-6, atol=1e-6)
 
@@ -71,7 +73,8 @@ def test_pool_against_naive_loops(kind, x_shape, kernel, stride, padding, backen
     np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
     g = rng.standard_normal(want.shape)
     y.backward(g)
-    (expected,) = _naive_grads(lambda a: naive_pool2d(a, kernel, stride, padding, kind=kind), [x], g)
+    pool = lambda a: naive_pool2d(a, kernel, stride, padding, kind=kind)  # noqa: E731
+    (expected,) = _naive_grads(pool, [x], g)
     np.testing.assert_allclose(tx.grad.numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
@@ -87,8 +90,8 @@ def _conv_case(draw):
 
 @needs_torch
 @settings(max_examples=15, deadline=None)
-@given(case=_conv_case(), dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 99),
-       use_c=st.booleans())
+@given(case=_conv_case(), dtype=st.sampled_from(["float32", "float64"]),
+       seed=st.integers(0, 99), use_c=st.booleans())
 def test_conv2d_against_torch(case, dtype, seed, use_c):
     x_shape, w_shape, stride, padding = case
     rng = np.random.default_rng(seed)
@@ -109,10 +112,12 @@ def test_conv2d_against_torch(case, dtype, seed, use_c):
 
 @needs_torch
 @settings(max_examples=25, deadline=None)
-@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 11), st.integers(1, 11)),
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 11),
+                       st.integers(1, 11)),
        data=st.data(), dtype=st.sampled_from(["float32", "float64"]), use_c=st.booleans())
 def test_pooling_against_torch(shape, data, dtype, use_c):
-    kernel = (data.draw(st.integers(1, min(4, shape[2]))), data.draw(st.integers(1, min(4, shape[3]))))
+    kernel = (data.draw(st.integers(1, min(4, shape[2]))),
+              data.draw(st.integers(1, min(4, shape[3]))))
     padding = (data.draw(st.integers(0, kernel[0] // 2)), data.draw(st.integers(0, kernel[1] // 2)))
     stride = data.draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
     rng = np.random.default_rng(data.draw(st.integers(0, 99)))
@@ -155,10 +160,10 @@ def test_second_order_through_conv_and_pools(x_shape):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: ag.conv2d(ag.ones((3, 4, 4)), ag.ones((1, 3, 2, 2))), r"conv2d: expected a 4-d NCHW"),
-    (lambda: ag.conv2d(ag.ones((1, 3, 4, 4)), ag.ones((1, 2, 2, 2))), r"weight must be \(out, 3, kh"),
-    (lambda: ag.conv2d(ag.ones((1, 1, 2, 2)), ag.ones((1, 1, 3, 3))), r"kernel \(3, 3\) is larger"),
-    (lambda: ag.conv2d(ag.ones((1, 1, 4, 4)), ag.ones((2, 1, 3, 3)), ag.ones(3)), r"bias must have"),
+    (lambda: ag.conv2d(ag.ones((3, 4, 4)), ag.ones((1, 3, 2, 2))), r"conv2d: expected a 4-d"),
+    (lambda: ag.conv2d(ag.ones((1, 3, 4, 4)), ag.ones((1, 2, 2, 2))), r"must be \(out, 3, kh"),
+    (lambda: ag.conv2d(ag.ones((1, 1, 2, 2)), ag.ones((1, 1, 3, 3))), r"\(3, 3\) is larger"),
+    (lambda: ag.conv2d(ag.ones((1, 1, 4, 4)), ag.ones((2, 1, 3, 3)), ag.ones(3)), r"bias must"),
     (lambda: ag.max_pool2d(ag.ones((1, 1, 2, 2)), 3), r"max_pool2d: kernel \(3, 3\) is larger"),
     (lambda: ag.avg_pool2d(ag.ones((2, 2)), 1), r"avg_pool2d: expected a 4-d NCHW input, got "
                                                 r"shape \(2, 2\) float32"),

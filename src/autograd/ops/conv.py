@@ -5,10 +5,12 @@ conv2d is im2col followed by one matmul: `weight.reshape(out, c*kh*kw) @ cols`, 
 neither the output nor the upstream gradient is transposed in memory. The backward products use
 the same layout: grad weight = sum over the batch of g[n] @ cols[n].T (a transposed view), grad
 input = col2im(weight2d.T @ g). For small outputs (few positions per image) those per-image
-products are too thin, and one 2-D product over the batch wins (see SMALL_OUTPUT). Each backward is written with `Function.apply`, so `create_graph`
-records it and higher derivatives work: im2col and col2im are each other's adjoint, and so are
-avg_pool2d and its backward; max_pool2d's backward scatters by the saved argmax, whose adjoint
-is a gather (getitem).
+products are too thin, and one 2-D product over the batch wins (see SMALL_OUTPUT).
+
+Each backward is written with `Function.apply`, so `create_graph` records it and higher
+derivatives work: im2col and col2im are each other's adjoint, and so are avg_pool2d and its
+backward; max_pool2d's backward scatters by the saved argmax, whose adjoint is a gather
+(getitem).
 """
 from typing import Optional, Tuple, Union
 

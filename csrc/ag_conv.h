@@ -1,0 +1,107 @@
+/* ag_conv.h: internal to csrc/ (not part of the cffi cdef), shared by conv.c and pool.c.
+ *
+ * The geometry of a window sliding over NCHW planes, its validation against PyTorch's
+ * floor-mode output size (the caller sizes buffers from that, so a mismatch is refused), the
+ * thread count for a call, and the plane loop: every kernel runs one (image, channel) plane
+ * at a time, each plane written by exactly one thread in a fixed order, so results are
+ * bitwise identical for any thread count. Planes are shared out with a static schedule.
+ */
+#ifndef AG_CONV_H
+#define AG_CONV_H
+
+#include "ag_kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AG_CONV_PARALLEL_MIN (1 << 15)
+#define AG_CONV_MAX_ELEMS ((int64_t)1 << 56)
+
+struct geom {
+    int64_t planes;          /* n * c */
+    int64_t h, w;            /* input plane */
+    int64_t kh, kw, sh, sw, ph, pw;
+    int64_t oh, ow;          /* output plane */
+};
+
+/* a * b, or -1 when either is negative or the product exceeds AG_CONV_MAX_ELEMS. */
+static inline int64_t mul_checked(int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    if (a != 0 && b > AG_CONV_MAX_ELEMS / a)
+        return -1;
+    return a * b;
+}
+
+/* Validates sizes against PyTorch's floor-mode output size, which the caller must pass. */
+static inline int make_geom(struct geom *g, int64_t n, int64_t c, int64_t h, int64_t w,
+                            int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                            int64_t pw, int64_t oh, int64_t ow)
+{
+    if (n < 0 || c < 0 || h < 0 || w < 0)
+        return AG_ERR_SIZE;
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
+        return AG_ERR_ARG;
+    const int64_t big = AG_CONV_MAX_ELEMS;  /* keeps h + 2 * ph and the like from overflowing */
+    if (h > big || w > big || kh > big || kw > big || sh > big || sw > big || ph > big ||
+        pw > big || kh > h + 2 * ph || kw > w + 2 * pw)
+        return AG_ERR_ARG;
+    if (oh != (h + 2 * ph - kh) / sh + 1 || ow != (w + 2 * pw - kw) / sw + 1)
+        return AG_ERR_ARG;
+    g->planes = mul_checked(n, c);
+    const int64_t plane = mul_checked(h, w), out = mul_checked(oh, ow);
+    const int64_t win = mul_checked(kh, kw);
+    if (g->planes < 0 || mul_checked(g->planes, plane) < 0 || win < 0 || out < 0 ||
+        mul_checked(mul_checked(g->planes, win), out) < 0)
+        return AG_ERR_SIZE;
+    g->h = h, g->w = w, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
+    g->ph = ph, g->pw = pw, g->oh = oh, g->ow = ow;
+    return AG_OK;
+}
+
+/* Pooling also needs every window to hold at least one input element (PyTorch: pad <= k / 2). */
+static inline int make_pool_geom(struct geom *g, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                 int64_t pw, int64_t oh, int64_t ow)
+{
+    int status = make_geom(g, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow);
+    if (status == AG_OK && (2 * ph > kh || 2 * pw > kw || h < 1 || w < 1))
+        status = AG_ERR_ARG;
+    return status;
+}
+
+static inline int use_threads(const struct geom *g)
+{
+    const int64_t work = g->planes * g->oh * g->ow * g->kh * g->kw;
+    const int threads = ag_get_num_threads();
+    return work >= AG_CONV_PARALLEL_MIN && g->planes > 1 ? threads : 1;
+}
+
+/* The output columns ow whose input column ow * sw - pw + j lies in [0, w): [*lo, *hi). */
+static inline void valid_range(int64_t j, int64_t sw, int64_t pw, int64_t w, int64_t ow,
+                               int64_t *lo, int64_t *hi)
+{
+    const int64_t first = pw - j > 0 ? (pw - j + sw - 1) / sw : 0;
+    const int64_t last = w - 1 + pw - j >= 0 ? (w - 1 + pw - j) / sw + 1 : 0;
+    *lo = first < ow ? first : ow;
+    *hi = last < ow ? last : ow;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+#define AG_GEOM_ARGS n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow
+#define AG_GEOM_PARAMS                                                                     \
+    int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,        \
+        int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow
+
+/* Runs `body` for every plane p, on use_threads(&g) threads with a static schedule. */
+#define AG_FOR_PLANES(g, body)                                                             \
+    do {                                                                                   \
+        _Pragma("omp parallel for num_threads(use_threads(&g)) schedule(static)")          \
+        for (int64_t p = 0; p < g.planes; p++) {                                           \
+            body;                                                                          \
+        }                                                                                  \
+    } while (0)
+
+#endif /* AG_CONV_H */
