@@ -490,13 +490,13 @@ def avg_pool2d_backward(g, x_shape, kernel_size, stride, padding):
 # ------------------------------------------------------------------ parametrised activations, losses
 
 # As MIN_SIZE, for the kernels with parameters (kept apart: _crossover_table calls kernels without
-# them). leaky_relu is as cheap as relu; elu and softplus evaluate exp (and log1p), where C wins
-# at any size.
+# them). Their numpy references need three to eight passes (np.where of both branches), so C won
+# at every size measured, 2^4..2^14 (interleaved medians, one thread: 1.5-3x at 16 elements).
 MIN_SIZE_PARAMS = {
-    "leaky_relu": (2048, 2048),
-    "leaky_relu_backward": (2048, 2048),
-    "elu": (64, 64),
-    "elu_backward": (64, 64),
+    "leaky_relu": (0, 0),
+    "leaky_relu_backward": (0, 0),
+    "elu": (0, 0),
+    "elu_backward": (0, 0),
     "softplus": (0, 0),
     "softplus_backward": (0, 0),
 }
