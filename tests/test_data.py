@@ -182,3 +182,27 @@ def test_make_blobs_centres_and_spread():
         np.testing.assert_allclose(X[y == k].std(0), std, rtol=0.1)
     X2, _, c2 = make_blobs(50, centers=4, n_features=3, seed=0, return_centers=True)
     assert c2.shape == (4, 3) and np.all(np.abs(c2) <= 10) and X2.shape == (50, 3)
+
+
+def test_loader_batches_train_a_model_end_to_end():
+    """Standardized blobs through a shuffled loader fit a softmax regression with the engine."""
+    from autograd.data.transforms import Standardize
+    from autograd.model_selection import train_test_split
+
+    X, y = make_blobs(600, centers=[[0.0, 0.0], [6.0, 6.0], [0.0, 6.0]], seed=0)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, seed=0)
+    scale = Standardize().fit(X_tr)
+    loader = DataLoader(TensorDataset(scale(X_tr), y_tr), batch_size=32, shuffle=True, seed=0)
+    w = ag.zeros(2, 3, requires_grad=True)
+    b = ag.zeros(3, requires_grad=True)
+    for _ in range(5):
+        for xb, yb in loader:
+            logp = ag.log_softmax(xb @ w + b, axis=1)
+            loss = -logp[np.arange(yb.shape[0]), yb.numpy()].mean()
+            w.grad = b.grad = None
+            loss.backward()
+            with ag.no_grad():
+                w -= 0.5 * w.grad
+                b -= 0.5 * b.grad
+    pred = (ag.tensor(scale(X_te)) @ w + b).detach().numpy().argmax(1)
+    assert (pred == y_te).mean() > 0.95

@@ -172,6 +172,22 @@ def test_download_replaces_a_corrupt_file(datasets_dir, tmp_path, monkeypatch):
     assert web.requests == [labels.urls[0]] and len(ds.targets) == 10000
 
 
+def test_sign_mnist_downloads_the_plain_csv_and_reads_either_line_end(datasets_dir, tmp_path,
+                                                                       monkeypatch):
+    _needs(datasets_dir, "sign-mnist")
+    crlf = gzip.decompress((datasets_dir / "sign-mnist" / "sign_mnist_test.csv.gz").read_bytes())
+    served = datasets.SignMNIST._files["test"][-1]
+    web = _FakeWeb({served.urls[0]: crlf})
+    monkeypatch.setattr(_files, "open_url", web)
+    fetched = datasets.SignMNIST(tmp_path / "a", train=False, download=True)
+    assert (tmp_path / "a" / "sign-mnist" / "sign_mnist_test.csv").stat().st_size == len(crlf)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "sign_mnist_test.csv").write_bytes(crlf.replace(b"\r\n", b"\n"))
+    lf = datasets.SignMNIST(tmp_path / "b", train=False)
+    assert np.bincount(lf.targets).tolist() == SIGN_TEST_COUNTS
+    np.testing.assert_array_equal(lf.data, fetched.data)
+
+
 # ---- the CSV parser ---------------------------------------------------------------------
 def _csv(rows, newline):
     header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
