@@ -21,7 +21,11 @@
  * multiples of MR and NR, and k is never split: the result does not depend on the thread count.
  * A product with n < NR that would waste more on zero padding than its transpose is computed
  * as C^T = op(B)^T op(A)^T (again only strides; C then goes through the scalar store), which
- * changes no element's arithmetic.
+ * changes no element's arithmetic. k is cut into equal slices (784 = 392 + 392), fixed by k.
+ *
+ * Thin products (AVX-512 float32: k <= 16, or n or m <= 16) go to gemm_thin.c, where padding,
+ * packing and edges would cost more than the arithmetic; its paths are thread-independent too.
+ * Row-major A panels are packed by 4 x 4 SSE transposes (x86-64 baseline), not element-wise.
  */
 #include "ag_kernels.h"
 #include "ag_simd.h"
