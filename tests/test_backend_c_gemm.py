@@ -363,8 +363,16 @@ def test_linear_rejects_mismatched_shapes_naming_them():
         linear(ag.ones((4, 2)), w, ag.ones(4))
 
 
+def test_small_products_route_to_numpy_at_the_measured_crossover():
+    """_small(m, n, k): numpy below 128^3 multiply-adds, except thin n (<= 16) with k >= 32."""
+    assert _c._small(64, 64, 64) and _c._small(127, 128, 128) and _c._small(128, 512, 10)
+    assert not _c._small(128, 128, 128) and not _c._small(2048, 1, 2048)
+    assert not _c._small(128, 10, 512)              # thin n, deep enough: the dot-product path
+    assert _c._small(64, 10, 256) and _c._small(128, 10, 16)  # too small, or too shallow
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_linear_gradients_agree_across_backends(dtype):
+def test_linear_gradients_agree_across_backends(always_c, dtype):
     """Products large enough for the C GEMM: forward and every gradient as on the numpy backend."""
     import autograd as ag
     from autograd.ops.linalg import linear
