@@ -13,7 +13,7 @@
  * lanes are added by one fixed tree, then c = alpha * ab + beta * c (one rounding, fma). Threads
  * take disjoint blocks of rows, so the result does not depend on the thread count.
  */
-#include "gemm_thin.h"
+#include "gemm_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

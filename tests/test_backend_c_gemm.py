@@ -346,3 +346,47 @@ def test_linear_matches_numpy(dtype, lead, k, n, bias, wt, seed):
     assert out.shape == ref.shape and out.dtype == dtype
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------- the linear op end to end
+
+
+def test_linear_rejects_mismatched_shapes_naming_them():
+    import autograd as ag
+    from autograd.errors import ShapeError
+    from autograd.ops.linalg import linear
+
+    x, w = ag.ones((4, 3)), ag.ones((5, 2))
+    with pytest.raises(ShapeError, match=r"linear: .*x \(4, 3\), weight \(5, 2\)"):
+        linear(x, w)
+    with pytest.raises(ShapeError, match=r"linear: expected bias of shape \(5,\)"):
+        linear(ag.ones((4, 2)), w, ag.ones(4))
+
+
+def test_small_products_route_to_numpy_at_the_measured_crossover():
+    """_small(m, n, k): numpy below 128^3 multiply-adds, except thin n (<= 16) with k >= 32."""
+    assert _c._small(64, 64, 64) and _c._small(127, 128, 128) and _c._small(128, 512, 10)
+    assert not _c._small(128, 128, 128) and not _c._small(2048, 1, 2048)
+    assert not _c._small(128, 10, 512)              # thin n, deep enough: the dot-product path
+    assert _c._small(64, 10, 256) and _c._small(128, 10, 16)  # too small, or too shallow
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_gradients_agree_across_backends(always_c, dtype):
+    """Products large enough for the C GEMM: forward and every gradient as on the numpy backend."""
+    import autograd as ag
+    from autograd.ops.linalg import linear
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in ((3, 40, 50), (30, 50), (30,))]
+    results = {}
+    for name in ("numpy", "c"):
+        with ag.backend.use(name):
+            leaves = [ag.tensor(a, requires_grad=True) for a in arrays]
+            y = linear(*leaves)
+            y.backward(ag.tensor(np.cos(y.data)))
+            results[name] = [y.data] + [t.grad.numpy() for t in leaves]
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    for ours, ref in zip(results["c"], results["numpy"]):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)

@@ -150,10 +150,21 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 _GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
 
-# Below this many multiply-adds (m n k) per product numpy's matmul (OpenBLAS) is faster: the
-# wrapper's fixed cost (~5 us: layout checks, cffi) exceeds the work. Medians of interleaved runs
-# on the 2-core Cascade Lake, `python benchmarks/bench_gemm.py --crossover`.
-MATMUL_MIN_MNK = 32 * 32 * 32
+# Below this many multiply-adds (m n k) per product numpy's matmul is faster: OpenBLAS has
+# unpacked small-matrix kernels, and our wrapper costs ~4 us more than numpy's (cffi, layout).
+# Measured (minima of interleaved runs, one thread, 2-core Cascade Lake under load,
+# `OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gemm.py --crossover`): numpy/C time is 0.4 at
+# 32^3, 0.5-0.65 at 64^3-112^3, 0.93 at 128^3, ~1 from 160^3. A C with n <= 16 columns and k >= 32
+# (gemm_thin.c's dot products) wins from THIN_MIN_MNK on: 1.33 at 128x512 @ 512x10, 0.8 at a
+# quarter of that.
+MATMUL_MIN_MNK = 128 * 128 * 128
+THIN_MIN_MNK = 1 << 19
+
+
+def _small(m, n, k):
+    """True when numpy's matmul is the faster one for an m x k @ k x n product."""
+    mnk = m * n * k
+    return mnk < MATMUL_MIN_MNK and not (n <= 16 and k >= 32 and mnk >= THIN_MIN_MNK)
 
 
 def _layout(rows, cols, rs, cs, es):
@@ -259,7 +270,7 @@ def matmul(a, b):
         if dtype is b.dtype and (dtype is _F32 or dtype is _F64):
             m, k = a.shape
             n = b.shape[1]
-            if k != b.shape[0] or m * n * k < MATMUL_MIN_MNK:
+            if k != b.shape[0] or (m * n * k < MATMUL_MIN_MNK and _small(m, n, k)):
                 return _numpy.matmul(a, b)
             out = np.empty((m, n), dtype)
             fn, _, ctype, kernel = _GEMM[dtype]
@@ -277,7 +288,7 @@ def matmul(a, b):
     if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
         return _numpy.matmul(a, b)
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
-    if k != k2 or m * n * k < MATMUL_MIN_MNK:
+    if k != k2 or _small(m, n, k):
         return _numpy.matmul(a, b)  # numpy's error names the mismatched dimensions
     try:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -301,7 +312,7 @@ def linear(x, w, b=None):
     if b is not None and b.shape != (n,):
         return _numpy.linear(x, w, b)
     x2 = x.reshape(-1, k)
-    if x2.shape[0] * n * k < MATMUL_MIN_MNK:
+    if _small(x2.shape[0], n, k):
         return _numpy.linear(x, w, b)
     out = np.empty((x2.shape[0], n), x.dtype)
     if b is not None:

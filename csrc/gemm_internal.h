@@ -1,0 +1,70 @@
+/* gemm_internal.h: internal to csrc/ (not part of the cffi cdef), shared by the GEMM files:
+ * gemm.c (packing, loops, threads, checks), gemm_kernels.c (micro-kernels) and gemm_thin.c
+ * (thin products: a C with at most AG_THIN_MAX_N columns, or a depth k <= AG_SMALLK_MAX_K). */
+#ifndef AG_GEMM_INTERNAL_H
+#define AG_GEMM_INTERNAL_H
+
+#include "ag_kernels.h"
+#include "ag_simd.h"
+
+#include <stddef.h>
+
+/* The micro-kernel: c (MR x NR, row stride ldc, unit column stride) = alpha * a @ b + beta * c
+ * over kc packed steps; beta == NULL means beta = 0 and c is never read. */
+typedef void (*ag_micro_fn)(int64_t kc, const void *a, const void *b, void *c, int64_t ldc,
+                            const void *alpha, const void *beta);
+/* The same update for the top-left mr x nr of a tile held in `ab` (row stride NR), into a C
+ * with any strides. */
+typedef void (*ag_store_fn)(int64_t mr, int64_t nr, const void *ab, int64_t ldab, void *c,
+                            int64_t rsc, int64_t csc, const void *alpha, const void *beta);
+
+struct ag_gemm_kernel {
+    int64_t mr, nr, kc, mc, nc;
+    size_t es;            /* element size in bytes */
+    ag_micro_fn micro;
+    ag_store_fn store;
+};
+
+/* [isa][is_f64]: the micro-kernel and blocking of each instruction set (gemm_kernels.c). */
+extern const struct ag_gemm_kernel ag_gemm_kernels[3][2];
+
+#define AG_THIN_MAX_N 16
+
+/* C = alpha * A @ B + beta * C for an m x k A whose rows are contiguous (element (i, p) at
+ * a[i * lda + p]), B element (p, j) at b[p * rsb + j * csb], C element (i, j) at
+ * c[i * rsc + j * csc]; beta NULL means beta = 0 and C is never read. */
+struct ag_thin_f32 {
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t rsb, csb;
+    const float *beta;
+    float *c;
+    int64_t rsc, csc;
+};
+
+#define AG_SMALLK_MAX_K 16
+
+/* The same for k <= AG_SMALLK_MAX_K, A with any strides (element (i, p) at a[i rsa + p csa]),
+ * B row-major (element (p, j) at b[p * ldb + j]) and C row-major. */
+struct ag_smallk_f32 {
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t rsa, csa;
+    const float *b;
+    int64_t ldb;
+    const float *beta;
+    float *c;
+    int64_t ldc;
+};
+
+#ifdef AG_SIMD_X86
+/* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
+int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
+int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads);
+#endif
+
+#endif
