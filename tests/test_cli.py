@@ -47,4 +47,4 @@ def test_train_a_subset_reports_test_accuracy_and_saves(datasets_dir, tmp_path):
     assert "407,050" in done.stdout and "test accuracy" in done.stdout
     accuracy = float(done.stdout.split("test accuracy")[-1].split(",")[0])
     assert accuracy > 0.8
-    assert set(ag.load(saved)) == {"1.weight", "1.bias", "3.weight", "3.bias"}
+    assert set(ag.load(saved)) == {"1.weight", "1.bias", "4.weight", "4.bias"}
