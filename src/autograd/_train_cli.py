@@ -131,9 +131,9 @@ def run(args) -> int:
                   progress=not args.no_progress)
     seconds = time.perf_counter() - start
     result = evaluate(model, test, nn.functional.cross_entropy)
-    for epoch, (loss, acc) in enumerate(zip(history["loss"], history["accuracy"])):
-        print(f"epoch {epoch + 1}: loss {loss:.4f}, accuracy {acc:.4f}, "
-              f"test loss {history['val_loss'][epoch]:.4f}, test accuracy {history['val_accuracy'][epoch]:.4f}")
+    best = int(np.argmax(history["val_accuracy"])) if len(history) else 0
+    if len(history):
+        print(f"best test accuracy {history['val_accuracy'][best]:.4f} after epoch {best + 1}")
     print(f"test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f}; "
           f"trained in {seconds:.1f} s ({seconds / max(epochs, 1):.1f} s per epoch)")
     if args.save:
