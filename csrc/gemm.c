@@ -131,9 +131,19 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
         const int64_t h = min64(mr, rows - r0);
         const char *src = x.p + (size_t)(r0 * x.rs) * es;
         if (x.rs == 1) {  /* a panel's values for one p are contiguous */
-            for (int64_t p = 0; p < kc; p++) {
-                memcpy(dst + (size_t)(p * mr) * es, src + (size_t)(p * x.cs) * es, (size_t)h * es);
-                memset(dst + (size_t)(p * mr + h) * es, 0, (size_t)(mr - h) * es);
+            const size_t row = (size_t)mr * es, cs = (size_t)x.cs * es;
+            if (h == mr && row == 128) {  /* fixed sizes: inline vector moves, not a libc call */
+                for (int64_t p = 0; p < kc; p++)
+                    memcpy(dst + (size_t)p * 128, src + (size_t)p * cs, 128);
+            } else if (h == mr && row == 64) {
+                for (int64_t p = 0; p < kc; p++)
+                    memcpy(dst + (size_t)p * 64, src + (size_t)p * cs, 64);
+            } else {
+                for (int64_t p = 0; p < kc; p++) {
+                    memcpy(dst + (size_t)p * row, src + (size_t)p * cs, (size_t)h * es);
+                    if (h < mr)
+                        memset(dst + (size_t)p * row + (size_t)h * es, 0, (size_t)(mr - h) * es);
+                }
             }
             continue;
         }
