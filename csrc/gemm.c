@@ -191,6 +191,14 @@ struct ag_gemm_problem {
     int64_t kc;                /* the k slice, <= kern->kc */
 };
 
+/* The block size for `len` in ceil(len / max) equal blocks, rounded up to a multiple of `to`
+ * (still <= max, which is a multiple of `to`). */
+static int64_t balanced(int64_t len, int64_t max, int64_t to)
+{
+    const int64_t blocks = (len + max - 1) / max, size = (len + blocks - 1) / blocks;
+    return (size + to - 1) / to * to;
+}
+
 /* C[m0:m1, n0:n1] with one thread; apack and bpack hold MC x KC and KC x NC elements. */
 static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1, int64_t n0,
                        int64_t n1, char *apack, char *bpack)
@@ -201,16 +209,19 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
     _Alignas(AG_GEMM_ALIGN) char edge[AG_GEMM_MAX_TILE * sizeof(double)];
     const int direct = pr->csc == 1;
 
-    for (int64_t ic = m0; ic < m1; ic += kern->mc) {
-        const int64_t mc = min64(kern->mc, m1 - ic);
+    /* Equal blocks (multiples of MR, NR) rather than full ones and a sliver: 2048 columns as
+     * 6 x 352, not 5 x 384 + 128, so every block reuses the A panels as often. */
+    const int64_t mcb = balanced(m1 - m0, kern->mc, mr), ncb = balanced(n1 - n0, kern->nc, nr);
+    for (int64_t ic = m0; ic < m1; ic += mcb) {
+        const int64_t mc = min64(mcb, m1 - ic);
         for (int64_t pc = 0; pc < pr->k; pc += pr->kc) {
             const int64_t kc = min64(pr->kc, pr->k - pc);
             const void *beta = pc == 0 ? pr->beta : pr->one;
             struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
                                 pr->a.rs, pr->a.cs};
             pack(mc, kc, a, mr, apack, es);
-            for (int64_t jc = n0; jc < n1; jc += kern->nc) {
-                const int64_t nc = min64(kern->nc, n1 - jc);
+            for (int64_t jc = n0; jc < n1; jc += ncb) {
+                const int64_t nc = min64(ncb, n1 - jc);
                 /* B block as B^T (nc x kc) panels of nr rows */
                 struct ag_view bt = {pr->b.p + (size_t)(pc * pr->b.rs + jc * pr->b.cs) * es,
                                      pr->b.cs, pr->b.rs};
