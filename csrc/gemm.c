@@ -251,19 +251,27 @@ static int64_t round_up(int64_t x, int64_t to)
     return (x + to - 1) / to * to;
 }
 
-/* Split C into tm x tn rectangles (tm * tn = threads) with the least work on the busiest one. */
-static void split(int64_t m, int64_t n, const struct ag_gemm_kernel *kern, int threads,
-                  int *tm, int *tn)
+/* Split C into tm x tn rectangles (tm * tn = threads) with the least cost on the busiest thread:
+ * its tiles' multiply-adds plus the packing it does (every thread packs the A rows and B columns
+ * of its rectangle, so a split along n repeats A's packing and one along m repeats B's). In
+ * multiply-add units a packed element costs ~16 when transposed element-wise (rows of A, columns
+ * of B^T with a non-unit stride) and ~3 when copied in runs (AVX-512 estimates: 0.5 and 0.1
+ * cycles per element against 32 multiply-adds per cycle). */
+static void split(const struct ag_gemm_problem *pr, int threads, int *tm, int *tn)
 {
-    const int64_t pm = (m + kern->mr - 1) / kern->mr, pn = (n + kern->nr - 1) / kern->nr;
-    int64_t best = INT64_MAX;
+    const struct ag_gemm_kernel *kern = pr->kern;
+    const int64_t pm = (pr->m + kern->mr - 1) / kern->mr, pn = (pr->n + kern->nr - 1) / kern->nr;
+    const double pack_a = pr->a.rs == 1 ? 3 : 16, pack_b = pr->b.cs == 1 ? 3 : 16;
+    double best = INFINITY;
     *tm = 1, *tn = 1;
     for (int t = 1; t <= threads; t++) {
         if (threads % t || t > pm || threads / t > pn)
             continue;
-        const int64_t work = ((pm + t - 1) / t) * ((pn + threads / t - 1) / (threads / t));
-        if (work < best)
-            best = work, *tm = t, *tn = threads / t;
+        const double rows = (double)((pm + t - 1) / t * kern->mr);
+        const double cols = (double)((pn + threads / t - 1) / (threads / t) * kern->nr);
+        const double cost = (rows * cols + rows * pack_a + cols * pack_b) * (double)pr->k;
+        if (cost < best)
+            best = cost, *tm = t, *tn = threads / t;
     }
 }
 
@@ -332,7 +340,7 @@ static int run_gemm(struct ag_gemm_problem *pr)
     if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
     int tm, tn;
-    split(pr->m, pr->n, kern, threads, &tm, &tn);
+    split(pr, threads, &tm, &tn);
     threads = tm * tn;
 
     /* k in equal slices of at most KC: 784 = 392 + 392, not 384 + 384 + 16 (a slice that short
