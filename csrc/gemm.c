@@ -45,9 +45,11 @@
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
 #define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_ALIGN 64
-/* The thin path (gemm_thin.c): from this depth on, and its own threading threshold. */
+/* The thin paths (gemm_thin.c): dot products from this depth on; threads from the same size as
+ * the packed path (at 2^19 the 2-thread median went 100x slower whenever the second core was
+ * busy: a ~30 us product then waits a scheduler slice for its worker). */
 #define AG_THIN_MIN_K 32
-#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 19)
+#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* A strided matrix view: element (i, j) at p + (i * rs + j * cs) * es. */
