@@ -45,9 +45,11 @@
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
 #define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_ALIGN 64
-/* The thin path (gemm_thin.c): from this depth on, and its own threading threshold. */
+/* The thin paths (gemm_thin.c): dot products from this depth on; threads from the same size as
+ * the packed path (at 2^19 the 2-thread median went 100x slower whenever the second core was
+ * busy: a ~30 us product then waits a scheduler slice for its worker). */
 #define AG_THIN_MIN_K 32
-#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 19)
+#define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* A strided matrix view: element (i, j) at p + (i * rs + j * cs) * es. */
@@ -131,9 +133,19 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
         const int64_t h = min64(mr, rows - r0);
         const char *src = x.p + (size_t)(r0 * x.rs) * es;
         if (x.rs == 1) {  /* a panel's values for one p are contiguous */
-            for (int64_t p = 0; p < kc; p++) {
-                memcpy(dst + (size_t)(p * mr) * es, src + (size_t)(p * x.cs) * es, (size_t)h * es);
-                memset(dst + (size_t)(p * mr + h) * es, 0, (size_t)(mr - h) * es);
+            const size_t row = (size_t)mr * es, cs = (size_t)x.cs * es;
+            if (h == mr && row == 128) {  /* fixed sizes: inline vector moves, not a libc call */
+                for (int64_t p = 0; p < kc; p++)
+                    memcpy(dst + (size_t)p * 128, src + (size_t)p * cs, 128);
+            } else if (h == mr && row == 64) {
+                for (int64_t p = 0; p < kc; p++)
+                    memcpy(dst + (size_t)p * 64, src + (size_t)p * cs, 64);
+            } else {
+                for (int64_t p = 0; p < kc; p++) {
+                    memcpy(dst + (size_t)p * row, src + (size_t)p * cs, (size_t)h * es);
+                    if (h < mr)
+                        memset(dst + (size_t)p * row + (size_t)h * es, 0, (size_t)(mr - h) * es);
+                }
             }
             continue;
         }
@@ -181,6 +193,14 @@ struct ag_gemm_problem {
     int64_t kc;                /* the k slice, <= kern->kc */
 };
 
+/* The block size for `len` in ceil(len / max) equal blocks, rounded up to a multiple of `to`
+ * (still <= max, which is a multiple of `to`). */
+static int64_t balanced(int64_t len, int64_t max, int64_t to)
+{
+    const int64_t blocks = (len + max - 1) / max, size = (len + blocks - 1) / blocks;
+    return (size + to - 1) / to * to;
+}
+
 /* C[m0:m1, n0:n1] with one thread; apack and bpack hold MC x KC and KC x NC elements. */
 static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1, int64_t n0,
                        int64_t n1, char *apack, char *bpack)
@@ -191,16 +211,19 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
     _Alignas(AG_GEMM_ALIGN) char edge[AG_GEMM_MAX_TILE * sizeof(double)];
     const int direct = pr->csc == 1;
 
-    for (int64_t ic = m0; ic < m1; ic += kern->mc) {
-        const int64_t mc = min64(kern->mc, m1 - ic);
+    /* Equal blocks (multiples of MR, NR) rather than full ones and a sliver: 2048 columns as
+     * 6 x 352, not 5 x 384 + 128, so every block reuses the A panels as often. */
+    const int64_t mcb = balanced(m1 - m0, kern->mc, mr), ncb = balanced(n1 - n0, kern->nc, nr);
+    for (int64_t ic = m0; ic < m1; ic += mcb) {
+        const int64_t mc = min64(mcb, m1 - ic);
         for (int64_t pc = 0; pc < pr->k; pc += pr->kc) {
             const int64_t kc = min64(pr->kc, pr->k - pc);
             const void *beta = pc == 0 ? pr->beta : pr->one;
             struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
                                 pr->a.rs, pr->a.cs};
             pack(mc, kc, a, mr, apack, es);
-            for (int64_t jc = n0; jc < n1; jc += kern->nc) {
-                const int64_t nc = min64(kern->nc, n1 - jc);
+            for (int64_t jc = n0; jc < n1; jc += ncb) {
+                const int64_t nc = min64(ncb, n1 - jc);
                 /* B block as B^T (nc x kc) panels of nr rows */
                 struct ag_view bt = {pr->b.p + (size_t)(pc * pr->b.rs + jc * pr->b.cs) * es,
                                      pr->b.cs, pr->b.rs};
@@ -230,19 +253,27 @@ static int64_t round_up(int64_t x, int64_t to)
     return (x + to - 1) / to * to;
 }
 
-/* Split C into tm x tn rectangles (tm * tn = threads) with the least work on the busiest one. */
-static void split(int64_t m, int64_t n, const struct ag_gemm_kernel *kern, int threads,
-                  int *tm, int *tn)
+/* Split C into tm x tn rectangles (tm * tn = threads) with the least cost on the busiest thread:
+ * its tiles' multiply-adds plus the packing it does (every thread packs the A rows and B columns
+ * of its rectangle, so a split along n repeats A's packing and one along m repeats B's). In
+ * multiply-add units a packed element costs ~16 when transposed element-wise (rows of A, columns
+ * of B^T with a non-unit stride) and ~3 when copied in runs (AVX-512 estimates: 0.5 and 0.1
+ * cycles per element against 32 multiply-adds per cycle). */
+static void split(const struct ag_gemm_problem *pr, int threads, int *tm, int *tn)
 {
-    const int64_t pm = (m + kern->mr - 1) / kern->mr, pn = (n + kern->nr - 1) / kern->nr;
-    int64_t best = INT64_MAX;
+    const struct ag_gemm_kernel *kern = pr->kern;
+    const int64_t pm = (pr->m + kern->mr - 1) / kern->mr, pn = (pr->n + kern->nr - 1) / kern->nr;
+    const double pack_a = pr->a.rs == 1 ? 3 : 16, pack_b = pr->b.cs == 1 ? 3 : 16;
+    double best = INFINITY;
     *tm = 1, *tn = 1;
     for (int t = 1; t <= threads; t++) {
         if (threads % t || t > pm || threads / t > pn)
             continue;
-        const int64_t work = ((pm + t - 1) / t) * ((pn + threads / t - 1) / (threads / t));
-        if (work < best)
-            best = work, *tm = t, *tn = threads / t;
+        const double rows = (double)((pm + t - 1) / t * kern->mr);
+        const double cols = (double)((pn + threads / t - 1) / (threads / t) * kern->nr);
+        const double cost = (rows * cols + rows * pack_a + cols * pack_b) * (double)pr->k;
+        if (cost < best)
+            best = cost, *tm = t, *tn = threads / t;
     }
 }
 
@@ -311,7 +342,7 @@ static int run_gemm(struct ag_gemm_problem *pr)
     if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
     int tm, tn;
-    split(pr->m, pr->n, kern, threads, &tm, &tn);
+    split(pr, threads, &tm, &tn);
     threads = tm * tn;
 
     /* k in equal slices of at most KC: 784 = 392 + 392, not 384 + 384 + 16 (a slice that short

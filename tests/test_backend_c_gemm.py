@@ -194,9 +194,9 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=st.one_of(
            st.tuples(st.integers(150, 400), st.integers(100, 400), st.integers(50, 300)),
-           st.tuples(st.integers(1000, 3000), st.integers(8, 16), st.integers(64, 200)),  # thin n
-           st.tuples(st.integers(8, 16), st.integers(1000, 3000), st.integers(64, 200)),  # thin m
-           st.tuples(st.integers(400, 1000), st.integers(100, 400), st.integers(8, 16))),  # shallow
+           st.tuples(st.integers(2000, 4000), st.integers(8, 16), st.integers(64, 200)),  # thin n
+           st.tuples(st.integers(8, 16), st.integers(2000, 4000), st.integers(64, 200)),  # thin m
+           st.tuples(st.integers(1000, 2000), st.integers(128, 400), st.integers(8, 16))),  # shallow
        ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=12)
 def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed):
