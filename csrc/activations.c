@@ -2,7 +2,8 @@
  * float32 and float64.
  *
  * Layout: for each ISA and dtype, one function computes every op on one vector (or scalar)
- * and one loop runs it over a buffer; the loop's tail reuses the very same vector code on a
+ * and one loop runs it over a buffer (portable C here, the vector ISAs in activations_avx512.c
+ * and activations_avx2.c); the loop's tail reuses the very same vector code on a
  * masked load, so an element's result never depends on where it sits in the buffer. The
  * driver at the bottom validates arguments, picks the ISA once per call and splits large
  * buffers into static, 64-element-aligned chunks across OpenMP threads: results are bitwise
@@ -13,14 +14,14 @@
  *   tanh(x)    = sign(x) * -m / (2 + m),    m = expm1(-2|x|)   (no cancellation near 0)
  *   elu(x)      = x > 0 ? x : alpha expm1(x)
  *   softplus(x) = beta x > threshold ? x : (max(t, 0) + log1p(e^-|t|)) / beta, t = beta x
- *                 (PyTorch's log1p(e^t) / beta without overflow; log1p below, for [0, 1])
+ *                 (PyTorch's log1p(e^t) / beta without overflow; log1p for [0, 1] beside the
+ *                 vector code)
  * The parameters are rounded to the buffer's dtype first, as PyTorch does.
  * The backward ops of relu, sigmoid and tanh evaluate exactly the reference expressions, in
  * the same order, so they equal numpy bitwise; those of leaky_relu, elu and softplus take the
  * input x (not the output) as PyTorch does: slope or 1, g alpha e^x or g, g sigmoid(t) or g.
  */
-#include "ag_kernels.h"
-#include "ag_simd.h"
+#include "ag_act.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -33,29 +34,6 @@
 #define AG_PARALLEL_MIN_CHEAP (1 << 15)
 /* Thread chunks start at multiples of this many elements (whole cache lines). */
 #define AG_CHUNK_ALIGN 64
-
-#define AG_SQRT2_F 0x1.6a09e6p+0f
-#define AG_SQRT2_D 0x1.6a09e667f3bcdp+0
-
-enum ag_op {
-    AG_OP_RELU,
-    AG_OP_SIGMOID,
-    AG_OP_TANH,
-    AG_OP_LEAKY_RELU,        /* p.a = negative slope */
-    AG_OP_ELU,               /* p.a = alpha */
-    AG_OP_SOFTPLUS,          /* p.a = beta, p.b = threshold */
-    AG_OP_RELU_BACKWARD,     /* (g, x); every op from here on is binary */
-    AG_OP_SIGMOID_BACKWARD,  /* (g, y) */
-    AG_OP_TANH_BACKWARD,     /* (g, y) */
-    AG_OP_LEAKY_RELU_BACKWARD, /* (g, x) */
-    AG_OP_ELU_BACKWARD,      /* (g, x) */
-    AG_OP_SOFTPLUS_BACKWARD  /* (g, x) */
-};
-
-/* An op's scalar parameters, as the caller gave them (each ISA rounds them to its dtype). */
-struct act_params {
-    double a, b;
-};
 
 static int is_binary(enum ag_op op)
 {
@@ -72,10 +50,6 @@ static int64_t parallel_min(enum ag_op op)
         return AG_PARALLEL_MIN_CHEAP;
     }
 }
-
-/* One op over n elements: a is x or g, b is NULL or the second input. */
-typedef void (*ag_elementwise_fn)(enum ag_op op, const void *a, const void *b, void *out,
-                                  int64_t n, const struct act_params *p);
 
 /* ------------------------------------------------------------------ portable C */
 
@@ -155,404 +129,15 @@ static void portable_f64(enum ag_op op, const void *pa, const void *pb, void *po
         out[i] = portable_op_f64(op, a[i], b ? b[i] : 0.0, p);
 }
 
-#ifdef AG_SIMD_X86
-/* ------------------------------------------------------------------ AVX-512 */
-
-/* log1p(u) for u in [0, 1] (and NaN), the softplus case. w = 1 + u rounds, c is that rounding
- * error exactly, and log1p(u) = log(w) + c / w to well under an ulp. log(w) = e ln2 + log1p(f)
- * with w = 2^e (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1]; with s = f / (2 + f),
- * log1p(f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R)), R = sum_k 2 s^(2k) / (2k + 1), the
- * fdlibm arrangement. |s| <= 0.172: four terms of R leave 2e-9 (float), ten 1e-18 (double). */
-AG_TARGET_AVX512 static inline __m512 avx512_log1p_unit_ps(__m512 u)
-{
-    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
-    __m512 w = _mm512_add_ps(one, u);
-    __m512 c = _mm512_sub_ps(u, _mm512_sub_ps(w, one));
-    __mmask16 big = _mm512_cmp_ps_mask(w, _mm512_set1_ps(AG_SQRT2_F), _CMP_GT_OQ);
-    __m512 e = _mm512_maskz_mov_ps(big, one);
-    __m512 f = _mm512_sub_ps(_mm512_mask_mul_ps(w, big, w, half), one);
-    __m512 s = _mm512_div_ps(f, _mm512_add_ps(_mm512_set1_ps(2.0f), f));
-    __m512 z = _mm512_mul_ps(s, s);
-    __m512 r = _mm512_set1_ps(2.0f / 9);
-    r = _mm512_fmadd_ps(r, z, _mm512_set1_ps(2.0f / 7));
-    r = _mm512_fmadd_ps(r, z, _mm512_set1_ps(2.0f / 5));
-    r = _mm512_fmadd_ps(r, z, _mm512_set1_ps(2.0f / 3));
-    r = _mm512_mul_ps(r, z);
-    __m512 hfsq = _mm512_mul_ps(half, _mm512_mul_ps(f, f));
-    __m512 lf = _mm512_sub_ps(f, _mm512_fnmadd_ps(s, _mm512_add_ps(hfsq, r), hfsq));
-    __m512 lo = _mm512_fmadd_ps(e, _mm512_set1_ps(AG_LN2_LO_F), _mm512_div_ps(c, w));
-    return _mm512_fmadd_ps(e, _mm512_set1_ps(AG_LN2_HI_F), _mm512_add_ps(lf, lo));
-}
-
-AG_TARGET_AVX512 static inline __m512d avx512_log1p_unit_pd(__m512d u)
-{
-    const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
-    __m512d w = _mm512_add_pd(one, u);
-    __m512d c = _mm512_sub_pd(u, _mm512_sub_pd(w, one));
-    __mmask8 big = _mm512_cmp_pd_mask(w, _mm512_set1_pd(AG_SQRT2_D), _CMP_GT_OQ);
-    __m512d e = _mm512_maskz_mov_pd(big, one);
-    __m512d f = _mm512_sub_pd(_mm512_mask_mul_pd(w, big, w, half), one);
-    __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
-    __m512d z = _mm512_mul_pd(s, s);
-    __m512d r = _mm512_set1_pd(2.0 / 21);
-    for (int k = 9; k >= 1; k--)
-        r = _mm512_fmadd_pd(r, z, _mm512_set1_pd(2.0 / (2 * k + 1)));
-    r = _mm512_mul_pd(r, z);
-    __m512d hfsq = _mm512_mul_pd(half, _mm512_mul_pd(f, f));
-    __m512d lf = _mm512_sub_pd(f, _mm512_fnmadd_pd(s, _mm512_add_pd(hfsq, r), hfsq));
-    __m512d lo = _mm512_fmadd_pd(e, _mm512_set1_pd(AG_LN2_LO_D), _mm512_div_pd(c, w));
-    return _mm512_fmadd_pd(e, _mm512_set1_pd(AG_LN2_HI_D), _mm512_add_pd(lf, lo));
-}
-
-AG_TARGET_AVX512 static inline __m512 avx512_op_f32(enum ag_op op, __m512 a, __m512 b,
-                                                    const struct act_params *p)
-{
-    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    const __m512 pa = _mm512_set1_ps((float)p->a), pb = _mm512_set1_ps((float)p->b);
-    switch (op) {
-    case AG_OP_LEAKY_RELU:
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), _mm512_mul_ps(a, pa), a);
-    case AG_OP_ELU: {  /* min(0, a) keeps a NaN (min returns its second operand if unordered) */
-        __m512 e = _mm512_mul_ps(pa, ag512_expm1_neg_ps(_mm512_min_ps(zero, a)));
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), e, a);
-    }
-    case AG_OP_SOFTPLUS: {
-        __m512 t = _mm512_mul_ps(a, pa);
-        __m512 l = avx512_log1p_unit_ps(ag512_exp_ps(_mm512_or_ps(t, sign)));
-        __m512 sp = _mm512_div_ps(_mm512_add_ps(_mm512_max_ps(t, zero), l), pa);
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, pb, _CMP_GT_OQ), sp, a);
-    }
-    case AG_OP_LEAKY_RELU_BACKWARD:
-        return _mm512_mul_ps(a, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), pa, one));
-    case AG_OP_ELU_BACKWARD: {
-        __m512 d = _mm512_mul_ps(a, _mm512_mul_ps(pa, ag512_exp_ps(b)));
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), d, a);
-    }
-    case AG_OP_SOFTPLUS_BACKWARD: {
-        __m512 t = _mm512_mul_ps(b, pa);
-        __m512 z = ag512_exp_ps(_mm512_or_ps(t, sign));
-        __mmask16 neg = _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ);
-        __m512 sg = _mm512_div_ps(_mm512_mask_blend_ps(neg, one, z), _mm512_add_ps(one, z));
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, pb, _CMP_GT_OQ), _mm512_mul_ps(a, sg), a);
-    }
-    case AG_OP_RELU:
-        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_NLE_UQ), a);
-    case AG_OP_SIGMOID: {
-        __m512 z = ag512_exp_ps(_mm512_or_ps(a, sign));
-        __mmask16 neg = _mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ);
-        return _mm512_div_ps(_mm512_mask_blend_ps(neg, one, z), _mm512_add_ps(one, z));
-    }
-    case AG_OP_TANH: {
-        __m512 m = ag512_expm1_neg_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), _mm512_andnot_ps(sign, a)));
-        __m512 t = _mm512_div_ps(_mm512_xor_ps(m, sign), _mm512_add_ps(_mm512_set1_ps(2.0f), m));
-        return _mm512_or_ps(_mm512_andnot_ps(sign, t), _mm512_and_ps(sign, a));
-    }
-    case AG_OP_RELU_BACKWARD:
-        return _mm512_mul_ps(a, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), one));
-    case AG_OP_SIGMOID_BACKWARD:
-        return _mm512_mul_ps(_mm512_mul_ps(a, b), _mm512_sub_ps(one, b));
-    case AG_OP_TANH_BACKWARD:
-        return _mm512_mul_ps(a, _mm512_sub_ps(one, _mm512_mul_ps(b, b)));
-    }
-    return _mm512_set1_ps(NAN);
-}
-
-AG_TARGET_AVX512 static inline __m512d avx512_op_f64(enum ag_op op, __m512d a, __m512d b,
-                                                     const struct act_params *p)
-{
-    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
-    const __m512d sign = _mm512_set1_pd(-0.0);
-    const __m512d pa = _mm512_set1_pd(p->a), pb = _mm512_set1_pd(p->b);
-    switch (op) {
-    case AG_OP_LEAKY_RELU:
-        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), _mm512_mul_pd(a, pa), a);
-    case AG_OP_ELU: {
-        __m512d e = _mm512_mul_pd(pa, ag512_expm1_neg_pd(_mm512_min_pd(zero, a)));
-        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), e, a);
-    }
-    case AG_OP_SOFTPLUS: {
-        __m512d t = _mm512_mul_pd(a, pa);
-        __m512d l = avx512_log1p_unit_pd(ag512_exp_pd(_mm512_or_pd(t, sign)));
-        __m512d sp = _mm512_div_pd(_mm512_add_pd(_mm512_max_pd(t, zero), l), pa);
-        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(t, pb, _CMP_GT_OQ), sp, a);
-    }
-    case AG_OP_LEAKY_RELU_BACKWARD:
-        return _mm512_mul_pd(a, _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), pa, one));
-    case AG_OP_ELU_BACKWARD: {
-        __m512d d = _mm512_mul_pd(a, _mm512_mul_pd(pa, ag512_exp_pd(b)));
-        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), d, a);
-    }
-    case AG_OP_SOFTPLUS_BACKWARD: {
-        __m512d t = _mm512_mul_pd(b, pa);
-        __m512d z = ag512_exp_pd(_mm512_or_pd(t, sign));
-        __mmask8 neg = _mm512_cmp_pd_mask(t, zero, _CMP_LT_OQ);
-        __m512d sg = _mm512_div_pd(_mm512_mask_blend_pd(neg, one, z), _mm512_add_pd(one, z));
-        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(t, pb, _CMP_GT_OQ), _mm512_mul_pd(a, sg), a);
-    }
-    case AG_OP_RELU:
-        return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero, _CMP_NLE_UQ), a);
-    case AG_OP_SIGMOID: {
-        __m512d z = ag512_exp_pd(_mm512_or_pd(a, sign));
-        __mmask8 neg = _mm512_cmp_pd_mask(a, zero, _CMP_LT_OQ);
-        return _mm512_div_pd(_mm512_mask_blend_pd(neg, one, z), _mm512_add_pd(one, z));
-    }
-    case AG_OP_TANH: {
-        __m512d m = ag512_expm1_neg_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), _mm512_andnot_pd(sign, a)));
-        __m512d t = _mm512_div_pd(_mm512_xor_pd(m, sign), _mm512_add_pd(_mm512_set1_pd(2.0), m));
-        return _mm512_or_pd(_mm512_andnot_pd(sign, t), _mm512_and_pd(sign, a));
-    }
-    case AG_OP_RELU_BACKWARD:
-        return _mm512_mul_pd(a, _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), one));
-    case AG_OP_SIGMOID_BACKWARD:
-        return _mm512_mul_pd(_mm512_mul_pd(a, b), _mm512_sub_pd(one, b));
-    case AG_OP_TANH_BACKWARD:
-        return _mm512_mul_pd(a, _mm512_sub_pd(one, _mm512_mul_pd(b, b)));
-    }
-    return _mm512_set1_pd(NAN);
-}
-
-/* The tail runs the same vector code on masked loads: masked-off lanes are never touched. */
-AG_TARGET_AVX512 static void avx512_f32(enum ag_op op, const void *pa, const void *pb,
-                                        void *pout, int64_t n, const struct act_params *p)
-{
-    const float *a = pa, *b = pb;
-    float *out = pout;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 va = _mm512_loadu_ps(a + i);
-        __m512 vb = b ? _mm512_loadu_ps(b + i) : va;
-        _mm512_storeu_ps(out + i, avx512_op_f32(op, va, vb, p));
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        __m512 va = _mm512_maskz_loadu_ps(m, a + i);
-        __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + i) : va;
-        _mm512_mask_storeu_ps(out + i, m, avx512_op_f32(op, va, vb, p));
-    }
-}
-
-AG_TARGET_AVX512 static void avx512_f64(enum ag_op op, const void *pa, const void *pb,
-                                        void *pout, int64_t n, const struct act_params *p)
-{
-    const double *a = pa, *b = pb;
-    double *out = pout;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m512d va = _mm512_loadu_pd(a + i);
-        __m512d vb = b ? _mm512_loadu_pd(b + i) : va;
-        _mm512_storeu_pd(out + i, avx512_op_f64(op, va, vb, p));
-    }
-    if (i < n) {
-        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
-        __m512d va = _mm512_maskz_loadu_pd(m, a + i);
-        __m512d vb = b ? _mm512_maskz_loadu_pd(m, b + i) : va;
-        _mm512_mask_storeu_pd(out + i, m, avx512_op_f64(op, va, vb, p));
-    }
-}
-
-/* ------------------------------------------------------------------ AVX2 + FMA */
-
-/* As avx512_log1p_unit_ps, the same arithmetic. */
-AG_TARGET_AVX2 static inline __m256 avx2_log1p_unit_ps(__m256 u)
-{
-    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
-    __m256 w = _mm256_add_ps(one, u);
-    __m256 c = _mm256_sub_ps(u, _mm256_sub_ps(w, one));
-    __m256 big = _mm256_cmp_ps(w, _mm256_set1_ps(AG_SQRT2_F), _CMP_GT_OQ);
-    __m256 e = _mm256_and_ps(big, one);
-    __m256 f = _mm256_sub_ps(_mm256_blendv_ps(w, _mm256_mul_ps(w, half), big), one);
-    __m256 s = _mm256_div_ps(f, _mm256_add_ps(_mm256_set1_ps(2.0f), f));
-    __m256 z = _mm256_mul_ps(s, s);
-    __m256 r = _mm256_set1_ps(2.0f / 9);
-    r = _mm256_fmadd_ps(r, z, _mm256_set1_ps(2.0f / 7));
-    r = _mm256_fmadd_ps(r, z, _mm256_set1_ps(2.0f / 5));
-    r = _mm256_fmadd_ps(r, z, _mm256_set1_ps(2.0f / 3));
-    r = _mm256_mul_ps(r, z);
-    __m256 hfsq = _mm256_mul_ps(half, _mm256_mul_ps(f, f));
-    __m256 lf = _mm256_sub_ps(f, _mm256_fnmadd_ps(s, _mm256_add_ps(hfsq, r), hfsq));
-    __m256 lo = _mm256_fmadd_ps(e, _mm256_set1_ps(AG_LN2_LO_F), _mm256_div_ps(c, w));
-    return _mm256_fmadd_ps(e, _mm256_set1_ps(AG_LN2_HI_F), _mm256_add_ps(lf, lo));
-}
-
-AG_TARGET_AVX2 static inline __m256d avx2_log1p_unit_pd(__m256d u)
-{
-    const __m256d one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
-    __m256d w = _mm256_add_pd(one, u);
-    __m256d c = _mm256_sub_pd(u, _mm256_sub_pd(w, one));
-    __m256d big = _mm256_cmp_pd(w, _mm256_set1_pd(AG_SQRT2_D), _CMP_GT_OQ);
-    __m256d e = _mm256_and_pd(big, one);
-    __m256d f = _mm256_sub_pd(_mm256_blendv_pd(w, _mm256_mul_pd(w, half), big), one);
-    __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
-    __m256d z = _mm256_mul_pd(s, s);
-    __m256d r = _mm256_set1_pd(2.0 / 21);
-    for (int k = 9; k >= 1; k--)
-        r = _mm256_fmadd_pd(r, z, _mm256_set1_pd(2.0 / (2 * k + 1)));
-    r = _mm256_mul_pd(r, z);
-    __m256d hfsq = _mm256_mul_pd(half, _mm256_mul_pd(f, f));
-    __m256d lf = _mm256_sub_pd(f, _mm256_fnmadd_pd(s, _mm256_add_pd(hfsq, r), hfsq));
-    __m256d lo = _mm256_fmadd_pd(e, _mm256_set1_pd(AG_LN2_LO_D), _mm256_div_pd(c, w));
-    return _mm256_fmadd_pd(e, _mm256_set1_pd(AG_LN2_HI_D), _mm256_add_pd(lf, lo));
-}
-
-AG_TARGET_AVX2 static inline __m256 avx2_op_f32(enum ag_op op, __m256 a, __m256 b,
-                                                const struct act_params *p)
-{
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 pa = _mm256_set1_ps((float)p->a), pb = _mm256_set1_ps((float)p->b);
-    switch (op) {
-    case AG_OP_LEAKY_RELU:
-        return _mm256_blendv_ps(_mm256_mul_ps(a, pa), a, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
-    case AG_OP_ELU: {
-        __m256 e = _mm256_mul_ps(pa, ag256_expm1_neg_ps(_mm256_min_ps(zero, a)));
-        return _mm256_blendv_ps(e, a, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
-    }
-    case AG_OP_SOFTPLUS: {
-        __m256 t = _mm256_mul_ps(a, pa);
-        __m256 l = avx2_log1p_unit_ps(ag256_exp_ps(_mm256_or_ps(t, sign)));
-        __m256 sp = _mm256_div_ps(_mm256_add_ps(_mm256_max_ps(t, zero), l), pa);
-        return _mm256_blendv_ps(sp, a, _mm256_cmp_ps(t, pb, _CMP_GT_OQ));
-    }
-    case AG_OP_LEAKY_RELU_BACKWARD:
-        return _mm256_mul_ps(a, _mm256_blendv_ps(pa, one, _mm256_cmp_ps(b, zero, _CMP_GT_OQ)));
-    case AG_OP_ELU_BACKWARD: {
-        __m256 d = _mm256_mul_ps(a, _mm256_mul_ps(pa, ag256_exp_ps(b)));
-        return _mm256_blendv_ps(d, a, _mm256_cmp_ps(b, zero, _CMP_GT_OQ));
-    }
-    case AG_OP_SOFTPLUS_BACKWARD: {
-        __m256 t = _mm256_mul_ps(b, pa);
-        __m256 z = ag256_exp_ps(_mm256_or_ps(t, sign));
-        __m256 neg = _mm256_cmp_ps(t, zero, _CMP_LT_OQ);
-        __m256 sg = _mm256_div_ps(_mm256_blendv_ps(one, z, neg), _mm256_add_ps(one, z));
-        return _mm256_blendv_ps(_mm256_mul_ps(a, sg), a, _mm256_cmp_ps(t, pb, _CMP_GT_OQ));
-    }
-    case AG_OP_RELU:
-        return _mm256_and_ps(_mm256_cmp_ps(a, zero, _CMP_NLE_UQ), a);
-    case AG_OP_SIGMOID: {
-        __m256 z = ag256_exp_ps(_mm256_or_ps(a, sign));
-        __m256 neg = _mm256_cmp_ps(a, zero, _CMP_LT_OQ);
-        return _mm256_div_ps(_mm256_blendv_ps(one, z, neg), _mm256_add_ps(one, z));
-    }
-    case AG_OP_TANH: {
-        __m256 m = ag256_expm1_neg_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), _mm256_andnot_ps(sign, a)));
-        __m256 t = _mm256_div_ps(_mm256_xor_ps(m, sign), _mm256_add_ps(_mm256_set1_ps(2.0f), m));
-        return _mm256_or_ps(_mm256_andnot_ps(sign, t), _mm256_and_ps(sign, a));
-    }
-    case AG_OP_RELU_BACKWARD:
-        return _mm256_mul_ps(a, _mm256_and_ps(_mm256_cmp_ps(b, zero, _CMP_GT_OQ), one));
-    case AG_OP_SIGMOID_BACKWARD:
-        return _mm256_mul_ps(_mm256_mul_ps(a, b), _mm256_sub_ps(one, b));
-    case AG_OP_TANH_BACKWARD:
-        return _mm256_mul_ps(a, _mm256_sub_ps(one, _mm256_mul_ps(b, b)));
-    }
-    return _mm256_set1_ps(NAN);
-}
-
-AG_TARGET_AVX2 static inline __m256d avx2_op_f64(enum ag_op op, __m256d a, __m256d b,
-                                                 const struct act_params *p)
-{
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    const __m256d sign = _mm256_set1_pd(-0.0);
-    const __m256d pa = _mm256_set1_pd(p->a), pb = _mm256_set1_pd(p->b);
-    switch (op) {
-    case AG_OP_LEAKY_RELU:
-        return _mm256_blendv_pd(_mm256_mul_pd(a, pa), a, _mm256_cmp_pd(a, zero, _CMP_GT_OQ));
-    case AG_OP_ELU: {
-        __m256d e = _mm256_mul_pd(pa, ag256_expm1_neg_pd(_mm256_min_pd(zero, a)));
-        return _mm256_blendv_pd(e, a, _mm256_cmp_pd(a, zero, _CMP_GT_OQ));
-    }
-    case AG_OP_SOFTPLUS: {
-        __m256d t = _mm256_mul_pd(a, pa);
-        __m256d l = avx2_log1p_unit_pd(ag256_exp_pd(_mm256_or_pd(t, sign)));
-        __m256d sp = _mm256_div_pd(_mm256_add_pd(_mm256_max_pd(t, zero), l), pa);
-        return _mm256_blendv_pd(sp, a, _mm256_cmp_pd(t, pb, _CMP_GT_OQ));
-    }
-    case AG_OP_LEAKY_RELU_BACKWARD:
-        return _mm256_mul_pd(a, _mm256_blendv_pd(pa, one, _mm256_cmp_pd(b, zero, _CMP_GT_OQ)));
-    case AG_OP_ELU_BACKWARD: {
-        __m256d d = _mm256_mul_pd(a, _mm256_mul_pd(pa, ag256_exp_pd(b)));
-        return _mm256_blendv_pd(d, a, _mm256_cmp_pd(b, zero, _CMP_GT_OQ));
-    }
-    case AG_OP_SOFTPLUS_BACKWARD: {
-        __m256d t = _mm256_mul_pd(b, pa);
-        __m256d z = ag256_exp_pd(_mm256_or_pd(t, sign));
-        __m256d neg = _mm256_cmp_pd(t, zero, _CMP_LT_OQ);
-        __m256d sg = _mm256_div_pd(_mm256_blendv_pd(one, z, neg), _mm256_add_pd(one, z));
-        return _mm256_blendv_pd(_mm256_mul_pd(a, sg), a, _mm256_cmp_pd(t, pb, _CMP_GT_OQ));
-    }
-    case AG_OP_RELU:
-        return _mm256_and_pd(_mm256_cmp_pd(a, zero, _CMP_NLE_UQ), a);
-    case AG_OP_SIGMOID: {
-        __m256d z = ag256_exp_pd(_mm256_or_pd(a, sign));
-        __m256d neg = _mm256_cmp_pd(a, zero, _CMP_LT_OQ);
-        return _mm256_div_pd(_mm256_blendv_pd(one, z, neg), _mm256_add_pd(one, z));
-    }
-    case AG_OP_TANH: {
-        __m256d m = ag256_expm1_neg_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), _mm256_andnot_pd(sign, a)));
-        __m256d t = _mm256_div_pd(_mm256_xor_pd(m, sign), _mm256_add_pd(_mm256_set1_pd(2.0), m));
-        return _mm256_or_pd(_mm256_andnot_pd(sign, t), _mm256_and_pd(sign, a));
-    }
-    case AG_OP_RELU_BACKWARD:
-        return _mm256_mul_pd(a, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_GT_OQ), one));
-    case AG_OP_SIGMOID_BACKWARD:
-        return _mm256_mul_pd(_mm256_mul_pd(a, b), _mm256_sub_pd(one, b));
-    case AG_OP_TANH_BACKWARD:
-        return _mm256_mul_pd(a, _mm256_sub_pd(one, _mm256_mul_pd(b, b)));
-    }
-    return _mm256_set1_pd(NAN);
-}
-
-/* maskload/maskstore neither read nor write the lanes whose mask is clear. */
-AG_TARGET_AVX2 static void avx2_f32(enum ag_op op, const void *pa, const void *pb, void *pout,
-                                    int64_t n, const struct act_params *p)
-{
-    const float *a = pa, *b = pb;
-    float *out = pout;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 va = _mm256_loadu_ps(a + i);
-        __m256 vb = b ? _mm256_loadu_ps(b + i) : va;
-        _mm256_storeu_ps(out + i, avx2_op_f32(op, va, vb, p));
-    }
-    if (i < n) {
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256 va = _mm256_maskload_ps(a + i, m);
-        __m256 vb = b ? _mm256_maskload_ps(b + i, m) : va;
-        _mm256_maskstore_ps(out + i, m, avx2_op_f32(op, va, vb, p));
-    }
-}
-
-AG_TARGET_AVX2 static void avx2_f64(enum ag_op op, const void *pa, const void *pb, void *pout,
-                                    int64_t n, const struct act_params *p)
-{
-    const double *a = pa, *b = pb;
-    double *out = pout;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d va = _mm256_loadu_pd(a + i);
-        __m256d vb = b ? _mm256_loadu_pd(b + i) : va;
-        _mm256_storeu_pd(out + i, avx2_op_f64(op, va, vb, p));
-    }
-    if (i < n) {
-        __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - i), _mm256_setr_epi64x(0, 1, 2, 3));
-        __m256d va = _mm256_maskload_pd(a + i, m);
-        __m256d vb = b ? _mm256_maskload_pd(b + i, m) : va;
-        _mm256_maskstore_pd(out + i, m, avx2_op_f64(op, va, vb, p));
-    }
-}
-#endif /* AG_SIMD_X86 */
-
 /* ------------------------------------------------------------------ driver */
 
 static ag_elementwise_fn pick(int isa, int is_f64)
 {
 #ifdef AG_SIMD_X86
     if (isa == AG_ISA_AVX512)
-        return is_f64 ? avx512_f64 : avx512_f32;
+        return ag_act_avx512[is_f64];
     if (isa == AG_ISA_AVX2)
-        return is_f64 ? avx2_f64 : avx2_f32;
+        return ag_act_avx2[is_f64];
 #endif
     (void)isa;
     return is_f64 ? portable_f64 : portable_f32;

@@ -95,13 +95,71 @@ static inline void valid_range(int64_t j, int64_t sw, int64_t pw, int64_t w, int
     int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,        \
         int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow
 
-/* Runs `body` for every plane p, on use_threads(&g) threads with a static schedule. */
-#define AG_FOR_PLANES(g, body)                                                             \
-    do {                                                                                   \
-        _Pragma("omp parallel for num_threads(use_threads(&g)) schedule(static)")          \
-        for (int64_t p = 0; p < g.planes; p++) {                                           \
-            body;                                                                          \
-        }                                                                                  \
-    } while (0)
+/* The per-plane length of a buffer, in elements. */
+enum plane_len { PLANE_NONE, PLANE_IN, PLANE_OUT, PLANE_COLS };  /* -, h w, oh ow, kh kw oh ow */
+
+/* One of a call's buffers: its pointer, per-plane length and element size. */
+struct plane_buf {
+    const void *ptr;
+    enum plane_len len;
+    size_t es;
+};
+
+#define AG_BUF(p, len) ((struct plane_buf){(p), (len), sizeof *(p)})
+#define AG_NOBUF ((struct plane_buf){NULL, PLANE_NONE, 0})
+
+/* One plane's work on its slices of the call's buffers (each kernel says which is which; the
+ * inputs are never written). Returns nonzero if the input is invalid (an index out of range). */
+typedef int (*plane_fn)(void *const buf[3], const struct geom *g);
+
+static inline int64_t plane_elems(const struct geom *g, enum plane_len len)
+{
+    switch (len) {
+    case PLANE_IN: return g->h * g->w;
+    case PLANE_OUT: return g->oh * g->ow;
+    case PLANE_COLS: return g->kh * g->kw * g->oh * g->ow;
+    default: return 0;
+    }
+}
+
+/* The whole of an exported kernel: validates the geometry (pool: with pooling's rule), returns
+ * early when there is nothing to write (no planes, or an empty plane of the last buffer, which
+ * is the one written), checks the pointers, then runs fn on every plane p with each buffer
+ * advanced by p planes, on use_threads(g) threads with a static schedule. fn is called
+ * indirectly, once per plane: its work is a whole plane, so the call costs nothing. */
+static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct plane_buf b1,
+                             struct plane_buf b2, AG_GEOM_PARAMS)
+{
+    struct geom g;
+    int status = pool ? make_pool_geom(&g, AG_GEOM_ARGS) : make_geom(&g, AG_GEOM_ARGS);
+    if (status != AG_OK || g.planes == 0 || plane_elems(&g, b2.len) == 0)
+        return status;
+    const struct plane_buf bufs[3] = {b0, b1, b2};
+    int64_t stride[3];
+    for (int k = 0; k < 3; k++) {
+        if (bufs[k].len != PLANE_NONE && !bufs[k].ptr)
+            return AG_ERR_NULL;
+        stride[k] = plane_elems(&g, bufs[k].len) * (int64_t)bufs[k].es;
+    }
+    int bad = 0;
+#pragma omp parallel for num_threads(use_threads(&g)) schedule(static) reduction(| : bad)
+    for (int64_t p = 0; p < g.planes; p++) {
+        void *const slice[3] = {(char *)bufs[0].ptr + p * stride[0],
+                                bufs[1].ptr ? (char *)bufs[1].ptr + p * stride[1] : NULL,
+                                bufs[2].ptr ? (char *)bufs[2].ptr + p * stride[2] : NULL};
+        bad |= fn(slice, &g);
+    }
+    return bad ? AG_ERR_ARG : AG_OK;
+}
+
+/* avg_pool2d's backward planes ({gy, -, gx}): col2im's scatter (conv.c), its source rows
+ * divided by kh * kw. */
+int ag_avg_unpool_plane_f32(void *const buf[3], const struct geom *g);
+int ag_avg_unpool_plane_f64(void *const buf[3], const struct geom *g);
+
+/* Dtype-generic code is written once as an always-inline function taking an `f64` flag; each
+ * dtype's plane function calls it with a constant, so the compiler emits one specialised copy
+ * per dtype and the flag costs nothing at run time. */
+#define AG_INLINE static inline __attribute__((always_inline))
 
 #endif /* AG_CONV_H */

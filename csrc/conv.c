@@ -18,80 +18,115 @@
 
 #include <string.h>
 
+/* dst[k] = 0 for k in [lo, hi). */
+AG_INLINE void zero_span(void *dst, int64_t lo, int64_t hi, int f64)
+{
+    if (f64) {
+        double *d = dst;
+        for (int64_t k = lo; k < hi; k++)
+            d[k] = 0.0;
+    } else {
+        float *d = dst;
+        for (int64_t k = lo; k < hi; k++)
+            d[k] = 0.0f;
+    }
+}
+
+/* dst[k] = src[k * sw + off] for k in [lo, hi); unit stride kept apart so it vectorises. */
+AG_INLINE void gather_span(void *restrict dst, const void *restrict src, int64_t lo, int64_t hi,
+                           int64_t sw, int64_t off, int f64)
+{
+    if (f64) {
+        double *restrict d = dst;
+        const double *restrict s = src;
+        if (sw == 1) {
+            for (int64_t k = lo; k < hi; k++)
+                d[k] = s[k + off];
+        } else {
+            for (int64_t k = lo; k < hi; k++)
+                d[k] = s[k * sw + off];
+        }
+    } else {
+        float *restrict d = dst;
+        const float *restrict s = src;
+        if (sw == 1) {
+            for (int64_t k = lo; k < hi; k++)
+                d[k] = s[k + off];
+        } else {
+            for (int64_t k = lo; k < hi; k++)
+                d[k] = s[k * sw + off];
+        }
+    }
+}
+
 /* One plane of x into its kh * kw rows of cols (each oh * ow long). Plain loops rather than
  * memcpy/memset: rows are often a few elements long (3 to 26 in a small CNN), where the calls
  * cost more than the copy; gcc vectorises the unit-stride loops. */
-static void im2col_plane_f32(const float *restrict x, float *restrict col, const struct geom *g)
+AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const struct geom *g,
+                            int f64)
 {
-    const int64_t ow = g->ow, sw = g->sw;
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int64_t ow = g->ow;
     for (int64_t i = 0; i < g->kh; i++) {
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t lo, hi;
-            valid_range(j, sw, g->pw, g->w, ow, &lo, &hi);
+            valid_range(j, g->sw, g->pw, g->w, ow, &lo, &hi);
             for (int64_t r = 0; r < g->oh; r++) {
-                float *dst = col + ((i * g->kw + j) * g->oh + r) * ow;
+                char *dst = (char *)col + (size_t)(((i * g->kw + j) * g->oh + r) * ow) * es;
                 const int64_t ih = r * g->sh - g->ph + i;
                 if (ih < 0 || ih >= g->h) {
-                    for (int64_t k = 0; k < ow; k++)
-                        dst[k] = 0.0f;
+                    zero_span(dst, 0, ow, f64);
                     continue;
                 }
-                const float *row = x + ih * g->w;
-                const int64_t off = j - g->pw;  /* input column of output column k: k sw + off */
-                for (int64_t k = 0; k < lo; k++)
-                    dst[k] = 0.0f;
-                if (sw == 1) {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k] = row[k + off];
-                } else {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k] = row[k * sw + off];
-                }
-                for (int64_t k = hi; k < ow; k++)
-                    dst[k] = 0.0f;
+                /* input column of output column k: k sw + j - pw */
+                const char *row = (const char *)x + (size_t)(ih * g->w) * es;
+                zero_span(dst, 0, lo, f64);
+                gather_span(dst, row, lo, hi, g->sw, j - g->pw, f64);
+                zero_span(dst, hi, ow, f64);
             }
         }
     }
 }
 
-static void im2col_plane_f64(const double *restrict x, double *restrict col,
-                             const struct geom *g)
+/* dst[k * sw + off] += src[k] (avg: src[k] / count) for k in [lo, hi). */
+AG_INLINE void scatter_add_span(void *restrict dst, const void *restrict src, int64_t lo,
+                                int64_t hi, int64_t sw, int64_t off, int avg, int64_t count,
+                                int f64)
 {
-    const int64_t ow = g->ow, sw = g->sw;
-    for (int64_t i = 0; i < g->kh; i++) {
-        for (int64_t j = 0; j < g->kw; j++) {
-            int64_t lo, hi;
-            valid_range(j, sw, g->pw, g->w, ow, &lo, &hi);
-            for (int64_t r = 0; r < g->oh; r++) {
-                double *dst = col + ((i * g->kw + j) * g->oh + r) * ow;
-                const int64_t ih = r * g->sh - g->ph + i;
-                if (ih < 0 || ih >= g->h) {
-                    for (int64_t k = 0; k < ow; k++)
-                        dst[k] = 0.0;
-                    continue;
-                }
-                const double *row = x + ih * g->w;
-                const int64_t off = j - g->pw;  /* input column of output column k: k sw + off */
-                for (int64_t k = 0; k < lo; k++)
-                    dst[k] = 0.0;
-                if (sw == 1) {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k] = row[k + off];
-                } else {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k] = row[k * sw + off];
-                }
-                for (int64_t k = hi; k < ow; k++)
-                    dst[k] = 0.0;
-            }
+    if (f64) {
+        double *restrict d = dst;
+        const double *restrict s = src;
+        const double c = (double)count;
+        if (sw == 1 && !avg) {  /* unit stride: a vectorisable axpy */
+            for (int64_t k = lo; k < hi; k++)
+                d[k + off] += s[k];
+        } else {
+            for (int64_t k = lo; k < hi; k++)
+                d[k * sw + off] += avg ? s[k] / c : s[k];
+        }
+    } else {
+        float *restrict d = dst;
+        const float *restrict s = src;
+        const float c = (float)count;
+        if (sw == 1 && !avg) {
+            for (int64_t k = lo; k < hi; k++)
+                d[k + off] += s[k];
+        } else {
+            for (int64_t k = lo; k < hi; k++)
+                d[k * sw + off] += avg ? s[k] / c : s[k];
         }
     }
 }
 
-/* x[plane] = sum over (i, j), in that order, of the cols rows scattered back. */
-static void col2im_plane_f32(const float *restrict col, float *restrict x, const struct geom *g)
+/* x[plane] = sum over (i, j), in that order, of the rows of src scattered back: col2im, where
+ * the row for (i, j, r) is src[((i kw + j) oh + r) ow ...], or (avg) avg_pool2d's backward,
+ * where it is gy[r ow ...] / (kh kw) for every (i, j). */
+AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const struct geom *g,
+                             int avg, int f64)
 {
-    memset(x, 0, (size_t)(g->h * g->w) * sizeof *x);
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int64_t ij_rows = avg ? 0 : g->oh;  /* rows of src per kernel offset (i, j) */
+    memset(x, 0, (size_t)(g->h * g->w) * es);
     for (int64_t i = 0; i < g->kh; i++) {
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t lo, hi;
@@ -100,98 +135,68 @@ static void col2im_plane_f32(const float *restrict col, float *restrict x, const
                 const int64_t ih = r * g->sh - g->ph + i;
                 if (ih < 0 || ih >= g->h)
                     continue;
-                const float *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
-                float *dst = x + ih * g->w;  /* output column k adds to column k sw + off */
-                const int64_t off = j - g->pw;
-                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k + off] += src[k];
-                } else {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k * g->sw + off] += src[k];
-                }
+                const char *s = (const char *)src + (size_t)(((i * g->kw + j) * ij_rows + r) *
+                                                             g->ow) * es;
+                char *dst = (char *)x + (size_t)(ih * g->w) * es;
+                scatter_add_span(dst, s, lo, hi, g->sw, j - g->pw, avg, g->kh * g->kw, f64);
             }
         }
     }
 }
 
-static void col2im_plane_f64(const double *restrict col, double *restrict x,
-                             const struct geom *g)
+/* Buffers: {x, -, cols}, {cols, -, x} and (avg_pool2d's backward, exported to pool.c)
+ * {gy, -, gx}. */
+static int im2col_f32(void *const b[3], const struct geom *g)
 {
-    memset(x, 0, (size_t)(g->h * g->w) * sizeof *x);
-    for (int64_t i = 0; i < g->kh; i++) {
-        for (int64_t j = 0; j < g->kw; j++) {
-            int64_t lo, hi;
-            valid_range(j, g->sw, g->pw, g->w, g->ow, &lo, &hi);
-            for (int64_t r = 0; r < g->oh; r++) {
-                const int64_t ih = r * g->sh - g->ph + i;
-                if (ih < 0 || ih >= g->h)
-                    continue;
-                const double *src = col + ((i * g->kw + j) * g->oh + r) * g->ow;
-                double *dst = x + ih * g->w;  /* output column k adds to column k sw + off */
-                const int64_t off = j - g->pw;
-                if (g->sw == 1) {  /* unit stride: a vectorisable axpy */
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k + off] += src[k];
-                } else {
-                    for (int64_t k = lo; k < hi; k++)
-                        dst[k * g->sw + off] += src[k];
-                }
-            }
-        }
-    }
+    im2col_plane(b[0], b[2], g, 0);
+    return 0;
+}
+static int im2col_f64(void *const b[3], const struct geom *g)
+{
+    im2col_plane(b[0], b[2], g, 1);
+    return 0;
+}
+static int col2im_f32(void *const b[3], const struct geom *g)
+{
+    scatter_plane(b[0], b[2], g, 0, 0);
+    return 0;
+}
+static int col2im_f64(void *const b[3], const struct geom *g)
+{
+    scatter_plane(b[0], b[2], g, 0, 1);
+    return 0;
+}
+
+int ag_avg_unpool_plane_f32(void *const b[3], const struct geom *g)
+{
+    scatter_plane(b[0], b[2], g, 1, 0);
+    return 0;
+}
+int ag_avg_unpool_plane_f64(void *const b[3], const struct geom *g)
+{
+    scatter_plane(b[0], b[2], g, 1, 1);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ exports */
 
 int ag_im2col_f32(const float *x, float *cols, AG_GEOM_PARAMS)
 {
-    struct geom g;
-    int status = make_geom(&g, AG_GEOM_ARGS);
-    if (status != AG_OK || g.planes == 0)
-        return status;
-    if (!x || !cols)
-        return AG_ERR_NULL;
-    const int64_t xs = h * w, cs = kh * kw * oh * ow;
-    AG_FOR_PLANES(g, im2col_plane_f32(x + p * xs, cols + p * cs, &g));
-    return AG_OK;
+    return run_planes(im2col_f32, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
+                      AG_GEOM_ARGS);
 }
-
 int ag_im2col_f64(const double *x, double *cols, AG_GEOM_PARAMS)
 {
-    struct geom g;
-    int status = make_geom(&g, AG_GEOM_ARGS);
-    if (status != AG_OK || g.planes == 0)
-        return status;
-    if (!x || !cols)
-        return AG_ERR_NULL;
-    const int64_t xs = h * w, cs = kh * kw * oh * ow;
-    AG_FOR_PLANES(g, im2col_plane_f64(x + p * xs, cols + p * cs, &g));
-    return AG_OK;
+    return run_planes(im2col_f64, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
+                      AG_GEOM_ARGS);
 }
-
 int ag_col2im_f32(const float *cols, float *x, AG_GEOM_PARAMS)
 {
-    struct geom g;
-    int status = make_geom(&g, AG_GEOM_ARGS);
-    if (status != AG_OK || g.planes == 0 || h * w == 0)
-        return status;
-    if (!cols || !x)
-        return AG_ERR_NULL;
-    const int64_t cstride = kh * kw * oh * ow, xstride = h * w;
-    AG_FOR_PLANES(g, col2im_plane_f32(cols + p * cstride, x + p * xstride, &g));
-    return AG_OK;
+    return run_planes(col2im_f32, 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
+                      AG_GEOM_ARGS);
 }
-
 int ag_col2im_f64(const double *cols, double *x, AG_GEOM_PARAMS)
 {
-    struct geom g;
-    int status = make_geom(&g, AG_GEOM_ARGS);
-    if (status != AG_OK || g.planes == 0 || h * w == 0)
-        return status;
-    if (!cols || !x)
-        return AG_ERR_NULL;
-    const int64_t cstride = kh * kw * oh * ow, xstride = h * w;
-    AG_FOR_PLANES(g, col2im_plane_f64(cols + p * cstride, x + p * xstride, &g));
-    return AG_OK;
+    return run_planes(col2im_f64, 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
+                      AG_GEOM_ARGS);
 }
