@@ -25,26 +25,8 @@ from autograd.errors import ShapeError
 
 ffi, lib = _c.ffi, _c.lib
 DTYPES = [np.float32, np.float64]
-ISA_NAMES = {lib.AG_ISA_PORTABLE: "portable", lib.AG_ISA_AVX2: "avx2", lib.AG_ISA_AVX512: "avx512"}
-
-
-def _levels():
-    return [level for level in ISA_NAMES if level <= lib.ag_isa_detected()]
-
-
-@pytest.fixture(params=_levels(), ids=lambda level: ISA_NAMES[level])
-def isa(request):
-    previous = lib.ag_isa()
-    assert lib.ag_set_isa_cap(request.param) == request.param
-    yield request.param
-    lib.ag_set_isa_cap(previous)
-
-
-@pytest.fixture
-def threads():
-    previous = lib.ag_get_num_threads()
-    yield lib.ag_set_num_threads
-    lib.ag_set_num_threads(previous)
+# The ISA-cap and thread-count fixtures are the raw kernel tests' own (same extension module).
+from test_backend_c import ISA_NAMES, isa, threads  # noqa: E402,F401  (pytest fixtures)
 
 
 def _close(actual, expected):

@@ -1,7 +1,7 @@
 """Factories: tensors from data, filled tensors, ranges, and the seeded random generator."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -130,6 +130,19 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def default_generator() -> np.random.Generator:
     return _GeneratorHolder.generator
+
+
+Seed = Union[None, int, np.random.Generator]
+
+
+def generator_from(seed: Seed) -> np.random.Generator:
+    """The generator a `seed=` argument names: None is the global one (ag.manual_seed), an int a
+    fresh generator seeded with it, a Generator itself."""
+    if seed is None:
+        return default_generator()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(int(seed))
 
 
 def rand(*shape, dtype=None, requires_grad: bool = False, generator=None) -> Tensor:

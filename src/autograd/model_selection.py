@@ -12,22 +12,13 @@ from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .creation import default_generator
+from .creation import Seed, generator_from
 from .errors import ShapeError
 from .tensor import Tensor
 
-Seed = Union[None, int, np.random.Generator]
 Split = Tuple[np.ndarray, np.ndarray]
 
 __all__ = ["train_test_split", "KFold", "StratifiedKFold", "LeaveOneOut", "cross_validate"]
-
-
-def _rng(seed: Seed) -> np.random.Generator:
-    if seed is None:
-        return default_generator()
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(int(seed))
 
 
 def _num_samples(X) -> int:
@@ -121,11 +112,11 @@ def train_test_split(*arrays, test_size: Union[float, int, None] = None,
             raise ValueError("train_test_split: stratify needs shuffle=True")
         train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
     elif stratify is None:
-        perm = _rng(seed).permutation(n)
+        perm = generator_from(seed).permutation(n)
         test, train = perm[:n_test], perm[n_test:n_test + n_train]
     else:
         train, test = _stratified_split(_labels(stratify, "train_test_split"), n_test, n_train,
-                                        _rng(seed))
+                                        generator_from(seed))
     out = []
     for a in arrays:
         out += [_take(a, train), _take(a, test)]
@@ -175,7 +166,7 @@ class KFold(_Splitter):
         self.n_splits, self.shuffle, self.seed = int(n_splits), bool(shuffle), seed
 
     def _order(self, n: int) -> np.ndarray:
-        return _rng(self.seed).permutation(n) if self.shuffle else np.arange(n)
+        return generator_from(self.seed).permutation(n) if self.shuffle else np.arange(n)
 
     def _test_masks(self, n: int, y) -> Iterator[np.ndarray]:
         if self.n_splits > n:
@@ -222,7 +213,7 @@ class StratifiedKFold(KFold):
         sorted_y = np.sort(y_enc)
         per_fold = np.stack([np.bincount(sorted_y[i::k], minlength=counts.size) for i in range(k)])
         fold_of = np.empty(n, dtype=np.int64)
-        rng = _rng(self.seed) if self.shuffle else None
+        rng = generator_from(self.seed) if self.shuffle else None
         for c in range(counts.size):
             folds = np.repeat(np.arange(k), per_fold[:, c])
             if rng is not None:

@@ -79,7 +79,7 @@ MIN_SIZE = {
 
 def _table(kernel, thresholds=True):
     """{dtype: (C function, cffi array type, smallest size sent to C)} for one kernel."""
-    f32, f64 = MIN_SIZE[kernel] if thresholds else (1, 1)
+    f32, f64 = (MIN_SIZE.get(kernel) or MIN_SIZE_PARAMS[kernel]) if thresholds else (1, 1)
     return {_F32: (getattr(lib, f"ag_{kernel}_f32"), "float[]", f32),
             _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
 
@@ -88,22 +88,22 @@ def _unary(kernel, reference, thresholds=True):
     table = _table(kernel, thresholds)
     from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
 
-    def run(x):
+    def run(x, *params):
         entry = table.get(x.dtype) if type(x) is ndarray else None
         if entry is None or x.size < entry[2] or x.ndim == 0:
-            return reference(x)
+            return reference(x, *params)
         fn, ctype, _ = entry
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         out = empty_like(x)
-        n = x.size
-        status = fn(from_buffer(ctype, x), from_buffer(ctype, out, require_writable=True), n)
+        status = fn(from_buffer(ctype, x), from_buffer(ctype, out, require_writable=True), x.size,
+                    *map(float, params))
         if status:
             _ensure(status, kernel, x)
         return out
 
     run.__name__ = run.__qualname__ = kernel
-    run.__doc__ = f"{kernel}(x) in C; same semantics as autograd.backend._numpy.{kernel}."
+    run.__doc__ = f"{kernel}(x, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
     return run
 
 
@@ -111,15 +111,15 @@ def _binary(kernel, reference, thresholds=True):
     table = _table(kernel, thresholds)
     from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
 
-    def run(g, y):
+    def run(g, y, *params):
         if type(g) is not ndarray or type(y) is not ndarray:
-            return reference(g, y)
+            return reference(g, y, *params)
         if g.shape != y.shape:
             raise ShapeError(f"{kernel}: the gradient and the saved array must have the same "
                              f"shape, got {g.shape} {g.dtype} and {y.shape} {y.dtype}")
         entry = table.get(g.dtype)
         if entry is None or y.dtype != g.dtype or g.size < entry[2] or g.ndim == 0:
-            return reference(g, y)
+            return reference(g, y, *params)
         fn, ctype, _ = entry
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)
@@ -127,13 +127,13 @@ def _binary(kernel, reference, thresholds=True):
             y = np.ascontiguousarray(y)
         out = empty_like(g)
         status = fn(from_buffer(ctype, g), from_buffer(ctype, y),
-                    from_buffer(ctype, out, require_writable=True), g.size)
+                    from_buffer(ctype, out, require_writable=True), g.size, *map(float, params))
         if status:
             _ensure(status, kernel, g, y)
         return out
 
     run.__name__ = run.__qualname__ = kernel
-    run.__doc__ = f"{kernel}(g, y) in C; same semantics as autograd.backend._numpy.{kernel}."
+    run.__doc__ = f"{kernel}(g, y, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
     return run
 
 
@@ -513,66 +513,12 @@ MIN_SIZE_PARAMS = {
 }
 
 
-def _param_table(kernel):
-    f32, f64 = MIN_SIZE_PARAMS[kernel]
-    return {_F32: (getattr(lib, f"ag_{kernel}_f32"), "float[]", f32),
-            _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
-
-
-def _unary_params(kernel, reference):
-    table = _param_table(kernel)
-
-    def run(x, *params):
-        entry = table.get(x.dtype) if type(x) is np.ndarray else None
-        if entry is None or x.size < entry[2] or x.ndim == 0:
-            return reference(x, *params)
-        fn, ctype, _ = entry
-        x = np.ascontiguousarray(x)
-        out = np.empty_like(x)
-        status = fn(ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, out, require_writable=True),
-                    x.size, *map(float, params))
-        if status:
-            _ensure(status, kernel, x)
-        return out
-
-    run.__name__ = run.__qualname__ = kernel
-    run.__doc__ = f"{kernel}(x, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
-    return run
-
-
-def _binary_params(kernel, reference):
-    table = _param_table(kernel)
-
-    def run(g, x, *params):
-        if type(g) is not np.ndarray or type(x) is not np.ndarray:
-            return reference(g, x, *params)
-        if g.shape != x.shape:
-            raise ShapeError(f"{kernel}: the gradient and the saved input must have the same "
-                             f"shape, got {g.shape} {g.dtype} and {x.shape} {x.dtype}")
-        entry = table.get(g.dtype)
-        if entry is None or x.dtype != g.dtype or g.size < entry[2] or g.ndim == 0:
-            return reference(g, x, *params)
-        fn, ctype, _ = entry
-        g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
-        out = np.empty_like(g)
-        status = fn(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, x),
-                    ffi.from_buffer(ctype, out, require_writable=True), g.size,
-                    *map(float, params))
-        if status:
-            _ensure(status, kernel, g, x)
-        return out
-
-    run.__name__ = run.__qualname__ = kernel
-    run.__doc__ = f"{kernel}(g, x, ...) in C; same semantics as autograd.backend._numpy.{kernel}."
-    return run
-
-
-leaky_relu = _unary_params("leaky_relu", _numpy.leaky_relu)
-elu = _unary_params("elu", _numpy.elu)
-softplus = _unary_params("softplus", _numpy.softplus)
-leaky_relu_backward = _binary_params("leaky_relu_backward", _numpy.leaky_relu_backward)
-elu_backward = _binary_params("elu_backward", _numpy.elu_backward)
-softplus_backward = _binary_params("softplus_backward", _numpy.softplus_backward)
+leaky_relu = _unary("leaky_relu", _numpy.leaky_relu)
+elu = _unary("elu", _numpy.elu)
+softplus = _unary("softplus", _numpy.softplus)
+leaky_relu_backward = _binary("leaky_relu_backward", _numpy.leaky_relu_backward)
+elu_backward = _binary("elu_backward", _numpy.elu_backward)
+softplus_backward = _binary("softplus_backward", _numpy.softplus_backward)
 
 _CTYPES = {_F32: ("float[]", "f32"), _F64: ("double[]", "f64")}
 

@@ -5,21 +5,12 @@ a numpy Generator, or None (then the global generator of `ag.manual_seed` is use
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
-from ..creation import default_generator
+from ..creation import Seed, generator_from
 
-Seed = Union[None, int, np.random.Generator]
-
-
-def _rng(seed: Seed) -> np.random.Generator:
-    if seed is None:
-        return default_generator()
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(int(seed))
 
 
 def _check_n(fn: str, n_samples: int, minimum: int = 1) -> int:
@@ -44,7 +35,7 @@ def make_linear(n_samples: int = 100, n_features: int = 1, coef: Optional[Sequen
     True
     """
     n = _check_n("make_linear", n_samples)
-    rng = _rng(seed)
+    rng = generator_from(seed)
     X = rng.standard_normal((n, int(n_features)))
     if coef is None:
         w = rng.uniform(-5.0, 5.0, int(n_features))
@@ -71,7 +62,7 @@ def make_xor(n_samples: int = 4, noise: float = 0.0, seed: Seed = None, shuffle:
     n = _check_n("make_xor", n_samples)
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     idx = np.arange(n) % 4
-    rng = _rng(seed) if (noise or shuffle) else None
+    rng = generator_from(seed) if (noise or shuffle) else None
     if shuffle:
         idx = rng.permutation(idx)
     X = corners[idx]
@@ -92,7 +83,7 @@ def make_spirals(n_samples: int = 300, n_classes: int = 2, noise: float = 0.2,
     ((6, 2), [0, 0, 1, 1, 2, 2])
     """
     n = _check_n("make_spirals", n_samples)
-    rng = _rng(seed)
+    rng = generator_from(seed)
     k = int(n_classes)
     y = np.repeat(np.arange(k), [n // k + (c < n % k) for c in range(k)])
     X = np.empty((n, 2))
@@ -120,7 +111,7 @@ def make_moons(n_samples: int = 100, noise: float = 0.0, seed: Seed = None, shuf
                         np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], 1)])
     y = np.repeat([0, 1], [n_out, n_in])
     if shuffle or noise:
-        rng = _rng(seed)
+        rng = generator_from(seed)
         if shuffle:
             order = rng.permutation(n)
             X, y = X[order], y[order]
@@ -141,7 +132,7 @@ def make_blobs(n_samples: int = 100, centers=3, n_features: int = 2, cluster_std
     ([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [10.0, 10.0], [10.0, 10.0]], [0, 0, 0, 1, 1])
     """
     n = _check_n("make_blobs", n_samples)
-    rng = _rng(seed)
+    rng = generator_from(seed)
     if np.ndim(centers) == 0:
         lo, hi = center_box
         c = rng.uniform(lo, hi, (int(centers), int(n_features)))

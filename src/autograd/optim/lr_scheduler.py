@@ -167,8 +167,11 @@ class LambdaLR(LRScheduler):
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
 
 
-class ReduceLROnPlateau:
-    """Multiply lr by `factor` when a metric has not improved for `patience` epochs."""
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply lr by `factor` when a metric has not improved for `patience` epochs.
+
+    An LRScheduler as in torch (>= 2.2), sharing its saving and `get_last_lr`; its `step` takes
+    the metric instead of computing lrs from the epoch, so it sets itself up without `get_lr`."""
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
@@ -194,7 +197,7 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = self._current()
 
     def _is_better(self, a: float, best: float) -> bool:
         if self.mode == "min":
@@ -222,13 +225,4 @@ class ReduceLROnPlateau:
                     group["lr"] = new
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+        self._last_lr = self._current()
