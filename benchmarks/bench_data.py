@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import autograd as ag
+from _harness import print_table
 from autograd.data import DataLoader, TensorDataset, datasets
 from autograd.data import transforms as T
 
@@ -91,20 +92,32 @@ def _torch_rotate(torch, batch):
     return torch.nn.functional.grid_sample(x, grid, align_corners=False)
 
 
-def main():
+def _default_data_dir() -> str:
+    """$AUTOGRAD_DATASETS, else the workplace's ../shared/datasets beside the project, else the
+    download cache."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "datasets")
+    if not os.environ.get("AUTOGRAD_DATASETS") and os.path.isdir(beside):
+        return os.path.normpath(beside)
+    return str(datasets.default_root())
+
+
+def main(argv=()):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=str(datasets.default_root()))
+    parser.add_argument("--data-dir", default=_default_data_dir())
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        datasets.MNIST(args.data_dir, train=False)
+    except (OSError, ValueError) as error:
+        print(f"\n## Data pipeline: skipped, no readable MNIST under {args.data_dir} ({error})")
+        return
     rows = bench_loading(args.data_dir, args.repeats)
     rows += bench_epoch_and_augment(args.data_dir, args.repeats)
-    print(f"{'what':64} {'ours':>10} {'torch':>10} {'ratio':>6}")
-    for what, ours, ref in rows:
-        ref_s = f"{ref * 1e3:8.1f}ms" if ref is not None else f"{'-':>10}"
-        ratio = f"{ours / ref:6.2f}" if ref is not None else f"{'':>6}"
-        print(f"{what:64} {ours * 1e3:8.1f}ms {ref_s} {ratio}")
+    print_table(f"Data pipeline, medians of {args.repeats} (data: {args.data_dir})",
+                [{"case": what, "autograd": ours, "torch": ref} for what, ours, ref in rows],
+                ["autograd", "torch"])
 
 
 if __name__ == "__main__":
     ag.manual_seed(0)
-    main()
+    main(sys.argv[1:])
