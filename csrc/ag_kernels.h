@@ -175,4 +175,18 @@ int ag_mse_f64(const double *x, const double *target, double *out, int64_t n);
 int ag_mse_backward_f32(const float *x, const float *target, float *out, int64_t n);
 int ag_mse_backward_f64(const double *x, const double *target, double *out, int64_t n);
 
+/* optim.c: one Adam / AdamW step over n contiguous elements, in place, as torch.optim.Adam's
+ * single-tensor algorithm (grad already negated for maximize and with L2 weight decay added):
+ *   exp_avg = lerp(exp_avg, grad, avg_weight)            avg_weight = 1 - beta1
+ *   exp_avg_sq = exp_avg_sq * beta2 + sq_weight * grad * grad     sq_weight = 1 - beta2
+ *   max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)      (amsgrad: pass it, else NULL)
+ *   param += neg_step_size * exp_avg / (sqrt(exp_avg_sq or its max) / bias_correction2_sqrt + eps)
+ * Each operation rounds in the dtype, left to right. The five buffers must not overlap. */
+int ag_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                float *max_exp_avg_sq, int64_t n, double avg_weight, double beta2,
+                double sq_weight, double neg_step_size, double bias_correction2_sqrt, double eps);
+int ag_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_avg_sq,
+                double *max_exp_avg_sq, int64_t n, double avg_weight, double beta2,
+                double sq_weight, double neg_step_size, double bias_correction2_sqrt, double eps);
+
 #endif

@@ -13,6 +13,7 @@ the reference explicitly:
 Importing this module raises ImportError when the extension is not built; `backend/__init__`
 then falls back to `_numpy`. AUTOGRAD_ISA=avx512|avx2|portable caps the instruction set.
 """
+import functools
 import os
 
 import numpy as np
@@ -628,3 +629,38 @@ def mse_backward(g, x, target, reduction="mean"):
         return _numpy.mse_backward(g, x, target, reduction)
     gx = _numpy._elementwise_scale(g, reduction, x) * d
     return gx, -gx
+
+
+# ------------------------------------------------------------------ optimizer updates
+
+# The optimizers' small in-place steps have no C kernels: numpy does each in one pass already.
+addcdiv_, addcmul_, lerp_ = _numpy.addcdiv_, _numpy.addcmul_, _numpy.lerp_
+
+_ADAM = {_F32: (lib.ag_adam_f32, "float[]"), _F64: (lib.ag_adam_f64, "double[]")}
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, avg_weight: float, beta2: float,
+              neg_step_size: float, bias_correction2_sqrt: float, eps: float) -> None:
+    """One Adam step in place in C (one pass); same semantics as autograd.backend._numpy.adam_step.
+
+    The updated buffers must be contiguous arrays of one float dtype and shape (parameters and
+    the state made from them are); anything else takes the numpy path, so no update is lost."""
+    state = (param, exp_avg, exp_avg_sq) + (() if max_exp_avg_sq is None else (max_exp_avg_sq,))
+    entry = _ADAM.get(param.dtype)
+    if (entry is None or type(grad) is not np.ndarray or grad.dtype != param.dtype
+            or grad.shape != param.shape
+            or any(type(a) is not np.ndarray or a.dtype != param.dtype or a.shape != param.shape
+                   or not a.flags.c_contiguous or not a.flags.writeable for a in state)):
+        return _numpy.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, avg_weight,
+                                beta2, neg_step_size, bias_correction2_sqrt, eps)
+    fn, ctype = entry
+    grad = np.ascontiguousarray(grad)
+    buf = functools.partial(ffi.from_buffer, ctype, require_writable=True)
+    status = fn(buf(param), ffi.from_buffer(ctype, grad), buf(exp_avg), buf(exp_avg_sq),
+                ffi.NULL if max_exp_avg_sq is None else buf(max_exp_avg_sq), param.size,
+                avg_weight, beta2, 1 - beta2, neg_step_size, bias_correction2_sqrt, eps)
+    if status == lib.AG_ERR_OVERLAP:  # checked before any write: the numpy order handles aliases
+        _numpy.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, avg_weight, beta2,
+                         neg_step_size, bias_correction2_sqrt, eps)
+    elif status:
+        _ensure(status, "adam_step", *state, grad)

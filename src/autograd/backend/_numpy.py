@@ -315,3 +315,49 @@ def mse_backward(g, x, target, reduction="mean"):
 def _elementwise_scale(g, reduction, x):
     g = np.asarray(g, dtype=x.dtype)
     return g / x.dtype.type(x.size) if reduction == "mean" else g
+
+
+# ------------------------------------------------------------------ optimizer updates (in place)
+
+def addcmul_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
+    """x += value * t1 * t2, evaluated left to right as torch's addcmul_ does."""
+    np.multiply(t1, value, out=tmp)
+    np.multiply(tmp, t2, out=tmp)
+    np.add(x, tmp, out=x)
+    return x
+
+
+def addcdiv_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
+    """x += value * t1 / t2, evaluated left to right as torch's addcdiv_ does."""
+    np.multiply(t1, value, out=tmp)
+    np.divide(tmp, t2, out=tmp)
+    np.add(x, tmp, out=x)
+    return x
+
+
+def lerp_(x: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) -> np.ndarray:
+    """x.lerp_(end, weight), with torch's two formulas (each exact at its own end)."""
+    np.subtract(end, x, out=tmp)
+    if weight < 0.5:
+        np.multiply(tmp, weight, out=tmp)
+        np.add(x, tmp, out=x)
+    else:
+        np.multiply(tmp, 1 - weight, out=tmp)
+        np.subtract(end, tmp, out=x)
+    return x
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, avg_weight: float, beta2: float,
+              neg_step_size: float, bias_correction2_sqrt: float, eps: float) -> None:
+    """One Adam step in place, torch.optim.Adam's single-tensor algorithm operation by operation
+    (ag_adam_f32 in csrc/ag_kernels.h states it)."""
+    tmp, denom = np.empty_like(param), np.empty_like(param)
+    lerp_(exp_avg, grad, avg_weight, tmp)
+    np.multiply(exp_avg_sq, beta2, out=exp_avg_sq)
+    addcmul_(exp_avg_sq, 1 - beta2, grad, grad, tmp)
+    if max_exp_avg_sq is not None:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    np.sqrt(exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq, out=denom)
+    np.divide(denom, bias_correction2_sqrt, out=denom)
+    np.add(denom, eps, out=denom)
+    addcdiv_(param, neg_step_size, exp_avg, denom, tmp)

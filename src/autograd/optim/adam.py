@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import (Optimizer, addcdiv_, addcmul_, check_nonnegative, decayed_grad, lerp_,
-                        scratch)
+from .. import backend as _backend
+from .optimizer import Optimizer, check_nonnegative, decayed_grad
 
 
 class Adam(Optimizer):
@@ -45,20 +45,9 @@ class Adam(Optimizer):
             np.multiply(param, 1 - lr * wd, out=param)
         else:
             grad = decayed_grad(param, grad, wd, state)
-        tmp = scratch(state, "_tmp", param)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - beta1, tmp)
-        np.multiply(exp_avg_sq, beta2, out=exp_avg_sq)
-        addcmul_(exp_avg_sq, 1 - beta2, grad, grad, tmp)
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-        denom = scratch(state, "_denom", param)
-        np.sqrt(state["max_exp_avg_sq"] if group["amsgrad"] else exp_avg_sq, out=denom)
-        np.divide(denom, bias_correction2_sqrt, out=denom)
-        np.add(denom, eps, out=denom)
-        addcdiv_(param, -step_size, exp_avg, denom, tmp)
+        _backend.active.adam_step(
+            param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+            1 - beta1, beta2, -(lr / (1 - beta1 ** step)), (1 - beta2 ** step) ** 0.5, eps)
 
 
 class AdamW(Adam):

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..backend._numpy import addcdiv_, addcmul_, lerp_  # noqa: F401  (the optimizers' in-place steps)
 from ..errors import DTypeError, GraphError
 from ..grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
@@ -177,34 +178,6 @@ def add_scaled(out: np.ndarray, x: np.ndarray, alpha: float, y: np.ndarray, tmp:
     np.multiply(y, alpha, out=tmp)
     np.add(x, tmp, out=out)
     return out
-
-
-def addcmul_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
-    """x += value * t1 * t2, evaluated left to right as torch's addcmul_ does."""
-    np.multiply(t1, value, out=tmp)
-    np.multiply(tmp, t2, out=tmp)
-    np.add(x, tmp, out=x)
-    return x
-
-
-def addcdiv_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
-    """x += value * t1 / t2, evaluated left to right as torch's addcdiv_ does."""
-    np.multiply(t1, value, out=tmp)
-    np.divide(tmp, t2, out=tmp)
-    np.add(x, tmp, out=x)
-    return x
-
-
-def lerp_(x: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) -> np.ndarray:
-    """x.lerp_(end, weight), with torch's two formulas (each exact at its own end)."""
-    np.subtract(end, x, out=tmp)
-    if weight < 0.5:
-        np.multiply(tmp, weight, out=tmp)
-        np.add(x, tmp, out=x)
-    else:
-        np.multiply(tmp, 1 - weight, out=tmp)
-        np.subtract(end, tmp, out=x)
-    return x
 
 
 def decayed_grad(param, grad, weight_decay: float, state: dict) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""optim.c (the one-pass Adam step) held bitwise to the numpy reference.
+
+Hypothesis draws sizes (0, 1, primes, around the vector widths and the threading threshold),
+float32 and float64, the hyper-parameters (both lerp branches), amsgrad on and off, special
+values, and a strided gradient; every ISA level and one and two threads must give the reference's
+exact bits. Runs under ASan (tools/asan_test.sh).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+try:
+    from autograd.backend import _c
+except ImportError as error:
+    if os.environ.get("AUTOGRAD_REQUIRE_C"):
+        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
+    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+
+from autograd.backend import _numpy
+
+from test_backend_c import ISA_NAMES, isa, threads  # noqa: E402,F401  (pytest fixtures)
+
+lib = _c.lib
+SIZES = st.sampled_from([0, 1, 2, 7, 15, 16, 17, 31, 33, 63, 65, 101, 1 << 15, (1 << 15) + 3])
+SPECIAL = [0.0, -0.0, 1e-30, 1e30, 3.0, -2.5]
+
+
+def _state(rng, n, dtype, amsgrad, special):
+    param, grad = rng.standard_normal(n).astype(dtype), rng.standard_normal(2 * n)[::2].astype(dtype)
+    if special and n:
+        grad[: min(n, len(SPECIAL))] = SPECIAL[: min(n, len(SPECIAL))]
+    exp_avg = (rng.standard_normal(n) * 0.1).astype(dtype)
+    exp_avg_sq = (rng.random(n) * 0.01).astype(dtype)
+    vmax = (rng.random(n) * 0.01).astype(dtype) if amsgrad else None
+    return param, grad, exp_avg, exp_avg_sq, vmax
+
+
+def _copies(arrays):
+    return [None if a is None else a.copy() for a in arrays]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@settings(max_examples=30)
+@given(n=SIZES, dtype=st.sampled_from([np.float32, np.float64]), amsgrad=st.booleans(),
+       special=st.booleans(), beta1=st.sampled_from([0.0, 0.3, 0.5, 0.9, 0.99]),
+       beta2=st.sampled_from([0.0, 0.9, 0.999]), step=st.integers(1, 50),
+       lr=st.sampled_from([1e-3, 0.1]), seed=st.integers(0, 2**16))
+def test_adam_step_bitwise_equal_to_numpy_on_every_isa_and_thread_count(
+        n, dtype, amsgrad, special, beta1, beta2, step, lr, seed):
+    rng = np.random.default_rng(seed)
+    arrays = _state(rng, n, dtype, amsgrad, special)
+    scalars = (1 - beta1, beta2, -(lr / (1 - beta1 ** step)), (1 - beta2 ** step) ** 0.5, 1e-8)
+    expected = _copies(arrays)
+    _numpy.adam_step(*expected, *scalars)
+    previous_isa, previous_threads = lib.ag_isa(), lib.ag_get_num_threads()
+    try:
+        for level in [lv for lv in ISA_NAMES if lv <= lib.ag_isa_detected()]:
+            for n_threads in (1, 2):
+                lib.ag_set_isa_cap(level)
+                lib.ag_set_num_threads(n_threads)
+                got = _copies(arrays)
+                _c.adam_step(*got, *scalars)
+                for name, a, b in zip(("param", "grad", "exp_avg", "exp_avg_sq", "max"), got, expected):
+                    if a is not None:
+                        np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"),
+                                                      err_msg=f"{name} ({ISA_NAMES[level]}, {n_threads} threads)")
+    finally:
+        lib.ag_set_isa_cap(previous_isa)
+        lib.ag_set_num_threads(previous_threads)
+
+
+def test_adam_step_moves_the_parameter_against_the_gradient_by_lr():
+    """The first Adam step is lr * sign(grad) (bias corrections cancel), a hand-checked value."""
+    param, grad = np.array([1.0, 2.0, -1.0]), np.array([0.5, -4.0, 1e-3])
+    m, v = np.zeros(3), np.zeros(3)
+    _c.adam_step(param, grad, m, v, None, 0.1, 0.999, -(0.01 / 0.1), 0.001 ** 0.5, 1e-8)
+    np.testing.assert_allclose(param, [0.99, 2.01, -1.01], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(m, 0.1 * grad)
+    np.testing.assert_allclose(v, 0.001 * grad ** 2)
+
+
+def test_adam_step_takes_the_numpy_path_for_layouts_c_cannot_update_in_place():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4, 6))
+    param = base[:, ::2]  # not contiguous: C would have to copy, and the copy would be lost
+    grad, m, v = rng.standard_normal((4, 3)), np.zeros((4, 3)), np.zeros((4, 3))
+    expected = [param.copy(), grad, m.copy(), v.copy()]
+    _numpy.adam_step(*expected, None, 0.1, 0.999, -0.01, 0.0316, 1e-8)
+    _c.adam_step(param, grad, m, v, None, 0.1, 0.999, -0.01, 0.0316, 1e-8)
+    np.testing.assert_array_equal(base[:, ::2], expected[0])
+    np.testing.assert_array_equal(m, expected[2])
+
+
+def test_adam_step_with_aliased_buffers_matches_numpy_instead_of_failing():
+    param = np.linspace(-1, 1, 40)
+    expected = param.copy()
+    _numpy.adam_step(expected, expected, np.zeros(40), np.zeros(40), None, 0.1, 0.999, -0.01, 0.03, 1e-8)
+    _c.adam_step(param, param, np.zeros(40), np.zeros(40), None, 0.1, 0.999, -0.01, 0.03, 1e-8)
+    np.testing.assert_array_equal(param, expected)
+
+
+def test_raw_kernel_rejects_null_and_negative_sizes():
+    x = np.zeros(4, np.float32)
+    buf = _c.ffi.from_buffer("float[]", x, require_writable=True)
+    null = _c.ffi.NULL
+    args = (0.1, 0.999, 0.001, -0.01, 0.03, 1e-8)
+    assert lib.ag_adam_f32(buf, null, buf, buf, null, 4, *args) == lib.AG_ERR_NULL
+    assert lib.ag_adam_f32(buf, buf, buf, buf, null, -1, *args) == lib.AG_ERR_SIZE
+    assert lib.ag_adam_f32(null, null, null, null, null, 0, *args) == lib.AG_OK
+    assert lib.ag_adam_f32(buf, buf, buf, buf, null, 4, *args) == lib.AG_ERR_OVERLAP
