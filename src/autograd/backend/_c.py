@@ -151,21 +151,20 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 _GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
 
-# Below this many multiply-adds (m n k) per product numpy's matmul is faster: OpenBLAS has
-# unpacked small-matrix kernels, and our wrapper costs ~4 us more than numpy's (cffi, layout).
-# Measured (minima of interleaved runs, one thread, 2-core Cascade Lake under load,
-# `OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gemm.py --crossover`): numpy/C time is 0.4 at
-# 32^3, 0.5-0.65 at 64^3-112^3, 0.93 at 128^3, ~1 from 160^3. A C with n <= 16 columns and k >= 32
-# (gemm_thin.c's dot products) wins from THIN_MIN_MNK on: 1.33 at 128x512 @ 512x10, 0.8 at a
-# quarter of that.
-MATMUL_MIN_MNK = 128 * 128 * 128
-THIN_MIN_MNK = 1 << 19
+# Below this many multiply-adds (m n k) per product numpy's matmul goes first. One thread,
+# numpy is faster on small products (OpenBLAS has unpacked small-matrix kernels; our wrapper
+# costs ~4 us more, cffi and layout): numpy/C time 0.4 at 32^3, 0.5-0.65 at 64^3-112^3, ~1 from
+# 128^3 (`OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gemm.py --crossover`). But from 64^3 on
+# OpenBLAS runs products on its own thread pool, whose threads then spin while ours (OpenMP) want
+# the same two cores: a CNN step at batch 32, whose Linear(576, 64) products fell under 128^3,
+# took 130 ms instead of 27 ms. So numpy gets only the products it runs on one thread
+# (m n k < 64^3, OpenBLAS's own threading threshold), where the gap is microseconds.
+MATMUL_MIN_MNK = 64 * 64 * 64
 
 
 def _small(m, n, k):
-    """True when numpy's matmul is the faster one for an m x k @ k x n product."""
-    mnk = m * n * k
-    return mnk < MATMUL_MIN_MNK and not (n <= 16 and k >= 32 and mnk >= THIN_MIN_MNK)
+    """True when the product goes to numpy's matmul (see MATMUL_MIN_MNK)."""
+    return m * n * k < MATMUL_MIN_MNK
 
 
 def _layout(rows, cols, rs, cs, es):
