@@ -250,3 +250,17 @@ def test_pca_reduces_and_reconstructs():
         p.transform(X[:, :5])
     with pytest.raises(ValueError):
         PCA(0)
+
+
+def test_edge_fill_repeats_the_border_instead_of_a_constant():
+    from autograd.data.transforms import RandomRotation, RandomShift, warp
+
+    x = np.arange(1.0, 17.0, dtype=np.float32).reshape(1, 1, 4, 4)
+    out = warp(x, np.eye(2)[None], np.array([[1.0, -2.0]]), fill="edge")[0, 0]
+    r, c = np.clip(np.arange(4) - 1, 0, 3), np.clip(np.arange(4) + 2, 0, 3)
+    np.testing.assert_array_equal(out, x[0, 0][np.ix_(r, c)])  # out[i, j] = x[i - 1, j + 2], clamped
+    assert RandomShift(2, fill="edge", seed=0)(np.repeat(x, 8, axis=0)).min() >= 1.0  # never 0
+    rotated = RandomRotation(30, fill="edge", seed=1)(np.full((4, 1, 6, 6), 0.7, np.float32))
+    np.testing.assert_allclose(rotated, 0.7, rtol=1e-6)  # a flat image stays flat: no border
+    with pytest.raises(ValueError, match="fill"):
+        RandomShift(1, fill="wrap")

@@ -5,7 +5,7 @@ random ones draw one set of parameters per image, vectorised over the batch, fro
 seeded by `seed` (an int or a numpy Generator), or from the global generator of
 `ag.manual_seed` when `seed` is None. Geometric transforms map each output pixel back into the
 input (inverse mapping) and sample it bilinearly or at the nearest pixel; points that fall
-outside the image take the value `fill`.
+outside the image take the value `fill` (a number, or "edge" for the nearest edge pixel).
 """
 from __future__ import annotations
 
@@ -223,12 +223,14 @@ class RandomFlip(_RandomTransform):
 class _Affine(_RandomTransform):
     """Geometric transforms: per image an inverse 2x2 matrix and a translation (in pixels)."""
 
-    def __init__(self, interpolation: str, fill: float, seed: Seed) -> None:
+    def __init__(self, interpolation: str, fill: Union[float, str], seed: Seed) -> None:
         super().__init__(seed)
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"{type(self).__name__}: interpolation must be 'bilinear' or "
                              f"'nearest', got {interpolation!r}")
-        self.interpolation, self.fill = interpolation, float(fill)
+        if not (fill == "edge" or isinstance(fill, (int, float, np.integer, np.floating))):
+            raise ValueError(f"{type(self).__name__}: fill must be a number or 'edge', got {fill!r}")
+        self.interpolation, self.fill = interpolation, fill if fill == "edge" else float(fill)
 
     def _apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         inv, shift = self._params(x.shape[0], x.shape[2], x.shape[3], rng)
@@ -289,13 +291,17 @@ class RandomZoom(_Affine):
 
 
 def warp(x: np.ndarray, inv: np.ndarray, shift: np.ndarray, interpolation: str = "bilinear",
-         fill: float = 0.0) -> np.ndarray:
+         fill: Union[float, str] = 0.0) -> np.ndarray:
     """Resample a batch (N, C, H, W): output pixel p (as (row, col)) reads the input at
-    inv[n] @ (p - centre - shift[n]) + centre; points outside the image read `fill`.
+    inv[n] @ (p - centre - shift[n]) + centre; points outside the image read `fill`, a number,
+    or with fill="edge" the nearest edge pixel (Keras's fill_mode="nearest": no dark border on
+    images with a bright background, such as the sign-language photographs).
 
     >>> x = np.arange(4.0).reshape(1, 1, 2, 2)
     >>> warp(x, np.eye(2)[None], np.array([[0.0, 1.0]]))[0, 0].tolist()
     [[0.0, 0.0], [0.0, 2.0]]
+    >>> warp(x, np.eye(2)[None], np.array([[0.0, 1.0]]), fill="edge")[0, 0].tolist()
+    [[0.0, 0.0], [2.0, 2.0]]
     """
     n, c, h, w = x.shape
     ft = np.float32 if x.dtype == np.float32 else np.float64
@@ -305,8 +311,11 @@ def warp(x: np.ndarray, inv: np.ndarray, shift: np.ndarray, interpolation: str =
     # A one-pixel border of `fill` round the image: clamping coordinates into it replaces
     # per-read bounds tests, and reads outside the image land on fill.
     hp, wp = h + 2, w + 2
-    padded = np.full((n, c, hp, wp), fill, dtype=x.dtype)
-    padded[:, :, 1:-1, 1:-1] = x
+    if fill == "edge":
+        padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    else:
+        padded = np.full((n, c, hp, wp), fill, dtype=x.dtype)
+        padded[:, :, 1:-1, 1:-1] = x
     a = np.asarray(inv, dtype=np.float64)
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     ty, tx = cy + shift[:, 0], cx + shift[:, 1]
