@@ -48,3 +48,18 @@ def test_train_a_subset_reports_test_accuracy_and_saves(datasets_dir, tmp_path):
     accuracy = float(done.stdout.split("test accuracy")[-1].split(",")[0])
     assert accuracy > 0.8
     assert set(ag.load(saved)) == {"1.weight", "1.bias", "4.weight", "4.bias"}
+
+
+def test_train_cnn_prints_each_epoch_with_the_decayed_learning_rate(datasets_dir):
+    if not (datasets_dir / "mnist").is_dir():
+        import pytest
+
+        pytest.skip(f"MNIST not found under {datasets_dir}")
+    done = _run("train", "--dataset", "mnist", "--model", "cnn", "--subset", "640", "--epochs", "2",
+                "--batch-size", "64", "--lr-decay", "0.5", "--data-dir", str(datasets_dir),
+                "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "93,322" in done.stdout and "adam lr 0.002" in done.stdout
+    lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "lr 0.002 " in lines[0] and "lr 0.001 " in lines[1]  # logged before the epoch's step
