@@ -92,11 +92,12 @@ def _count_consumers(roots) -> dict:
             if isinstance(t, Tensor) and t.requires_grad:
                 child = t.grad_fn
                 if child is not None:
-                    if child in deps:
-                        deps[child] += 1
-                    else:
+                    seen = deps.get(child)
+                    if seen is None:
                         deps[child] = 1
                         stack.append(child)
+                    else:
+                        deps[child] = seen + 1
     return deps
 
 
@@ -135,7 +136,10 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
             if len(in_grads) != len(inputs):
                 in_grads = _fit_result(node, in_grads)
             if node._guard_zero_grad:
-                in_grads = _guard_zero(slots[0], in_grads)
+                g0 = slots[0]
+                # a nonzero numpy scalar gradient cannot meet 0 * inf: skip the call (most nodes)
+                if type(g0) is ndarray or isinstance(g0, Tensor) or g0 == 0:
+                    in_grads = _guard_zero(g0, in_grads)
             if anomaly:
                 _check_backward(node, in_grads)
         for k, t in enumerate(inputs):

@@ -21,6 +21,7 @@ from .grad_mode import _anomaly, _grad_enabled, creation_stack
 from .tensor import Tensor
 
 _new = object.__new__
+_FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
 
 
 class Function:
@@ -77,10 +78,20 @@ class Function:
         if not has_tensor:
             return out
         record = requires_grad and _grad_enabled.get()
-        if type(out) is tuple:
+        kind = type(out)
+        if kind is tuple:
             result = tuple(_wrap(o, ctx if record else None, i) for i, o in enumerate(out))
             if record:
                 ctx._output_meta = tuple((r.shape, r.dtype) for r in result)
+        elif record and (kind in _FLOAT_SCALAR_TYPES or (kind is np.ndarray and out.dtype.kind == "f")):
+            # _wrap inlined for the commonest case, a recorded float output: it runs for every op
+            result = _new(Tensor)
+            result.data = out
+            result.grad = None
+            result._version = 0
+            result.requires_grad = True
+            result.grad_fn = ctx
+            result._out_index = 0
         else:
             result = _wrap(out, ctx if record else None, 0)
         if record:
@@ -204,9 +215,6 @@ def _modified_message(node, which, tensor):
     return (f"{node.name()}: a tensor needed for its gradient ({which}{shape}) has been modified "
             f"by an in-place operation after the op saved it. Use an out-of-place operation, or "
             f"modify a copy (t.clone()).")
-
-
-_FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
 
 
 def _wrap(value, node, index):

@@ -283,50 +283,28 @@ class Tensor:
         return self._assign("__itruediv__", self.data / _ops.raw(other))
 
     # ---- operators ------------------------------------------------------------------------------
-    def __add__(self, other):
-        return _ops.add(self, other)
-
+    # + - * / ** @, unary - and abs() are the op functions themselves, installed by
+    # ops.install_methods: one Python call less on every arithmetic operator.
     def __radd__(self, other):
         return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
 
     def __rsub__(self, other):
         return _ops.sub(other, self)
 
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
     def __rmul__(self, other):
         return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
 
     def __rtruediv__(self, other):
         return _ops.div(other, self)
 
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
     def __rpow__(self, other):
         return _ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
 
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
-    def __neg__(self):
-        return _ops.neg(self)
-
     def __pos__(self):
         return self
-
-    def __abs__(self):
-        return _ops.abs(self)
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)

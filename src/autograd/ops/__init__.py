@@ -33,8 +33,14 @@ def _where(self, condition, other):
     return where(condition, self, other)  # PyTorch's Tensor.where: self where condition, else other
 
 
+_OPERATORS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+              "__pow__": "pow", "__matmul__": "matmul", "__neg__": "neg", "__abs__": "abs"}
+
+
 def install_methods(tensor_class) -> None:
     namespace = globals()
+    for dunder, name in _OPERATORS.items():
+        setattr(tensor_class, dunder, namespace[name])
     for name in _METHODS:
         setattr(tensor_class, name, namespace[name])
     tensor_class.clamp = clip

@@ -333,7 +333,7 @@ def _unary(op, name: str, doc: str):
     """The public function of a one-input op (also installed as a Tensor method)."""
 
     def function(x) -> Tensor:
-        return op.apply(as_tensor(x))
+        return op.apply(x if isinstance(x, Tensor) else as_tensor(x))
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = doc
