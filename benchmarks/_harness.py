@@ -1,7 +1,9 @@
 """Shared by the benchmarks: timing (medians), optional competitors, the table and JSON."""
 from __future__ import annotations
 
+import ctypes
 import gc
+import glob
 import importlib
 import json
 import os
@@ -81,3 +83,18 @@ def write_json(name: str, payload: dict) -> str:
 
 def collect_garbage():
     gc.collect()
+
+
+def set_blas_threads(n: int) -> bool:
+    """Set numpy's OpenBLAS thread count through its C API (no threadpoolctl needed)."""
+    import numpy as np
+
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                     "openblas_set_num_threads"):
+            if hasattr(lib, name):
+                getattr(lib, name)(ctypes.c_int(n))
+                return True
+    return False

@@ -12,8 +12,6 @@ Run: python benchmarks/bench_cnn.py  (or python benchmarks/run.py cnn)
 """
 from __future__ import annotations
 
-import ctypes
-import glob
 import os
 import statistics
 import time
@@ -23,7 +21,7 @@ import numpy as np
 import autograd as ag
 from autograd import backend as _backend
 
-from _harness import environment, format_seconds, optional, print_table, write_json
+from _harness import environment, format_seconds, optional, print_table, set_blas_threads, write_json
 
 BATCH = 64
 SHAPES = [("conv1", (32, 1, 3, 3)), ("conv2", (64, 32, 3, 3)), ("conv3", (64, 64, 3, 3)),
@@ -84,22 +82,9 @@ def _torch_step(torch, params, x, y, lr=0.01):
     return loss.item()
 
 
-def _blas_threads(n: int) -> bool:
-    """Set numpy's OpenBLAS thread count through its C API (no threadpoolctl needed)."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                     "openblas_set_num_threads"):
-            if hasattr(lib, name):
-                getattr(lib, name)(ctypes.c_int(n))
-                return True
-    return False
-
-
 def _set_threads(torch, n):
     ag.backend.set_num_threads(n)
-    _blas_threads(n)
+    set_blas_threads(n)
     if torch is not None:
         torch.set_num_threads(n)
 

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from _harness import optional, print_table, write_json
+from _harness import optional, print_table, set_blas_threads, write_json
 
 BATCHES = (32, 128, 1024)
 THREADS = (1, 2)
@@ -106,9 +106,7 @@ def _set_threads(n, torch):
     ag.backend.set_num_threads(n)
     if torch is not None:
         torch.set_num_threads(n)
-    tp = optional("threadpoolctl")
-    if tp is not None:
-        tp.threadpool_limits(n)
+    set_blas_threads(n)  # the numpy step's OpenBLAS too, or its "1 thread" rows run on all cores
 
 
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of this (torch-sized)
