@@ -6,19 +6,15 @@ padding), float32 and float64, non-contiguous inputs; NaN and -inf in max poolin
 bitwise independent of the thread count and of the ISA cap; and the raw kernels' status codes
 for arguments that would otherwise index out of bounds. Runs under ASan (tools/asan_test.sh).
 """
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-try:
-    from autograd.backend import _c
-except ImportError as error:
-    if os.environ.get("AUTOGRAD_REQUIRE_C"):
-        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
-    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+from _c_backend import import_c_backend
+
+_c = import_c_backend()
 
 from autograd.backend import _numpy
 from autograd.errors import ShapeError

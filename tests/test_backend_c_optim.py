@@ -5,19 +5,15 @@ float32 and float64, the hyper-parameters (both lerp branches), amsgrad on and o
 values, and a strided gradient; every ISA level and one and two threads must give the reference's
 exact bits. Runs under ASan (tools/asan_test.sh).
 """
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-try:
-    from autograd.backend import _c
-except ImportError as error:
-    if os.environ.get("AUTOGRAD_REQUIRE_C"):
-        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
-    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+from _c_backend import import_c_backend
+
+_c = import_c_backend()
 
 from autograd.backend import _numpy
 

@@ -14,12 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-try:
-    from autograd.backend import _c
-except ImportError as error:
-    if os.environ.get("AUTOGRAD_REQUIRE_C"):
-        pytest.fail(f"autograd.backend._c does not import: {error}", pytrace=False)
-    pytest.skip(f"the compiled backend is not built ({error})", allow_module_level=True)
+from _c_backend import import_c_backend
+
+_c = import_c_backend()
 
 import autograd as ag
 from autograd.backend import _numpy
