@@ -65,10 +65,50 @@ AG_INLINE int64_t max4(const void *x, int64_t at, int64_t w, int f64)
     return arg;
 }
 
+/* One output row of max_pool2d(x, 2) (2 x 2 windows, stride 2, no padding), rows `at` and
+ * `at + w` of the plane: max4's rule as selects in the element type (float compares exactly as
+ * float), so that gcc vectorises the loop over windows; selects move bits, so the output is
+ * the winner's value bitwise. */
+#define AG_MAX2X2_ROW(T)                                                                   \
+    do {                                                                                   \
+        const T *restrict ra = (const T *)x + at, *restrict rb = ra + w;                   \
+        T *restrict o = (T *)out;                                                          \
+        int64_t *restrict ix = idx;                                                        \
+        for (int64_t q = 0; q < ow; q++) {                                                 \
+            T best = ra[2 * q], v;                                                         \
+            int64_t arg = at + 2 * q;                                                      \
+            int take;                                                                      \
+            v = ra[2 * q + 1], take = AG_TAKES_BITS(v, best);                              \
+            best = take ? v : best, arg = take ? at + 2 * q + 1 : arg;                     \
+            v = rb[2 * q], take = AG_TAKES_BITS(v, best);                                  \
+            best = take ? v : best, arg = take ? at + w + 2 * q : arg;                     \
+            v = rb[2 * q + 1], take = AG_TAKES_BITS(v, best);                              \
+            best = take ? v : best, arg = take ? at + w + 2 * q + 1 : arg;                 \
+            o[q] = best;                                                                   \
+            ix[q] = arg;                                                                   \
+        }                                                                                  \
+    } while (0)
+
+AG_INLINE void max2x2_row(const void *x, int64_t at, int64_t w, int64_t ow, void *out,
+                          int64_t *idx, int f64)
+{
+    if (f64)
+        AG_MAX2X2_ROW(double);
+    else
+        AG_MAX2X2_ROW(float);
+}
+
 /* Buffers {x, idx, out}; the output is copied from the winner, so it is x's value bitwise. */
 AG_INLINE void max_pool_plane(const void *x, int64_t *idx, void *out, const struct geom *g,
                               int f64)
 {
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
+        for (int64_t r = 0; r < g->oh; r++)  /* floor mode: every window is inside the plane */
+            max2x2_row(x, 2 * r * g->w, g->w, g->ow, (char *)out + (size_t)(r * g->ow) * es,
+                       idx + r * g->ow, f64);
+        return;
+    }
     for (int64_t r = 0; r < g->oh; r++) {
         for (int64_t q = 0; q < g->ow; q++) {
             AG_POOL_WINDOW_BOUNDS;
