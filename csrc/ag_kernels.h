@@ -189,4 +189,10 @@ int ag_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_
                 double *max_exp_avg_sq, int64_t n, double avg_weight, double beta2,
                 double sq_weight, double neg_step_size, double bias_correction2_sqrt, double eps);
 
+/* optim.c: out = x + alpha * y over n contiguous elements (alpha cast to the dtype; the product
+ * rounded before the add, so bitwise numpy's y * alpha then x + that). out may be x or y, but
+ * must not overlap either at an offset (AG_ERR_OVERLAP). */
+int ag_add_scaled_f32(float *out, const float *x, double alpha, const float *y, int64_t n);
+int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *y, int64_t n);
+
 #endif

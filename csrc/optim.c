@@ -1,4 +1,5 @@
-/* optim.c: the Adam / AdamW update in one pass over the parameter and its state.
+/* optim.c: the Adam / AdamW update, and out = x + alpha * y (SGD's, RMSprop's and Adadelta's
+ * parameter step), each in one pass over the parameter and its state.
  *
  * numpy needs about ten passes over every buffer for one Adam step (lerp, scale, addcmul, sqrt,
  * divide, add, addcdiv), which made the optimizer the biggest cost of an MLP training step after
@@ -57,30 +58,59 @@ struct adam_args {
 DEFINE_ADAM_SPAN(float, f32, sqrtf)
 DEFINE_ADAM_SPAN(double, f64, sqrt)
 
-typedef void (*adam_span_fn)(const struct adam_args *, int64_t, int64_t);
+/* out = x + (T)alpha * y: numpy's two passes (y * alpha into a temporary, then x + it) in one;
+ * the product is rounded before the add (no fma), so the result is bitwise numpy's. */
+struct add_scaled_args {
+    void *out;
+    const void *x, *y;
+    double alpha;
+};
 
-static void adam_portable_f32(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f32(a, lo, hi); }
-static void adam_portable_f64(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f64(a, lo, hi); }
+#define DEFINE_ADD_SCALED_SPAN(T, SUFFIX)                                                       \
+    static inline __attribute__((always_inline)) void add_scaled_span_##SUFFIX(                 \
+        const struct add_scaled_args *a, int64_t lo, int64_t hi)                               \
+    {                                                                                           \
+        /* out may be x or y itself (same index read before written): no restrict */            \
+        T *out = a->out;                                                                        \
+        const T *x = a->x, *y = a->y;                                                           \
+        const T alpha = (T)a->alpha;                                                            \
+        for (int64_t i = lo; i < hi; i++)                                                       \
+            out[i] = x[i] + y[i] * alpha;                                                       \
+    }
+
+DEFINE_ADD_SCALED_SPAN(float, f32)
+DEFINE_ADD_SCALED_SPAN(double, f64)
+
+typedef void (*span_fn)(const void *, int64_t, int64_t);
+
+/* Each span compiled for the portable target and inside AVX2 and AVX-512 target functions. */
 #ifdef AG_SIMD_X86
-AG_TARGET_AVX2 static void adam_avx2_f32(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f32(a, lo, hi); }
-AG_TARGET_AVX2 static void adam_avx2_f64(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f64(a, lo, hi); }
-AG_TARGET_AVX512 static void adam_avx512_f32(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f32(a, lo, hi); }
-AG_TARGET_AVX512 static void adam_avx512_f64(const struct adam_args *a, int64_t lo, int64_t hi) { adam_span_f64(a, lo, hi); }
+#define DEFINE_SPAN_VARIANTS(NAME, ARGS)                                                        \
+    static void NAME##_portable(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); } \
+    AG_TARGET_AVX2 static void NAME##_avx2(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); } \
+    AG_TARGET_AVX512 static void NAME##_avx512(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); }
+#define SPAN_VARIANTS(NAME) {NAME##_portable, NAME##_avx2, NAME##_avx512}
+#else
+#define DEFINE_SPAN_VARIANTS(NAME, ARGS)                                                        \
+    static void NAME##_portable(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); }
+#define SPAN_VARIANTS(NAME) {NAME##_portable, NAME##_portable, NAME##_portable}
 #endif
 
-static adam_span_fn pick(int is_double)
+DEFINE_SPAN_VARIANTS(adam_span_f32, struct adam_args)
+DEFINE_SPAN_VARIANTS(adam_span_f64, struct adam_args)
+DEFINE_SPAN_VARIANTS(add_scaled_span_f32, struct add_scaled_args)
+DEFINE_SPAN_VARIANTS(add_scaled_span_f64, struct add_scaled_args)
+
+static span_fn pick(const span_fn variants[3])
 {
-#ifdef AG_SIMD_X86
     switch (ag_isa()) {
     case AG_ISA_AVX512:
-        return is_double ? adam_avx512_f64 : adam_avx512_f32;
+        return variants[2];
     case AG_ISA_AVX2:
-        return is_double ? adam_avx2_f64 : adam_avx2_f32;
+        return variants[1];
     default:
-        break;
+        return variants[0];
     }
-#endif
-    return is_double ? adam_portable_f64 : adam_portable_f32;
 }
 
 static int overlaps(const void *p, const void *q, uint64_t bytes)
@@ -89,9 +119,30 @@ static int overlaps(const void *p, const void *q, uint64_t bytes)
     return p && q && a < b + bytes && b < a + bytes;
 }
 
+static int check_size(int64_t n)
+{
+    return n < 0 || (uint64_t)n > UINT64_MAX / 16 ? AG_ERR_SIZE : AG_OK;
+}
+
+/* fn over [0, n), split into cache-line-aligned chunks across the threads when n is large. */
+static void run_spans(span_fn fn, const void *args, int64_t n)
+{
+    const int threads = ag_get_num_threads();
+    if (n < AG_OPTIM_PARALLEL_MIN || threads < 2) {
+        fn(args, 0, n);
+        return;
+    }
+    int64_t chunk = (n + threads - 1) / threads;
+    chunk = (chunk + AG_OPTIM_CHUNK_ALIGN - 1) / AG_OPTIM_CHUNK_ALIGN * AG_OPTIM_CHUNK_ALIGN;
+    const int64_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < nchunks; c++)
+        fn(args, c * chunk, n - c * chunk < chunk ? n : c * chunk + chunk);
+}
+
 static int adam(const struct adam_args *a, int64_t n, size_t elsize)
 {
-    if (n < 0 || (uint64_t)n > UINT64_MAX / 16)
+    if (check_size(n))
         return AG_ERR_SIZE;
     if (n == 0)
         return AG_OK;
@@ -105,20 +156,39 @@ static int adam(const struct adam_args *a, int64_t n, size_t elsize)
         for (int j = i + 1; j < 5; j++)
             if (overlaps(buffers[i], buffers[j], bytes))
                 return AG_ERR_OVERLAP;
-
-    const adam_span_fn fn = pick(elsize == sizeof(double));
-    const int threads = ag_get_num_threads();
-    if (n < AG_OPTIM_PARALLEL_MIN || threads < 2) {
-        fn(a, 0, n);
-        return AG_OK;
-    }
-    int64_t chunk = (n + threads - 1) / threads;
-    chunk = (chunk + AG_OPTIM_CHUNK_ALIGN - 1) / AG_OPTIM_CHUNK_ALIGN * AG_OPTIM_CHUNK_ALIGN;
-    const int64_t nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < nchunks; c++)
-        fn(a, c * chunk, n - c * chunk < chunk ? n : c * chunk + chunk);
+    static const span_fn f32[3] = SPAN_VARIANTS(adam_span_f32), f64[3] = SPAN_VARIANTS(adam_span_f64);
+    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
+}
+
+static int add_scaled(const struct add_scaled_args *a, int64_t n, size_t elsize)
+{
+    if (check_size(n))
+        return AG_ERR_SIZE;
+    if (n == 0)
+        return AG_OK;
+    if (!a->out || !a->x || !a->y)
+        return AG_ERR_NULL;
+    /* out may be x or y exactly; a shifted overlap would read elements already written. */
+    const uint64_t bytes = (uint64_t)n * elsize;
+    if ((a->out != a->x && overlaps(a->out, a->x, bytes)) || (a->out != a->y && overlaps(a->out, a->y, bytes)))
+        return AG_ERR_OVERLAP;
+    static const span_fn f32[3] = SPAN_VARIANTS(add_scaled_span_f32),
+                         f64[3] = SPAN_VARIANTS(add_scaled_span_f64);
+    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
+    return AG_OK;
+}
+
+int ag_add_scaled_f32(float *out, const float *x, double alpha, const float *y, int64_t n)
+{
+    const struct add_scaled_args a = {out, x, y, alpha};
+    return add_scaled(&a, n, sizeof *out);
+}
+
+int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *y, int64_t n)
+{
+    const struct add_scaled_args a = {out, x, y, alpha};
+    return add_scaled(&a, n, sizeof *out);
 }
 
 int ag_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,

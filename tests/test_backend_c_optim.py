@@ -1,4 +1,4 @@
-"""optim.c (the one-pass Adam step) held bitwise to the numpy reference.
+"""optim.c (the one-pass Adam step and add_scaled, SGD's step) held bitwise to the numpy reference.
 
 Hypothesis draws sizes (0, 1, primes, around the vector widths and the threading threshold),
 float32 and float64, the hyper-parameters (both lerp branches), amsgrad on and off, special
@@ -34,6 +34,24 @@ def _state(rng, n, dtype, amsgrad, special):
     return param, grad, exp_avg, exp_avg_sq, vmax
 
 
+def _each_isa_and_thread_count():
+    """Yields (ISA name, thread count) with the C library set to each; restores it after."""
+    previous_isa, previous_threads = lib.ag_isa(), lib.ag_get_num_threads()
+    try:
+        for level in [lv for lv in ISA_NAMES if lv <= lib.ag_isa_detected()]:
+            for n_threads in (1, 2):
+                lib.ag_set_isa_cap(level)
+                lib.ag_set_num_threads(n_threads)
+                yield ISA_NAMES[level], n_threads
+    finally:
+        lib.ag_set_isa_cap(previous_isa)
+        lib.ag_set_num_threads(previous_threads)
+
+
+def _assert_same_bits(a, b, message):
+    np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"), err_msg=message)
+
+
 def _copies(arrays):
     return [None if a is None else a.copy() for a in arrays]
 
@@ -51,21 +69,12 @@ def test_adam_step_bitwise_equal_to_numpy_on_every_isa_and_thread_count(
     scalars = (1 - beta1, beta2, -(lr / (1 - beta1 ** step)), (1 - beta2 ** step) ** 0.5, 1e-8)
     expected = _copies(arrays)
     _numpy.adam_step(*expected, *scalars)
-    previous_isa, previous_threads = lib.ag_isa(), lib.ag_get_num_threads()
-    try:
-        for level in [lv for lv in ISA_NAMES if lv <= lib.ag_isa_detected()]:
-            for n_threads in (1, 2):
-                lib.ag_set_isa_cap(level)
-                lib.ag_set_num_threads(n_threads)
-                got = _copies(arrays)
-                _c.adam_step(*got, *scalars)
-                for name, a, b in zip(("param", "grad", "exp_avg", "exp_avg_sq", "max"), got, expected):
-                    if a is not None:
-                        np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"),
-                                                      err_msg=f"{name} ({ISA_NAMES[level]}, {n_threads} threads)")
-    finally:
-        lib.ag_set_isa_cap(previous_isa)
-        lib.ag_set_num_threads(previous_threads)
+    for isa_name, n_threads in _each_isa_and_thread_count():
+        got = _copies(arrays)
+        _c.adam_step(*got, *scalars)
+        for name, a, b in zip(("param", "grad", "exp_avg", "exp_avg_sq", "max"), got, expected):
+            if a is not None:
+                _assert_same_bits(a, b, f"{name} ({isa_name}, {n_threads} threads)")
 
 
 def test_adam_step_moves_the_parameter_against_the_gradient_by_lr():
@@ -107,3 +116,60 @@ def test_raw_kernel_rejects_null_and_negative_sizes():
     assert lib.ag_adam_f32(buf, buf, buf, buf, null, -1, *args) == lib.AG_ERR_SIZE
     assert lib.ag_adam_f32(null, null, null, null, null, 0, *args) == lib.AG_OK
     assert lib.ag_adam_f32(buf, buf, buf, buf, null, 4, *args) == lib.AG_ERR_OVERLAP
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@settings(max_examples=30)
+@given(n=SIZES, dtype=st.sampled_from([np.float32, np.float64]), special=st.booleans(),
+       alpha=st.sampled_from([-0.1, -1e-3, 0.0, 1.0, 0.9, -3e38]), into=st.sampled_from(["new", "x", "y"]),
+       seed=st.integers(0, 2**16))
+def test_add_scaled_bitwise_equal_to_numpy_on_every_isa_and_thread_count(n, dtype, special, alpha, into, seed):
+    """out = x + alpha * y, written into a new array or in place over x (SGD's step) or y."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(2 * n)[::2].astype(dtype)
+    if special and n:
+        y[: min(n, len(SPECIAL))] = SPECIAL[: min(n, len(SPECIAL))]
+    y = np.ascontiguousarray(y)
+    expected = _numpy.add_scaled(np.empty_like(x), x, alpha, y, np.empty_like(x))
+    for isa_name, n_threads in _each_isa_and_thread_count():
+        gx, gy = x.copy(), y.copy()
+        out = {"new": np.full_like(x, np.nan), "x": gx, "y": gy}[into]
+        assert _c.add_scaled(out, gx, alpha, gy, None) is out
+        _assert_same_bits(out, expected, f"add_scaled into {into} ({isa_name}, {n_threads} threads)")
+
+
+def test_add_scaled_of_a_hand_computed_sgd_step():
+    param, grad = np.array([1.0, -2.0, 0.5], np.float32), np.array([10.0, 0.0, -5.0], np.float32)
+    _c.add_scaled(param, param, -0.1, grad, None)
+    np.testing.assert_array_equal(param, np.array([0.0, -2.0, 1.0], np.float32))
+
+
+@pytest.mark.parametrize("layout", ["strided out", "strided y", "shifted overlap", "mixed dtypes"])
+def test_add_scaled_takes_the_numpy_path_where_c_cannot_write_in_place(layout):
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal(40)
+    x, y, out = base[:20].copy(), base[20:].copy(), np.zeros(20)
+    if layout == "strided out":
+        out = np.zeros(40)[::2]
+    elif layout == "strided y":
+        y = base[::2]
+    elif layout == "shifted overlap":
+        out, x = base[1:21], base[:20]  # out[i] is x[i + 1]: C would read values already written
+    else:
+        y = y.astype(np.float32)
+    expected = x + (y * -0.5)
+    got = _c.add_scaled(out, x, -0.5, y, np.empty(20))
+    np.testing.assert_array_equal(got, expected)
+    assert got is out
+
+
+def test_raw_add_scaled_rejects_null_negative_sizes_and_shifted_overlap():
+    x = np.zeros(8, np.float32)
+    buf = _c.ffi.from_buffer("float[]", x, require_writable=True)
+    shifted = _c.ffi.from_buffer("float[]", x[1:], require_writable=True)
+    null = _c.ffi.NULL
+    assert lib.ag_add_scaled_f32(buf, null, 1.0, buf, 4) == lib.AG_ERR_NULL
+    assert lib.ag_add_scaled_f32(buf, buf, 1.0, buf, -1) == lib.AG_ERR_SIZE
+    assert lib.ag_add_scaled_f32(null, null, 1.0, null, 0) == lib.AG_OK
+    assert lib.ag_add_scaled_f32(buf, buf, 1.0, buf, 4) == lib.AG_OK
+    assert lib.ag_add_scaled_f32(shifted, buf, 1.0, buf, 4) == lib.AG_ERR_OVERLAP

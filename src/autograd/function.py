@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import AnomalyError, AutogradError, DTypeError, GraphError, ShapeError, describe
 from .grad_mode import _anomaly, _grad_enabled, creation_stack
-from .tensor import Tensor
+from .tensor import Tensor, _clock
 
 _new = object.__new__
 _FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
@@ -161,18 +161,6 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
-
-
-class _clock:
-    """Counts in-place modifications. A node records the count when it is made and a tensor when
-    it is modified, so "modified after the node saved it" is one comparison, with no per-op state."""
-
-    now = 0
-
-    @classmethod
-    def tick(cls) -> int:
-        cls.now += 1
-        return cls.now
 
 
 class _SharedVersion:

@@ -18,6 +18,18 @@ _ndarray = np.ndarray
 _generic = np.generic
 
 
+class _clock:
+    """Counts in-place modifications. A node records the count when it is made and a tensor when
+    it is modified, so "modified after the node saved it" is one comparison, with no per-op state."""
+
+    now = 0
+
+    @classmethod
+    def tick(cls) -> int:
+        cls.now += 1
+        return cls.now
+
+
 class Tensor:
     """An n-d array that records the operations applied to it, so gradients can flow back.
 
@@ -29,7 +41,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    # _version: the in-place clock's count at this tensor's last in-place change (function._clock).
+    # _version: the in-place clock's count at this tensor's last in-place change (_clock).
     # _alias: the stamp shared with views of the same memory (function.shared_version).
     __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version", "_alias",
                  "_hooks", "_retains_grad", "__weakref__")
@@ -233,8 +245,6 @@ class Tensor:
         return self
 
     def _mark_modified(self) -> None:
-        from .function import _clock
-
         stamp = self._version = _clock.tick()
         cell = getattr(self, "_alias", None)
         if cell is not None:

@@ -632,8 +632,31 @@ def mse_backward(g, x, target, reduction="mean"):
 
 # ------------------------------------------------------------------ optimizer updates
 
-# The optimizers' small in-place steps have no C kernels: numpy does each in one pass already.
+# addcdiv_, addcmul_ and lerp_ stay numpy's (Adagrad's and RMSprop's steps, not a hot path).
 addcdiv_, addcmul_, lerp_ = _numpy.addcdiv_, _numpy.addcmul_, _numpy.lerp_
+
+_ADD_SCALED = {_F32: (lib.ag_add_scaled_f32, "float[]"), _F64: (lib.ag_add_scaled_f64, "double[]")}
+
+
+def add_scaled(out, x, alpha: float, y, tmp):
+    """out = x + alpha * y in one pass in C, bitwise _numpy.add_scaled (which needs two and tmp).
+
+    Contiguous arrays of one float dtype and shape only; anything else, or out overlapping x or
+    y other than exactly, takes the numpy path."""
+    dtype, shape = out.dtype, out.shape
+    entry = _ADD_SCALED.get(dtype)
+    if (entry is None or type(out) is not np.ndarray or type(x) is not np.ndarray or type(y) is not np.ndarray
+            or x.dtype != dtype or y.dtype != dtype or x.shape != shape or y.shape != shape
+            or not (out.flags.c_contiguous and out.flags.writeable and x.flags.c_contiguous
+                    and y.flags.c_contiguous)):
+        return _numpy.add_scaled(out, x, alpha, y, tmp)
+    fn, ctype = entry
+    status = fn(ffi.from_buffer(ctype, out, require_writable=True), ffi.from_buffer(ctype, x), alpha,
+                ffi.from_buffer(ctype, y), out.size)
+    if status == lib.AG_ERR_OVERLAP:  # checked before any write
+        return _numpy.add_scaled(out, x, alpha, y, tmp)
+    _ensure(status, "add_scaled", out, x, y)
+    return out
 
 _ADAM = {_F32: (lib.ag_adam_f32, "float[]"), _F64: (lib.ag_adam_f64, "double[]")}
 

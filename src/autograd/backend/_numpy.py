@@ -319,6 +319,13 @@ def _elementwise_scale(g, reduction, x):
 
 # ------------------------------------------------------------------ optimizer updates (in place)
 
+def add_scaled(out: np.ndarray, x: np.ndarray, alpha: float, y: np.ndarray, tmp: np.ndarray):
+    """out = x + alpha * y (torch's add(x, y, alpha=alpha)); the product rounds before the add."""
+    np.multiply(y, alpha, out=tmp)
+    np.add(x, tmp, out=out)
+    return out
+
+
 def addcmul_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
     """x += value * t1 * t2, evaluated left to right as torch's addcmul_ does."""
     np.multiply(t1, value, out=tmp)

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import backend as _backend
 from ..backend._numpy import addcdiv_, addcmul_, lerp_  # noqa: F401  (the optimizers' in-place steps)
 from ..errors import DTypeError, GraphError
 from ..grad_mode import enable_grad, no_grad
@@ -174,10 +175,8 @@ def scratch(state: dict, name: str, like: np.ndarray) -> np.ndarray:
 
 
 def add_scaled(out: np.ndarray, x: np.ndarray, alpha: float, y: np.ndarray, tmp: np.ndarray):
-    """out = x + alpha * y (torch's add(x, y, alpha=alpha))."""
-    np.multiply(y, alpha, out=tmp)
-    np.add(x, tmp, out=out)
-    return out
+    """out = x + alpha * y (torch's add(x, y, alpha=alpha)), in one pass on the C backend."""
+    return _backend.active.add_scaled(out, x, alpha, y, tmp)
 
 
 def decayed_grad(param, grad, weight_decay: float, state: dict) -> np.ndarray:
