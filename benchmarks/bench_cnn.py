@@ -1,18 +1,17 @@
 """One training step of the seeds' CNN, autograd vs PyTorch in the same run; conv and pool kernels.
 
 Conv 3x3 32, ReLU, MaxPool 2, Conv 3x3 64, ReLU, MaxPool 2, Conv 3x3 64, ReLU, Flatten, Dense 64,
-ReLU, Dense 10, softmax cross-entropy (log_softmax composed); batch 64 of 1x28x28, float32. A
-step is forward, backward and an in-place SGD update. Timed on 1 and 2 threads (ours: the
-kernels' OpenMP threads and numpy's OpenBLAS, which backs matmul until the C GEMM is wired in;
-PyTorch: torch.set_num_threads), ours and PyTorch interleaved, medians. Then where our step's
-time goes (per backend kernel, the rest being Python and the engine), and the kernels alone
-against their PyTorch counterparts (unfold, fold, max_pool2d, avg_pool2d, conv2d).
+ReLU, Dense 10 as an nn.Sequential, F.cross_entropy, SGD(lr=0.01): batch 64 of 1x28x28, float32,
+the same model and step in both libraries (PyTorch starts from our weights). Timed on 1 and 2
+threads (ours: the kernels' OpenMP threads, and numpy's OpenBLAS for the small products we hand
+it; PyTorch: torch.set_num_threads), interleaved, medians. Then where our step's time goes (per
+backend kernel, the rest being Python and the engine), and the kernels alone against their
+PyTorch counterparts (unfold, fold, max_pool2d, avg_pool2d, conv2d).
 
 Run: python benchmarks/bench_cnn.py  (or python benchmarks/run.py cnn)
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
@@ -24,62 +23,38 @@ from autograd import backend as _backend
 from _harness import environment, format_seconds, optional, print_table, set_blas_threads, write_json
 
 BATCH = 64
-SHAPES = [("conv1", (32, 1, 3, 3)), ("conv2", (64, 32, 3, 3)), ("conv3", (64, 64, 3, 3)),
-          ("dense1", (576, 64)), ("dense2", (64, 10))]
+LR = 0.01
 
 
-def _init(seed):
-    """PyTorch's default initialisation: uniform within 1/sqrt(fan_in), for weights and biases."""
-    rng = np.random.default_rng(seed)
-    params = []
-    for _, shape in SHAPES:
-        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
-        bound = 1 / np.sqrt(fan_in)
-        out = shape[0] if len(shape) == 4 else shape[1]
-        params.append(rng.uniform(-bound, bound, shape).astype(np.float32))
-        params.append(rng.uniform(-bound, bound, out).astype(np.float32))
-    return params
+def _model(lib):
+    """The seeds' CNN built from `lib.nn` (lib: autograd or torch)."""
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-class CNN:
-    """The network from autograd ops (there is no nn library on this branch yet)."""
+class Trainer:
+    """model, SGD and the step `zero_grad; cross_entropy(model(x), y).backward(); step`."""
 
-    def __init__(self, seed: int = 0):
-        self.params = [ag.tensor(p, requires_grad=True) for p in _init(seed)]
+    def __init__(self, lib, x, y, weights=None):
+        self.model = _model(lib)
+        if weights is not None:  # PyTorch starts from our weights
+            with lib.no_grad():
+                for p, w in zip(self.model.parameters(), weights):
+                    p.copy_(lib.from_numpy(w.copy()))
+        self.opt = lib.optim.SGD(self.model.parameters(), lr=LR)
+        self.cross_entropy = lib.nn.functional.cross_entropy
+        self.x, self.y = lib.from_numpy(x), lib.from_numpy(y)
 
-    def loss(self, x, onehot):
-        w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = self.params
-        h = ag.max_pool2d(ag.relu(ag.conv2d(x, w1, b1)), 2)
-        h = ag.max_pool2d(ag.relu(ag.conv2d(h, w2, b2)), 2)
-        h = ag.relu(ag.conv2d(h, w3, b3)).flatten(1)
-        logits = ag.relu(h @ w4 + b4) @ w5 + b5
-        return -(ag.log_softmax(logits, axis=1) * onehot).sum() / x.shape[0]
-
-    def step(self, x, y, lr: float = 0.01) -> float:
-        onehot = np.eye(10, dtype=np.float32)[y]
-        loss = self.loss(ag.tensor(x), onehot)
+    def step(self) -> float:
+        self.opt.zero_grad()
+        loss = self.cross_entropy(self.model(self.x), self.y)
         loss.backward()
-        with ag.no_grad():
-            for p in self.params:
-                p.data -= lr * p.grad.data
-                p.grad = None
-        return float(loss.item())
-
-
-def _torch_step(torch, params, x, y, lr=0.01):
-    F = torch.nn.functional
-    w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
-    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)
-    h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
-    h = F.relu(F.conv2d(h, w3, b3)).flatten(1)
-    logits = F.relu(h @ w4 + b4) @ w5 + b5
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
-            p.grad = None
-    return loss.item()
+        self.opt.step()
+        return loss.item()
 
 
 def _set_threads(torch, n):
@@ -107,22 +82,20 @@ def _data(seed=1):
 
 def bench_steps(torch, repeat):
     x, y = _data()
-    net = CNN()
-    fns = {"autograd": lambda: net.step(x, y)}
+    ag.manual_seed(0)
+    ours = Trainer(ag, x, y)
+    fns = {"autograd": ours.step}
     if torch is not None:
-        tparams = [torch.tensor(p, requires_grad=True) for p in _init(0)]
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-        fns["torch"] = lambda: _torch_step(torch, tparams, tx, ty)
+        theirs = Trainer(torch, x, y, [p.detach().numpy() for p in ours.model.parameters()])
+        first = ours.step(), theirs.step()
+        assert abs(first[0] - first[1]) < 1e-4 * abs(first[1]), f"the two steps differ: {first}"
+        fns["torch"] = theirs.step
     rows = []
-    # The last row keeps numpy's OpenBLAS (our matmul until the C GEMM is wired in) on one
-    # thread: its spinning threads and OpenMP's fight over two cores otherwise.
-    for threads, blas in ((1, 1), (2, 2), (2, 1)):
+    for threads in (1, 2):
         _set_threads(torch, threads)
-        _blas_threads(blas)
         for fn in fns.values():  # warm up: allocator, thread pools
             fn(), fn()
-        note = "" if blas == threads else f" (OpenBLAS {blas})"
-        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s){note}",
+        rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s)",
                      **_interleaved(fns, repeat)})
     return rows
 
@@ -155,15 +128,16 @@ def breakdown(threads, steps=30):
     """Seconds per step in each backend kernel, and the rest (Python, engine, numpy ops)."""
     _set_threads(None, threads)
     x, y = _data()
-    net = CNN()
+    ag.manual_seed(0)
+    net = Trainer(ag, x, y)
     names = ["matmul", "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "relu",
              "relu_backward"]
     for _ in range(3):
-        net.step(x, y)
+        net.step()
     with _KernelTimer([n for n in names if hasattr(_backend.active, n)]) as timer:
         start = time.perf_counter()
         for _ in range(steps):
-            net.step(x, y)
+            net.step()
         total = (time.perf_counter() - start) / steps
     parts = {k: v / steps for k, v in timer.totals.items()}
     parts["other (Python, engine, numpy elementwise/reductions)"] = total - sum(parts.values())

@@ -71,6 +71,17 @@ int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
 int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
              double *c, int64_t ldc);
+/* batch such products at once: A_i = a + i * stride_a elements (likewise B_i, C_i; stride_a or
+ * stride_b 0 shares one operand); the C_i must not overlap (stride_c spans at least one C).
+ * Small products run one per thread; each result is bitwise the single product's. */
+int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
+                     int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                     int64_t stride_c);
+int ag_dgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, int64_t stride_a, const double *b,
+                     int64_t ldb, int64_t stride_b, double beta, double *c, int64_t ldc,
+                     int64_t stride_c);
 /* The blocking GEMM uses at `isa` for float64 (is_f64 = 1) or float32: out[0..4] = MR, NR, KC,
  * MC, NC (micro-tile rows and columns, and the k, m and n block sizes), for tests and tuning. */
 int ag_gemm_blocking(int isa, int is_f64, int64_t *out);

@@ -191,6 +191,7 @@ struct ag_gemm_problem {
     const void *alpha, *beta;  /* beta NULL: beta = 0 */
     const void *one;           /* 1 in the element type: beta for the later k slices */
     int64_t kc;                /* the k slice, <= kern->kc */
+    int threads;               /* at most this many threads for this product */
 };
 
 /* The block size for `len` in ceil(len / max) equal blocks, rounded up to a multiple of `to`
@@ -297,7 +298,7 @@ static int try_thin(struct ag_gemm_problem *pr)
     if (pr->kern != &ag_gemm_kernels[AG_ISA_AVX512][0])
         return -1;
     const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
-    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : ag_get_num_threads();
+    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
     if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_THIN_MAX_N) {
         const struct ag_smallk_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
@@ -338,7 +339,7 @@ static int run_gemm(struct ag_gemm_problem *pr)
     if (pr->n < kern->nr && cost_t < cost)
         transpose_problem(pr);
 
-    int threads = ag_get_num_threads();
+    int threads = pr->threads;
     if ((double)pr->m * (double)pr->n * (double)pr->k * 2.0 < AG_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
     int tm, tn;
@@ -393,13 +394,18 @@ static int overlaps(const void *p, uint64_t pn, const void *q, uint64_t qn)
     return pn && qn && a < b + qn && b < a + pn;
 }
 
-static int gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *alpha,
-                int alpha_zero, const void *a, int64_t lda, const void *b, int64_t ldb,
-                const void *beta, int beta_zero, void *c, int64_t ldc, size_t es)
+/* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, X_i at x + i * stride_x elements
+ * (stride 0: one operand for all). A batch of small products runs one product per thread (each
+ * on one thread, so the same arithmetic as alone); a single or large product threads inside. */
+static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                const void *alpha, int alpha_zero, const void *a, int64_t lda, int64_t stride_a,
+                const void *b, int64_t ldb, int64_t stride_b, const void *beta, int beta_zero,
+                void *c, int64_t ldc, int64_t stride_c, size_t es)
 {
     if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1))
         return AG_ERR_ARG;
-    if (m < 0 || n < 0 || k < 0 || lda < 0 || ldb < 0 || ldc < 0)
+    if (batch < 0 || m < 0 || n < 0 || k < 0 || lda < 0 || ldb < 0 || ldc < 0 || stride_a < 0 ||
+        stride_b < 0 || stride_c < 0)
         return AG_ERR_SIZE;
     const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
     const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
@@ -409,17 +415,26 @@ static int gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const
     const int64_t limit = (int64_t)(PTRDIFF_MAX / es) - 1;
     if ((ldc && m > limit / ldc) || (lda && a_rows > limit / lda) || (ldb && b_rows > limit / ldb))
         return AG_ERR_SIZE;
-    if (m == 0 || n == 0)
+    if (batch == 0 || m == 0 || n == 0)
         return AG_OK;
+    const uint64_t c_one = extent(m, n, ldc, es);
+    /* the batch's C matrices must not overlap one another (they are written in parallel) */
+    if (batch > 1 && (uint64_t)stride_c * es < c_one)
+        return AG_ERR_ARG;
+    const int64_t last = batch - 1;
+    if ((stride_a && last > (limit - a_rows * lda) / stride_a) ||
+        (stride_b && last > (limit - b_rows * ldb) / stride_b) ||
+        (stride_c && last > (limit - m * ldc) / stride_c))
+        return AG_ERR_SIZE;
     if (!c)
         return AG_ERR_NULL;
     const int reads_ab = k > 0 && !alpha_zero;
-    const uint64_t c_bytes = extent(m, n, ldc, es);
+    const uint64_t c_bytes = (uint64_t)last * (uint64_t)stride_c * es + c_one;
     if (reads_ab) {
         if (!a || !b)
             return AG_ERR_NULL;
-        if (overlaps(c, c_bytes, a, extent(a_rows, a_cols, lda, es)) ||
-            overlaps(c, c_bytes, b, extent(b_rows, b_cols, ldb, es)))
+        if (overlaps(c, c_bytes, a, (uint64_t)last * (uint64_t)stride_a * es + extent(a_rows, a_cols, lda, es)) ||
+            overlaps(c, c_bytes, b, (uint64_t)last * (uint64_t)stride_b * es + extent(b_rows, b_cols, ldb, es)))
             return AG_ERR_OVERLAP;
     }
     const int is_f64 = es == sizeof(double);
@@ -429,35 +444,76 @@ static int gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const
     if (!reads_ab) {  /* C = beta * C, without touching A or B (and without reading C if beta = 0) */
         const void *zero = is_f64 ? (const void *)&zero_d : (const void *)&zero_f;
         const double tile[1] = {0};
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++)
-                kern->store(1, 1, tile, 1, (char *)c + (size_t)(i * ldc + j) * es, 0, 0, zero,
-                            beta_zero ? NULL : beta);
+        for (int64_t q = 0; q < batch; q++)
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++)
+                    kern->store(1, 1, tile, 1, (char *)c + (size_t)(q * stride_c + i * ldc + j) * es,
+                                0, 0, zero, beta_zero ? NULL : beta);
         return AG_OK;
     }
-    struct ag_gemm_problem pr = {
+    const struct ag_gemm_problem first = {
         .kern = kern, .m = m, .n = n, .k = k,
         .a = {a, trans_a ? 1 : lda, trans_a ? lda : 1},
         .b = {b, trans_b ? 1 : ldb, trans_b ? ldb : 1},
         .c = c, .rsc = ldc, .csc = 1,
         .alpha = alpha, .beta = beta_zero ? NULL : beta,
         .one = is_f64 ? (const void *)&one_d : (const void *)&one_f,
+        .threads = ag_get_num_threads(),
     };
-    return run_gemm(&pr);
+    const int threads = first.threads;
+    const int per_product = batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
+    if (batch == 1 || threads < 2 || !per_product) {
+        int status = AG_OK;
+        for (int64_t q = 0; q < batch && status == AG_OK; q++) {
+            struct ag_gemm_problem pr = first;  /* run_gemm may transpose its copy */
+            pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
+            pr.c += (size_t)(q * stride_c) * es;
+            status = run_gemm(&pr);
+        }
+        return status;
+    }
+    int failed = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
+    for (int64_t q = 0; q < batch; q++) {
+        struct ag_gemm_problem pr = first;
+        pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
+        pr.c += (size_t)(q * stride_c) * es;
+        pr.threads = 1;
+        failed |= run_gemm(&pr) != AG_OK;
+    }
+    return failed ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
 
 int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
              const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
              float *c, int64_t ldc)
 {
-    return gemm(trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, b, ldb, &beta,
-                beta == 0.0f, c, ldc, sizeof(float));
+    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, 0, b, ldb, 0, &beta,
+                beta == 0.0f, c, ldc, 0, sizeof(float));
 }
 
 int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
              double *c, int64_t ldc)
 {
-    return gemm(trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, b, ldb, &beta,
-                beta == 0.0, c, ldc, sizeof(double));
+    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, 0, b, ldb, 0, &beta,
+                beta == 0.0, c, ldc, 0, sizeof(double));
+}
+
+int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
+                     int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                     int64_t stride_c)
+{
+    return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, stride_a, b, ldb,
+                stride_b, &beta, beta == 0.0f, c, ldc, stride_c, sizeof(float));
+}
+
+int ag_dgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, int64_t stride_a, const double *b,
+                     int64_t ldb, int64_t stride_b, double beta, double *c, int64_t ldc,
+                     int64_t stride_c)
+{
+    return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, stride_a, b, ldb,
+                stride_b, &beta, beta == 0.0, c, ldc, stride_c, sizeof(double));
 }

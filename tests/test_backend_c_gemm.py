@@ -216,6 +216,61 @@ def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed
             np.testing.assert_array_equal(results[0], other)
 
 
+def _batched(dtype, batch, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc):
+    """The raw batched kernel on flat storage; returns its status."""
+    fn, ctype = (lib.ag_sgemm_batched, "float[]") if dtype == np.float32 else (lib.ag_dgemm_batched, "double[]")
+    buf = _c.ffi.from_buffer
+    return fn(batch, ta, tb, m, n, k, alpha, buf(ctype, a), lda, sa, buf(ctype, b), ldb, sb, beta,
+              buf(ctype, c, require_writable=True), ldc, sc)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(batch=st.sampled_from([1, 2, 3, 5, 8, 9]), m=st.sampled_from(EDGES[:12]),
+       n=st.sampled_from(EDGES[:12] + [121]), k=st.sampled_from([1, 9, 40, 288]),
+       ta=st.integers(0, 1), tb=st.integers(0, 1), shared=st.sampled_from(["none", "a", "b"]),
+       beta=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25)
+def test_batched_gemm_is_bitwise_each_single_product_on_any_thread_count(
+        isa, dtype, batch, m, n, k, ta, tb, shared, beta, seed):
+    """One batched call == one ag_*gemm call per product, bit for bit, with 1, 2 and 3 threads;
+    a shared operand (batch stride 0) and a gap between the C matrices (never written)."""
+    rng = np.random.default_rng(seed)
+    lda, ldb, ldc = (m if ta else k) + 1, (k if tb else n) + 2, n + 1
+    sa = 0 if shared == "a" else (k if ta else m) * lda + 3
+    sb = 0 if shared == "b" else (n if tb else k) * ldb
+    sc = m * ldc + 5
+    a = rng.standard_normal((batch - 1) * sa + (k if ta else m) * lda).astype(dtype)
+    b = rng.standard_normal((batch - 1) * sb + (n if tb else k) * ldb).astype(dtype)
+    c0 = np.full(max((batch - 1) * sc + m * ldc, 1), np.nan if beta == 0 else 0.25, dtype)
+    expected = c0.copy()
+    with _capped(isa):
+        for q in range(batch):
+            _c.gemm(ta, tb, m, n, k, 1.5, a[q * sa:], lda, b[q * sb:], ldb, beta, expected[q * sc:], ldc)
+        threads = _c.get_num_threads()
+        try:
+            for t in (1, 2, 3):
+                _c.set_num_threads(t)
+                c = c0.copy()
+                assert _batched(dtype, batch, ta, tb, m, n, k, 1.5, a, lda, sa, b, ldb, sb, beta, c, ldc, sc) == 0
+                np.testing.assert_array_equal(c, expected, err_msg=f"{t} threads")
+        finally:
+            _c.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_gemm_rejects_overlapping_outputs_and_negative_strides(dtype):
+    a, b, c = np.ones(64, dtype), np.ones(64, dtype), np.zeros(64, dtype)
+    ok = (2, 0, 0, 2, 2, 2, 1.0, a, 2, 4, b, 2, 4, 0.0, c, 2, 4)
+    assert _batched(dtype, *ok) == lib.AG_OK
+    assert np.array_equal(c[:8], np.full(8, 2, dtype))
+    assert _batched(dtype, *ok[:16], 3) == lib.AG_ERR_ARG    # C matrices overlap each other
+    assert _batched(dtype, *ok[:9], -4, *ok[10:]) == lib.AG_ERR_SIZE  # negative stride
+    assert _batched(dtype, -1, *ok[1:]) == lib.AG_ERR_SIZE
+    assert _batched(dtype, 0, *ok[1:]) == lib.AG_OK
+    assert _batched(dtype, 2, 0, 0, 2, 2, 2, 1.0, c, 2, 4, b, 2, 4, 0.0, c[4:], 2, 4) == lib.AG_ERR_OVERLAP
+
+
 @pytest.mark.parametrize("kernel_dtype", DTYPES)
 def test_gemm_rejects_invalid_arguments(kernel_dtype):
     name = "ag_sgemm" if kernel_dtype == np.float32 else "ag_dgemm"
@@ -269,6 +324,8 @@ def _views(rng, dtype):
     yield big[:, ::2], other                                      # row step: read in place
     yield big[:, :, ::2], other[::2]                              # column step: copied
     yield big[0][::-1], other                                     # negative stride: copied
+    yield big[::-1], other[None]                                  # reversed batch axis: copied
+    yield rng.standard_normal((8, 5, 40)).astype(dtype), big[1].T[None]  # batch of 8: per thread
     yield np.broadcast_to(big[0], (2, 3, 24, 40)), other          # broadcast batch, stride 0
     yield big[:2], np.stack([other, other[::-1]])                 # batch against batch
     yield big[None, :, :5], rng.standard_normal((4, 1, 40, 3)).astype(dtype)  # both broadcast

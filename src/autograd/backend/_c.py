@@ -150,6 +150,7 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 
 _GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
+_GEMM_BATCHED = {_F32: lib.ag_sgemm_batched, _F64: lib.ag_dgemm_batched}
 
 # Below this many multiply-adds (m n k) per product numpy's matmul goes first. One thread,
 # numpy is faster on small products (OpenBLAS has unpacked small-matrix kernels; our wrapper
@@ -207,6 +208,11 @@ def _gemm(a, b, out, beta, batch=()):
     """out[i] = a[i] @ b[i] + beta * out[i] for every batch index i; out is C-contiguous with
     shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n)."""
     fn, ptype, ctype, kernel = _GEMM[out.dtype]
+    # The batched kernel takes non-negative batch strides: a reversed batch axis is copied.
+    if batch and any(s < 0 for s in a.strides[:-2]):
+        a = np.ascontiguousarray(a)
+    if batch and any(s < 0 for s in b.strides[:-2]):
+        b = np.ascontiguousarray(b)
     a, ta, lda, pa = _operand(a, ptype, ctype)
     b, tb, ldb, pb = _operand(b, ptype, ctype)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -216,16 +222,19 @@ def _gemm(a, b, out, beta, batch=()):
         if status:
             _ensure(status, kernel, a, b, out)
         return
+    # One batched call per index of the leading batch axes, over the last one.
+    batched = _GEMM_BATCHED[out.dtype]
     es = out.itemsize
     sa = np.broadcast_to(a, batch + a.shape[-2:]).strides[:-2]
     sb = np.broadcast_to(b, batch + b.shape[-2:]).strides[:-2]
-    for i, index in enumerate(np.ndindex(*batch)):
+    inner = batch[-1]
+    for i, index in enumerate(np.ndindex(*batch[:-1])):
         oa = sum(j * s for j, s in zip(index, sa)) // es
         ob = sum(j * s for j, s in zip(index, sb)) // es
-        status = fn(ta, tb, m, n, k, 1.0, pa + oa, lda, pb + ob, ldb, beta, pc + i * m * n,
-                    max(n, 1))
+        status = batched(inner, ta, tb, m, n, k, 1.0, pa + oa, lda, sa[-1] // es, pb + ob, ldb,
+                         sb[-1] // es, beta, pc + i * inner * m * n, max(n, 1), m * n)
         if status:
-            _ensure(status, kernel, a, b, out)
+            _ensure(status, kernel + "_batched", a, b, out)
 
 
 def gemm(trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a, lda: int, b,
