@@ -41,6 +41,9 @@ int ag_set_isa_cap(int cap);        /* use at most `cap`; returns the level now 
 const char *ag_build_info(void);    /* compiler, flags and OpenMP version (static string) */
 int ag_set_num_threads(int n);      /* 1 <= n <= 1024, else AG_ERR_ARG */
 int ag_get_num_threads(void);       /* the set value, else OpenMP's default; 1 without OpenMP */
+/* glibc malloc: keep up to trim_bytes of freed heap instead of returning it to the kernel, and
+ * map blocks above mmap_bytes on their own; AG_ERR_ARG elsewhere or if glibc refuses. */
+int ag_keep_freed_memory(int64_t trim_bytes, int64_t mmap_bytes);
 
 /* activations.c: element-wise forward and backward over n contiguous elements.
  * relu(x) = x > 0 or x is NaN ? x : +0        (numpy's maximum(x, 0))

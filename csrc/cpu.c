@@ -8,6 +8,10 @@
 
 #include <stdatomic.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -92,6 +96,24 @@ int ag_set_num_threads(int n)
         return AG_ERR_ARG;
     atomic_store(&num_threads, n);
     return AG_OK;
+}
+
+/* A training step allocates and frees the same large temporaries (activations, im2col
+ * columns, gradients) every time. glibc returns the free top of its heap to the kernel once it
+ * exceeds the trim threshold (dynamically about twice the largest freed block), so every step
+ * page-faults all of that memory in again: a third of a small CNN's step here. Raising the trim
+ * threshold keeps it; blocks above mmap_bytes are still mapped and unmapped on their own. */
+int ag_keep_freed_memory(int64_t trim_bytes, int64_t mmap_bytes)
+{
+    if (trim_bytes < 0 || mmap_bytes < 0 || trim_bytes > INT32_MAX || mmap_bytes > INT32_MAX)
+        return AG_ERR_ARG;
+#ifdef __GLIBC__
+    if (mallopt(M_MMAP_THRESHOLD, (int)mmap_bytes) != 1 || mallopt(M_TRIM_THRESHOLD, (int)trim_bytes) != 1)
+        return AG_ERR_ARG;
+    return AG_OK;
+#else
+    return AG_ERR_ARG;  /* not glibc: its allocator has its own policy */
+#endif
 }
 
 int ag_get_num_threads(void)

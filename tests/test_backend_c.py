@@ -303,3 +303,20 @@ def test_build_info():
     info = ffi.string(lib.ag_build_info()).decode()
     assert "-O3" in info and "-std=c11" in info and "-march" not in info
     assert info.split()[0] in ("gcc", "clang")
+
+
+def test_malloc_keeps_freed_memory_by_default_and_says_so():
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("only glibc's malloc is tuned")
+    code = "import autograd as ag; print(ag.backend.info()['malloc'])"
+    for env, expected in (({}, "keeps up to 256 MiB freed"), ({"AUTOGRAD_KEEP_FREED_MEMORY": "0"}, "default")):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, **env}, check=True)
+        assert done.stdout.strip() == expected
+    assert lib.ag_keep_freed_memory(-1, 0) == lib.AG_ERR_ARG
+    assert lib.ag_keep_freed_memory(1 << 40, 0) == lib.AG_ERR_ARG
+    assert lib.ag_keep_freed_memory(256 << 20, 32 << 20) == lib.AG_OK  # the import-time setting

@@ -57,6 +57,13 @@ def _set_isa_cap(value):
 _SIMD_CAP = os.environ.get("AUTOGRAD_ISA") or None
 _set_isa_cap(_SIMD_CAP)
 
+# glibc's malloc would hand the memory of each training step's temporaries back to the kernel
+# and page-fault it in again next step (csrc/cpu.c, ag_keep_freed_memory): keep up to 256 MiB
+# of freed heap in the process instead. AUTOGRAD_KEEP_FREED_MEMORY=0 leaves malloc alone.
+KEEP_FREED_BYTES, MMAP_ABOVE_BYTES = 256 << 20, 32 << 20
+_KEEPS_FREED_MEMORY = (os.environ.get("AUTOGRAD_KEEP_FREED_MEMORY", "1") != "0"
+                       and lib.ag_keep_freed_memory(KEEP_FREED_BYTES, MMAP_ABOVE_BYTES) == lib.AG_OK)
+
 # ------------------------------------------------------------------ elementwise kernels
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -341,6 +348,8 @@ def info() -> dict:
         "threads": lib.ag_get_num_threads(),
         "build": ffi.string(lib.ag_build_info()).decode(),
         "simd_cap": _SIMD_CAP,
+        "malloc": (f"keeps up to {KEEP_FREED_BYTES >> 20} MiB freed" if _KEEPS_FREED_MEMORY
+                   else "default"),
     }
 
 

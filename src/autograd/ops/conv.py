@@ -81,8 +81,8 @@ class Conv2d(Function):
             cols = _batch_major(cols)
             out = _backend.active.matmul(w2, cols).reshape(out_c, n, oh * ow).swapaxes(0, 1)
         out = out.reshape(n, out_c, oh, ow)
-        if bias is not None:
-            out = out + bias[:, None, None]
+        if bias is not None:  # in place: out is this op's own new array
+            np.add(out, bias[:, None, None], out=out)
         ctx.save_for_backward(x, weight)
         ctx.cols, ctx.geometry = cols, ((kh, kw), stride, padding)
         return out
