@@ -19,9 +19,12 @@
 
 struct geom {
     int64_t planes;          /* n * c */
+    int64_t n, c;
     int64_t h, w;            /* input plane */
     int64_t kh, kw, sh, sw, ph, pw;
     int64_t oh, ow;          /* output plane */
+    int64_t cols_row;        /* elements between rows of cols: oh * ow, or n * oh * ow when
+                                batch-major (PLANE_COLS_BM) */
 };
 
 /* a * b, or -1 when either is negative or the product exceeds AG_CONV_MAX_ELEMS. */
@@ -55,8 +58,8 @@ static inline int make_geom(struct geom *g, int64_t n, int64_t c, int64_t h, int
     if (g->planes < 0 || mul_checked(g->planes, plane) < 0 || win < 0 || out < 0 ||
         mul_checked(mul_checked(g->planes, win), out) < 0)
         return AG_ERR_SIZE;
-    g->h = h, g->w = w, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
-    g->ph = ph, g->pw = pw, g->oh = oh, g->ow = ow;
+    g->n = n, g->c = c, g->h = h, g->w = w, g->kh = kh, g->kw = kw, g->sh = sh, g->sw = sw;
+    g->ph = ph, g->pw = pw, g->oh = oh, g->ow = ow, g->cols_row = out;
     return AG_OK;
 }
 
@@ -95,8 +98,10 @@ static inline void valid_range(int64_t j, int64_t sw, int64_t pw, int64_t w, int
     int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,        \
         int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow
 
-/* The per-plane length of a buffer, in elements. */
-enum plane_len { PLANE_NONE, PLANE_IN, PLANE_OUT, PLANE_COLS };  /* -, h w, oh ow, kh kw oh ow */
+/* The per-plane length of a buffer, in elements: -, h w, oh ow, kh kw oh ow. PLANE_COLS_BM is
+ * cols batch-major, (c kh kw, n oh ow): plane (image i, channel ci) owns rows ci kh kw.. of it,
+ * columns i oh ow.. (so one GEMM over the whole batch reads it as it is). */
+enum plane_len { PLANE_NONE, PLANE_IN, PLANE_OUT, PLANE_COLS, PLANE_COLS_BM };
 
 /* One of a call's buffers: its pointer, per-plane length and element size. */
 struct plane_buf {
@@ -117,7 +122,8 @@ static inline int64_t plane_elems(const struct geom *g, enum plane_len len)
     switch (len) {
     case PLANE_IN: return g->h * g->w;
     case PLANE_OUT: return g->oh * g->ow;
-    case PLANE_COLS: return g->kh * g->kw * g->oh * g->ow;
+    case PLANE_COLS:
+    case PLANE_COLS_BM: return g->kh * g->kw * g->oh * g->ow;
     default: return 0;
     }
 }
@@ -140,13 +146,23 @@ static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct 
         if (bufs[k].len != PLANE_NONE && !bufs[k].ptr)
             return AG_ERR_NULL;
         stride[k] = plane_elems(&g, bufs[k].len) * (int64_t)bufs[k].es;
+        if (bufs[k].len == PLANE_COLS_BM)
+            g.cols_row = g.n * g.oh * g.ow;
     }
     int bad = 0;
 #pragma omp parallel for num_threads(use_threads(&g)) schedule(static) reduction(| : bad)
     for (int64_t p = 0; p < g.planes; p++) {
-        void *const slice[3] = {(char *)bufs[0].ptr + p * stride[0],
-                                bufs[1].ptr ? (char *)bufs[1].ptr + p * stride[1] : NULL,
-                                bufs[2].ptr ? (char *)bufs[2].ptr + p * stride[2] : NULL};
+        void *slice[3];
+        for (int k = 0; k < 3; k++) {
+            char *base = (char *)bufs[k].ptr;
+            if (!base)
+                slice[k] = NULL;
+            else if (bufs[k].len == PLANE_COLS_BM)  /* image p / c, channel p % c */
+                slice[k] = base + ((p % g.c) * g.kh * g.kw * g.cols_row + (p / g.c) * g.oh * g.ow) *
+                                      (int64_t)bufs[k].es;
+            else
+                slice[k] = base + p * stride[k];
+        }
         bad |= fn(slice, &g);
     }
     return bad ? AG_ERR_ARG : AG_OK;

@@ -112,6 +112,21 @@ int ag_col2im_f32(const float *cols, float *x, int64_t n, int64_t c, int64_t h, 
 int ag_col2im_f64(const double *cols, double *x, int64_t n, int64_t c, int64_t h, int64_t w,
                   int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                   int64_t oh, int64_t ow);
+/* The same with cols batch-major, (c * kh * kw, n * oh * ow): column i * oh * ow + l of a row is
+ * image i's position l, so one 2-D GEMM covers the batch (for small outputs, where per-image
+ * products are too thin). */
+int ag_im2col_bm_f32(const float *x, float *cols, int64_t n, int64_t c, int64_t h, int64_t w,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                     int64_t oh, int64_t ow);
+int ag_im2col_bm_f64(const double *x, double *cols, int64_t n, int64_t c, int64_t h, int64_t w,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                     int64_t oh, int64_t ow);
+int ag_col2im_bm_f32(const float *cols, float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                     int64_t oh, int64_t ow);
+int ag_col2im_bm_f64(const double *cols, double *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                     int64_t oh, int64_t ow);
 int ag_max_pool2d_f32(const float *x, float *out, int64_t *idx, int64_t n, int64_t c,
                       int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                       int64_t ph, int64_t pw, int64_t oh, int64_t ow);

@@ -59,6 +59,26 @@ AG_INLINE void gather_span(void *restrict dst, const void *restrict src, int64_t
     }
 }
 
+/* Planes with at most this many outputs and no padding take the small-plane path: every
+ * kernel offset (i, j) reads the input at the same pattern of offsets from i * w + j, so one
+ * table of oh * ow offsets serves the whole plane, instead of a loop per output row (rows of
+ * 3 elements cost ~10x their copy in loop overhead). */
+#define AG_SMALL_PLANE 64
+
+AG_INLINE int small_plane(const struct geom *g)
+{
+    return g->ph == 0 && g->pw == 0 && g->oh * g->ow <= AG_SMALL_PLANE;
+}
+
+/* off[r * ow + k] = r * sh * w + k * sw, the input offset of output (r, k) from its window's
+ * corner. */
+AG_INLINE void window_offsets(const struct geom *g, int64_t off[AG_SMALL_PLANE])
+{
+    for (int64_t r = 0; r < g->oh; r++)
+        for (int64_t k = 0; k < g->ow; k++)
+            off[r * g->ow + k] = r * g->sh * g->w + k * g->sw;
+}
+
 /* One plane of x into its kh * kw rows of cols (each oh * ow long). Plain loops rather than
  * memcpy/memset: rows are often a few elements long (3 to 26 in a small CNN), where the calls
  * cost more than the copy; gcc vectorises the unit-stride loops. */
@@ -67,12 +87,33 @@ AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const st
 {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ow = g->ow;
+    if (small_plane(g)) {
+        int64_t off[AG_SMALL_PLANE];
+        window_offsets(g, off);
+        const int64_t len = g->oh * ow;
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const int64_t row = (i * g->kw + j) * g->cols_row, corner = i * g->w + j;
+                if (f64) {
+                    double *restrict d = (double *)col + row;
+                    const double *restrict s = (const double *)x + corner;
+                    for (int64_t t = 0; t < len; t++)
+                        d[t] = s[off[t]];
+                } else {
+                    float *restrict d = (float *)col + row;
+                    const float *restrict s = (const float *)x + corner;
+                    for (int64_t t = 0; t < len; t++)
+                        d[t] = s[off[t]];
+                }
+            }
+        return;
+    }
     for (int64_t i = 0; i < g->kh; i++) {
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t lo, hi;
             valid_range(j, g->sw, g->pw, g->w, ow, &lo, &hi);
             for (int64_t r = 0; r < g->oh; r++) {
-                char *dst = (char *)col + (size_t)(((i * g->kw + j) * g->oh + r) * ow) * es;
+                char *dst = (char *)col + (size_t)((i * g->kw + j) * g->cols_row + r * ow) * es;
                 const int64_t ih = r * g->sh - g->ph + i;
                 if (ih < 0 || ih >= g->h) {
                     zero_span(dst, 0, ow, f64);
@@ -125,8 +166,29 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
                              int avg, int f64)
 {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
-    const int64_t ij_rows = avg ? 0 : g->oh;  /* rows of src per kernel offset (i, j) */
+    const int64_t ij_stride = avg ? 0 : g->cols_row;  /* src elements per kernel offset (i, j) */
     memset(x, 0, (size_t)(g->h * g->w) * es);
+    if (small_plane(g) && !avg) {  /* the same order: (i, j) outermost, then outputs */
+        int64_t off[AG_SMALL_PLANE];
+        window_offsets(g, off);
+        const int64_t len = g->oh * g->ow;
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const int64_t row = (i * g->kw + j) * ij_stride, corner = i * g->w + j;
+                if (f64) {
+                    double *restrict d = (double *)x + corner;
+                    const double *restrict s = (const double *)src + row;
+                    for (int64_t t = 0; t < len; t++)
+                        d[off[t]] += s[t];
+                } else {
+                    float *restrict d = (float *)x + corner;
+                    const float *restrict s = (const float *)src + row;
+                    for (int64_t t = 0; t < len; t++)
+                        d[off[t]] += s[t];
+                }
+            }
+        return;
+    }
     for (int64_t i = 0; i < g->kh; i++) {
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t lo, hi;
@@ -135,8 +197,7 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
                 const int64_t ih = r * g->sh - g->ph + i;
                 if (ih < 0 || ih >= g->h)
                     continue;
-                const char *s = (const char *)src + (size_t)(((i * g->kw + j) * ij_rows + r) *
-                                                             g->ow) * es;
+                const char *s = (const char *)src + (size_t)((i * g->kw + j) * ij_stride + r * g->ow) * es;
                 char *dst = (char *)x + (size_t)(ih * g->w) * es;
                 scatter_add_span(dst, s, lo, hi, g->sw, j - g->pw, avg, g->kh * g->kw, f64);
             }
@@ -188,6 +249,26 @@ int ag_im2col_f32(const float *x, float *cols, AG_GEOM_PARAMS)
 int ag_im2col_f64(const double *x, double *cols, AG_GEOM_PARAMS)
 {
     return run_planes(im2col_f64, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
+                      AG_GEOM_ARGS);
+}
+int ag_im2col_bm_f32(const float *x, float *cols, AG_GEOM_PARAMS)
+{
+    return run_planes(im2col_f32, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
+                      AG_GEOM_ARGS);
+}
+int ag_im2col_bm_f64(const double *x, double *cols, AG_GEOM_PARAMS)
+{
+    return run_planes(im2col_f64, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
+                      AG_GEOM_ARGS);
+}
+int ag_col2im_bm_f32(const float *cols, float *x, AG_GEOM_PARAMS)
+{
+    return run_planes(col2im_f32, 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
+                      AG_GEOM_ARGS);
+}
+int ag_col2im_bm_f64(const double *cols, double *x, AG_GEOM_PARAMS)
+{
+    return run_planes(col2im_f64, 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
                       AG_GEOM_ARGS);
 }
 int ag_col2im_f32(const float *cols, float *x, AG_GEOM_PARAMS)

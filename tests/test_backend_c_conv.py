@@ -68,16 +68,22 @@ LAYOUTS = st.sampled_from(["contiguous", "strided", "transposed"])
 
 @settings(max_examples=60, deadline=None)
 @given(geo=geometry(pool=False), dtype=st.sampled_from(DTYPES), layout=LAYOUTS,
-       seed=st.integers(0, 2 ** 16))
-def test_im2col_col2im(geo, dtype, layout, seed):
+       batch_major=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_im2col_col2im(geo, dtype, layout, batch_major, seed):
+    """Per image (n, c*kh*kw, oh*ow) or batch-major (c*kh*kw, n*oh*ow); planes of up to 64
+    outputs without padding take the small-plane (offset table) path, larger ones the row loop."""
     shape, kernel, stride, padding = geo
     rng = np.random.default_rng(seed)
     x = _layout(rng.standard_normal(shape).astype(dtype), layout)
-    cols = _c.im2col(x, kernel, stride, padding)
-    np.testing.assert_array_equal(cols, _numpy.im2col(x, kernel, stride, padding))  # a pure copy
+    cols = _c.im2col(x, kernel, stride, padding, batch_major)
+    np.testing.assert_array_equal(cols, _numpy.im2col(x, kernel, stride, padding, batch_major))
+    if batch_major:  # the same values, the batch moved next to the positions
+        per_image = _numpy.im2col(x, kernel, stride, padding)
+        n, k, l = per_image.shape
+        np.testing.assert_array_equal(cols, per_image.swapaxes(0, 1).reshape(k, n * l))
     g = _layout(rng.standard_normal(cols.shape).astype(dtype)[..., None], "strided")[..., 0]
-    _close(_c.col2im(g, shape, kernel, stride, padding),
-           _numpy.col2im(g, shape, kernel, stride, padding))
+    _close(_c.col2im(g, shape, kernel, stride, padding, batch_major),
+           _numpy.col2im(g, shape, kernel, stride, padding, batch_major))
 
 
 @settings(max_examples=60, deadline=None)

@@ -447,26 +447,28 @@ def _call_conv(kernel, geometry, *arrays):
         _ensure(status, kernel, *arrays)
 
 
-def im2col(x, kernel_size, stride, padding):
+def im2col(x, kernel_size, stride, padding, batch_major=False):
     """im2col in C; same semantics as autograd.backend._numpy.im2col."""
     if not _c_ok(x) or x.ndim != 4:
-        return _numpy.im2col(x, kernel_size, stride, padding)
+        return _numpy.im2col(x, kernel_size, stride, padding, batch_major)
     geo = _conv_geometry("im2col", x.shape, kernel_size, stride, padding)
     n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
-    cols = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    _call_conv("im2col", geo, np.ascontiguousarray(x), cols)
+    shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
+    cols = np.empty(shape, dtype=x.dtype)
+    _call_conv("im2col_bm" if batch_major else "im2col", geo, np.ascontiguousarray(x), cols)
     return cols
 
 
-def col2im(cols, x_shape, kernel_size, stride, padding):
+def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     """col2im in C; same semantics as autograd.backend._numpy.col2im."""
     if not _c_ok(cols) or 0 in tuple(x_shape):
-        return _numpy.col2im(cols, x_shape, kernel_size, stride, padding)
+        return _numpy.col2im(cols, x_shape, kernel_size, stride, padding, batch_major)
     geo = _conv_geometry("col2im", x_shape, kernel_size, stride, padding)
     n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
-    _expect_shape("col2im", "cols", cols, (n, c * kh * kw, oh * ow))
+    _expect_shape("col2im", "cols", cols,
+                  (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow))
     x = np.empty(tuple(x_shape), dtype=cols.dtype)
-    _call_conv("col2im", geo, np.ascontiguousarray(cols), x)
+    _call_conv("col2im_bm" if batch_major else "col2im", geo, np.ascontiguousarray(cols), x)
     return x
 
 

@@ -99,13 +99,16 @@ def _geometry(shape, kernel_size, stride, padding):
         _out_size(w, kernel_size[1], stride[1], padding[1])
 
 
-def im2col(x, kernel_size, stride, padding):
+def im2col(x, kernel_size, stride, padding, batch_major=False):
     """(n, c, h, w) -> cols (n, c * kh * kw, oh * ow); row (ci * kh + i) * kw + j holds input
-    (oh * sh - ph + i, ow * sw - pw + j) of channel ci, zero in the padding."""
+    (oh * sh - ph + i, ow * sw - pw + j) of channel ci, zero in the padding. batch_major: the
+    same as (c * kh * kw, n * oh * ow), image i's positions in columns i * oh * ow onwards."""
     n, c, oh, ow = _geometry(x.shape, kernel_size, stride, padding)
     win = _windows(_padded(x, padding), kernel_size, stride, (oh, ow))
-    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
-        n, c * kernel_size[0] * kernel_size[1], oh * ow)
+    k = c * kernel_size[0] * kernel_size[1]
+    if batch_major:
+        return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(k, n * oh * ow)
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, k, oh * ow)
 
 
 def _scatter_windows(cols6, x_shape, kernel_size, stride, padding):
@@ -120,10 +123,14 @@ def _scatter_windows(cols6, x_shape, kernel_size, stride, padding):
     return np.ascontiguousarray(xp[:, :, ph:ph + h, pw:pw + w])
 
 
-def col2im(cols, x_shape, kernel_size, stride, padding):
+def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     """The adjoint of im2col: each cols entry added to the input position it was read from."""
     n, c, oh, ow = _geometry(x_shape, kernel_size, stride, padding)
-    cols6 = cols.reshape(n, c, kernel_size[0], kernel_size[1], oh, ow)
+    kh, kw = kernel_size
+    if batch_major:
+        cols6 = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+    else:
+        cols6 = cols.reshape(n, c, kh, kw, oh, ow)
     return _scatter_windows(cols6, x_shape, kernel_size, stride, padding)
 
 

@@ -28,43 +28,44 @@ IntPair = Union[int, Tuple[int, int]]
 
 
 class Im2Col(Function):
-    """(n, c, h, w) -> (n, c*kh*kw, oh*ow) patches; linear, its adjoint is Col2Im."""
+    """(n, c, h, w) -> (n, c*kh*kw, oh*ow) patches, or batch-major (c*kh*kw, n*oh*ow); linear,
+    its adjoint is Col2Im."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding):
-        ctx.geometry = (x.shape, kernel_size, stride, padding)
-        return _backend.active.im2col(x, kernel_size, stride, padding)
+    def forward(ctx, x, kernel_size, stride, padding, batch_major=False):
+        ctx.geometry = (x.shape, kernel_size, stride, padding, batch_major)
+        return _backend.active.im2col(x, kernel_size, stride, padding, batch_major)
 
     @staticmethod
     def backward(ctx, g):
-        return Col2Im.apply(g, *ctx.geometry), None, None, None
+        return Col2Im.apply(g, *ctx.geometry), None, None, None, None
 
 
 class Col2Im(Function):
     """Patches summed back onto the input positions they came from; adjoint of Im2Col."""
 
     @staticmethod
-    def forward(ctx, cols, x_shape, kernel_size, stride, padding):
-        ctx.geometry = (kernel_size, stride, padding)
-        return _backend.active.col2im(cols, x_shape, kernel_size, stride, padding)
+    def forward(ctx, cols, x_shape, kernel_size, stride, padding, batch_major=False):
+        ctx.geometry = (kernel_size, stride, padding, batch_major)
+        return _backend.active.col2im(cols, x_shape, kernel_size, stride, padding, batch_major)
 
     @staticmethod
     def backward(ctx, g):
-        return Im2Col.apply(g, *ctx.geometry), None, None, None, None
+        return Im2Col.apply(g, *ctx.geometry), None, None, None, None, None
 
 
 # Below this many output positions per image, the batched products (one small GEMM per image,
-# oh*ow columns each) lose to one 2-D GEMM over the whole batch, even counting the copies that
-# transpose cols and the gradient into (c*kh*kw, n*oh*ow) and (out, n*oh*ow). Measured with
-# OpenBLAS on the CNN's layers: at oh*ow = 9 the 2-D form is 4-12x faster, at 121 they tie, at
-# 676 the batched form is 1.5-3x faster.
+# oh*ow columns each) lose to one 2-D GEMM over the whole batch, with cols batch-major
+# (c*kh*kw, n*oh*ow) straight from im2col and only the gradient and the output transposed
+# (out_c rows each). Measured on the CNN's layers: at oh*ow = 9 the 2-D form is several times
+# faster, at 121 they tie, at 676 the batched form is 1.5-3x faster.
 SMALL_OUTPUT = 64
 
 
-def _batch_major(cols):
+def _batch_major(g):
     """(n, k, l) -> (k, n*l): one 2-D operand for the whole batch (a copy)."""
-    n, k, l = cols.shape
-    return cols.swapaxes(0, 1).reshape(k, n * l)
+    n, k, l = g.shape
+    return g.swapaxes(0, 1).reshape(k, n * l)
 
 
 class Conv2d(Function):
@@ -73,18 +74,19 @@ class Conv2d(Function):
         (n, out_c), (kh, kw) = (x.shape[0], weight.shape[0]), weight.shape[2:]
         oh = (x.shape[2] + 2 * padding[0] - kh) // stride[0] + 1
         ow = (x.shape[3] + 2 * padding[1] - kw) // stride[1] + 1
-        cols = _backend.active.im2col(x, (kh, kw), stride, padding)  # (n, c*kh*kw, oh*ow)
+        batched = oh * ow >= SMALL_OUTPUT
+        # (n, c*kh*kw, oh*ow), or batch-major (c*kh*kw, n*oh*ow) for small outputs
+        cols = _backend.active.im2col(x, (kh, kw), stride, padding, not batched)
         w2 = weight.reshape(out_c, -1)
-        if oh * ow >= SMALL_OUTPUT:
+        if batched:
             out = _backend.active.matmul(w2, cols)  # (n, out_c, oh*ow): NCHW already
         else:
-            cols = _batch_major(cols)
             out = _backend.active.matmul(w2, cols).reshape(out_c, n, oh * ow).swapaxes(0, 1)
         out = out.reshape(n, out_c, oh, ow)
         if bias is not None:  # in place: out is this op's own new array
             np.add(out, bias[:, None, None], out=out)
         ctx.save_for_backward(x, weight)
-        ctx.cols, ctx.geometry = cols, ((kh, kw), stride, padding)
+        ctx.cols, ctx.geometry = cols, ((kh, kw), stride, padding, not batched)
         return out
 
     @staticmethod
@@ -94,11 +96,7 @@ class Conv2d(Function):
         n, out_c, oh, ow = g.shape
         batched = oh * ow >= SMALL_OUTPUT
         # create_graph hands Tensors: rebuild cols from x so they are part of the graph.
-        if isinstance(x, Tensor):
-            cols = Im2Col.apply(x, *ctx.geometry)
-            cols = cols if batched else _batch_major(cols)
-        else:
-            cols = ctx.cols
+        cols = Im2Col.apply(x, *ctx.geometry) if isinstance(x, Tensor) else ctx.cols
         g3 = g.reshape(n, out_c, oh * ow)
         g2 = g3 if batched else _batch_major(g3)  # (out_c, n*oh*ow) for the 2-D products
         gx = gw = gb = None
@@ -107,11 +105,9 @@ class Conv2d(Function):
             gw = (gw.sum(axis=0) if batched else gw).reshape(weight.shape)
         if need_x:
             gcols = MatMul.apply(weight.reshape(out_c, -1).swapaxes(-1, -2), g2)
-            if not batched:
-                gcols = gcols.reshape(gcols.shape[0], n, oh * ow).swapaxes(0, 1)
             gx = Col2Im.apply(gcols, x.shape, *ctx.geometry)
-        if need_b:
-            gb = g.sum(axis=(0, 2, 3))
+        if need_b:  # the batch first: numpy sums a leading axis 2x faster than axes (0, 2, 3)
+            gb = g.sum(axis=0).reshape(out_c, oh * ow).sum(axis=1)
         return gx, gw, gb, None, None
 
 
