@@ -15,8 +15,58 @@
  * wider vectors do not remove. (The kernels' tests still run under every ISA cap.)
  */
 #include "ag_conv.h"
+#include "ag_simd.h"
 
 #include <string.h>
+
+#ifdef AG_SIMD_X86
+/* d[0, n) = s[0, n), and d[0, n) += s[0, n): whole vectors, then the tail under a mask, so a
+ * row of 3 to 26 elements is one or two loads and stores instead of a scalar loop. Plain
+ * `static inline`: the portable plane functions never reach them (their `simd` is 0). */
+AG_TARGET_AVX512 static inline void copy_avx512(void *dst, const void *src, int64_t n, int f64)
+{
+    if (f64) {
+        double *d = dst;
+        const double *s = src;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8)
+            _mm512_storeu_pd(d + k, _mm512_loadu_pd(s + k));
+        const __mmask8 m = (__mmask8)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_pd(d + k, m, _mm512_maskz_loadu_pd(m, s + k));
+    } else {
+        float *d = dst;
+        const float *s = src;
+        int64_t k = 0;
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(d + k, _mm512_loadu_ps(s + k));
+        const __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_ps(d + k, m, _mm512_maskz_loadu_ps(m, s + k));
+    }
+}
+
+AG_TARGET_AVX512 static inline void add_avx512(void *dst, const void *src, int64_t n, int f64)
+{
+    if (f64) {
+        double *d = dst;
+        const double *s = src;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8)
+            _mm512_storeu_pd(d + k, _mm512_add_pd(_mm512_loadu_pd(d + k), _mm512_loadu_pd(s + k)));
+        const __mmask8 m = (__mmask8)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_pd(d + k, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, d + k),
+                                                      _mm512_maskz_loadu_pd(m, s + k)));
+    } else {
+        float *d = dst;
+        const float *s = src;
+        int64_t k = 0;
+        for (; k + 16 <= n; k += 16)
+            _mm512_storeu_ps(d + k, _mm512_add_ps(_mm512_loadu_ps(d + k), _mm512_loadu_ps(s + k)));
+        const __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_ps(d + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + k),
+                                                      _mm512_maskz_loadu_ps(m, s + k)));
+    }
+}
+#endif
 
 /* dst[k] = 0 for k in [lo, hi). */
 AG_INLINE void zero_span(void *dst, int64_t lo, int64_t hi, int f64)
@@ -34,8 +84,17 @@ AG_INLINE void zero_span(void *dst, int64_t lo, int64_t hi, int f64)
 
 /* dst[k] = src[k * sw + off] for k in [lo, hi); unit stride kept apart so it vectorises. */
 AG_INLINE void gather_span(void *restrict dst, const void *restrict src, int64_t lo, int64_t hi,
-                           int64_t sw, int64_t off, int f64)
+                           int64_t sw, int64_t off, int f64, int simd)
 {
+#ifdef AG_SIMD_X86
+    if (simd && sw == 1 && hi > lo) {
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
+        copy_avx512((char *)dst + (size_t)lo * es, (const char *)src + (size_t)(lo + off) * es, hi - lo, f64);
+        return;
+    }
+#else
+    (void)simd;
+#endif
     if (f64) {
         double *restrict d = dst;
         const double *restrict s = src;
@@ -83,7 +142,7 @@ AG_INLINE void window_offsets(const struct geom *g, int64_t off[AG_SMALL_PLANE])
  * memcpy/memset: rows are often a few elements long (3 to 26 in a small CNN), where the calls
  * cost more than the copy; gcc vectorises the unit-stride loops. */
 AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const struct geom *g,
-                            int f64)
+                            int f64, int simd)
 {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ow = g->ow;
@@ -122,7 +181,7 @@ AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const st
                 /* input column of output column k: k sw + j - pw */
                 const char *row = (const char *)x + (size_t)(ih * g->w) * es;
                 zero_span(dst, 0, lo, f64);
-                gather_span(dst, row, lo, hi, g->sw, j - g->pw, f64);
+                gather_span(dst, row, lo, hi, g->sw, j - g->pw, f64, simd);
                 zero_span(dst, hi, ow, f64);
             }
         }
@@ -132,8 +191,17 @@ AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const st
 /* dst[k * sw + off] += src[k] (avg: src[k] / count) for k in [lo, hi). */
 AG_INLINE void scatter_add_span(void *restrict dst, const void *restrict src, int64_t lo,
                                 int64_t hi, int64_t sw, int64_t off, int avg, int64_t count,
-                                int f64)
+                                int f64, int simd)
 {
+#ifdef AG_SIMD_X86
+    if (simd && sw == 1 && !avg && hi > lo) {  /* the same single add per element */
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
+        add_avx512((char *)dst + (size_t)(lo + off) * es, (const char *)src + (size_t)lo * es, hi - lo, f64);
+        return;
+    }
+#else
+    (void)simd;
+#endif
     if (f64) {
         double *restrict d = dst;
         const double *restrict s = src;
@@ -163,7 +231,7 @@ AG_INLINE void scatter_add_span(void *restrict dst, const void *restrict src, in
  * the row for (i, j, r) is src[((i kw + j) oh + r) ow ...], or (avg) avg_pool2d's backward,
  * where it is gy[r ow ...] / (kh kw) for every (i, j). */
 AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const struct geom *g,
-                             int avg, int f64)
+                             int avg, int f64, int simd)
 {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ij_stride = avg ? 0 : g->cols_row;  /* src elements per kernel offset (i, j) */
@@ -199,43 +267,53 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
                     continue;
                 const char *s = (const char *)src + (size_t)((i * g->kw + j) * ij_stride + r * g->ow) * es;
                 char *dst = (char *)x + (size_t)(ih * g->w) * es;
-                scatter_add_span(dst, s, lo, hi, g->sw, j - g->pw, avg, g->kh * g->kw, f64);
+                scatter_add_span(dst, s, lo, hi, g->sw, j - g->pw, avg, g->kh * g->kw, f64, simd);
             }
         }
     }
 }
 
 /* Buffers: {x, -, cols}, {cols, -, x} and (avg_pool2d's backward, exported to pool.c)
- * {gy, -, gx}. */
-static int im2col_f32(void *const b[3], const struct geom *g)
-{
-    im2col_plane(b[0], b[2], g, 0);
-    return 0;
-}
-static int im2col_f64(void *const b[3], const struct geom *g)
-{
-    im2col_plane(b[0], b[2], g, 1);
-    return 0;
-}
-static int col2im_f32(void *const b[3], const struct geom *g)
-{
-    scatter_plane(b[0], b[2], g, 0, 0);
-    return 0;
-}
-static int col2im_f64(void *const b[3], const struct geom *g)
-{
-    scatter_plane(b[0], b[2], g, 0, 1);
-    return 0;
-}
+ * {gy, -, gx}. Each im2col/col2im plane function twice: portable, and (x86) inside an AVX-512
+ * target with masked row copies; `plane_fn_for` picks by ag_isa(). */
+#define DEFINE_PLANE_FNS(SIMD, ATTR, USE_SIMD)                                                            \
+    ATTR static int im2col_f32##SIMD(void *const b[3], const struct geom *g)                    \
+    {                                                                                           \
+        im2col_plane(b[0], b[2], g, 0, USE_SIMD);                                       \
+        return 0;                                                                               \
+    }                                                                                           \
+    ATTR static int im2col_f64##SIMD(void *const b[3], const struct geom *g)                    \
+    {                                                                                           \
+        im2col_plane(b[0], b[2], g, 1, USE_SIMD);                                       \
+        return 0;                                                                               \
+    }                                                                                           \
+    ATTR static int col2im_f32##SIMD(void *const b[3], const struct geom *g)                    \
+    {                                                                                           \
+        scatter_plane(b[0], b[2], g, 0, 0, USE_SIMD);                                   \
+        return 0;                                                                               \
+    }                                                                                           \
+    ATTR static int col2im_f64##SIMD(void *const b[3], const struct geom *g)                    \
+    {                                                                                           \
+        scatter_plane(b[0], b[2], g, 0, 1, USE_SIMD);                                   \
+        return 0;                                                                               \
+    }
+
+DEFINE_PLANE_FNS(, , 0)
+#ifdef AG_SIMD_X86
+DEFINE_PLANE_FNS(_avx512, AG_TARGET_AVX512, 1)
+#define PLANE_FN(name) (ag_isa() == AG_ISA_AVX512 ? name##_avx512 : name)
+#else
+#define PLANE_FN(name) (name)
+#endif
 
 int ag_avg_unpool_plane_f32(void *const b[3], const struct geom *g)
 {
-    scatter_plane(b[0], b[2], g, 1, 0);
+    scatter_plane(b[0], b[2], g, 1, 0, 0);
     return 0;
 }
 int ag_avg_unpool_plane_f64(void *const b[3], const struct geom *g)
 {
-    scatter_plane(b[0], b[2], g, 1, 1);
+    scatter_plane(b[0], b[2], g, 1, 1, 0);
     return 0;
 }
 
@@ -243,41 +321,41 @@ int ag_avg_unpool_plane_f64(void *const b[3], const struct geom *g)
 
 int ag_im2col_f32(const float *x, float *cols, AG_GEOM_PARAMS)
 {
-    return run_planes(im2col_f32, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
+    return run_planes(PLANE_FN(im2col_f32), 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
                       AG_GEOM_ARGS);
 }
 int ag_im2col_f64(const double *x, double *cols, AG_GEOM_PARAMS)
 {
-    return run_planes(im2col_f64, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
+    return run_planes(PLANE_FN(im2col_f64), 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS),
                       AG_GEOM_ARGS);
 }
 int ag_im2col_bm_f32(const float *x, float *cols, AG_GEOM_PARAMS)
 {
-    return run_planes(im2col_f32, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
+    return run_planes(PLANE_FN(im2col_f32), 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
                       AG_GEOM_ARGS);
 }
 int ag_im2col_bm_f64(const double *x, double *cols, AG_GEOM_PARAMS)
 {
-    return run_planes(im2col_f64, 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
+    return run_planes(PLANE_FN(im2col_f64), 0, AG_BUF(x, PLANE_IN), AG_NOBUF, AG_BUF(cols, PLANE_COLS_BM),
                       AG_GEOM_ARGS);
 }
 int ag_col2im_bm_f32(const float *cols, float *x, AG_GEOM_PARAMS)
 {
-    return run_planes(col2im_f32, 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
+    return run_planes(PLANE_FN(col2im_f32), 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
                       AG_GEOM_ARGS);
 }
 int ag_col2im_bm_f64(const double *cols, double *x, AG_GEOM_PARAMS)
 {
-    return run_planes(col2im_f64, 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
+    return run_planes(PLANE_FN(col2im_f64), 0, AG_BUF(cols, PLANE_COLS_BM), AG_NOBUF, AG_BUF(x, PLANE_IN),
                       AG_GEOM_ARGS);
 }
 int ag_col2im_f32(const float *cols, float *x, AG_GEOM_PARAMS)
 {
-    return run_planes(col2im_f32, 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
+    return run_planes(PLANE_FN(col2im_f32), 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
                       AG_GEOM_ARGS);
 }
 int ag_col2im_f64(const double *cols, double *x, AG_GEOM_PARAMS)
 {
-    return run_planes(col2im_f64, 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
+    return run_planes(PLANE_FN(col2im_f64), 0, AG_BUF(cols, PLANE_COLS), AG_NOBUF, AG_BUF(x, PLANE_IN),
                       AG_GEOM_ARGS);
 }
