@@ -77,6 +77,9 @@ int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double a
 /* batch such products at once: A_i = a + i * stride_a elements (likewise B_i, C_i; stride_a or
  * stride_b 0 shares one operand); the C_i must not overlap (stride_c spans at least one C).
  * Small products run one per thread; each result is bitwise the single product's. */
+/* 1 when a batch of this many runs one product per thread at the current thread count (the
+ * batch splits evenly, or into at least 4 per thread), else 0. */
+int ag_gemm_batch_per_thread(int64_t batch);
 int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                      float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
                      int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,

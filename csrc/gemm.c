@@ -394,6 +394,12 @@ static int overlaps(const void *p, uint64_t pn, const void *q, uint64_t qn)
     return pn && qn && a < b + qn && b < a + pn;
 }
 
+int ag_gemm_batch_per_thread(int64_t batch)
+{
+    const int threads = ag_get_num_threads();
+    return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
+}
+
 /* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, X_i at x + i * stride_x elements
  * (stride 0: one operand for all). A batch of small products runs one product per thread (each
  * on one thread, so the same arithmetic as alone); a single or large product threads inside. */
@@ -461,8 +467,7 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
         .threads = ag_get_num_threads(),
     };
     const int threads = first.threads;
-    const int per_product = batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
-    if (batch == 1 || threads < 2 || !per_product) {
+    if (!ag_gemm_batch_per_thread(batch)) {
         int status = AG_OK;
         for (int64_t q = 0; q < batch && status == AG_OK; q++) {
             struct ag_gemm_problem pr = first;  /* run_gemm may transpose its copy */

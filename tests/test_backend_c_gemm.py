@@ -423,6 +423,27 @@ def test_only_products_openblas_runs_on_one_thread_route_to_numpy():
     assert not _c._small(2048, 1, 2048) and not _c._small(64, 64, 576)  # the CNN's Linear(576, 64)
 
 
+def test_a_batch_of_small_products_goes_to_c_when_it_gives_each_thread_its_own(monkeypatch):
+    """Small products run one per thread in C (numpy would run them one after another), only
+    when the batch splits evenly over the threads or holds at least 4 per thread."""
+    calls = []
+    monkeypatch.setattr(_c, "_numpy", type("Spy", (), {"matmul": staticmethod(
+        lambda a, b: calls.append(a.shape) or np.matmul(a, b))}))
+    rng = np.random.default_rng(0)
+    w, cols = rng.standard_normal((32, 9)), rng.standard_normal((64, 9, 676))
+    threads = _c.get_num_threads()
+    try:
+        for n_threads, batch, to_numpy in ((2, 64, False), (2, 3, True), (2, 9, False), (1, 64, True)):
+            _c.set_num_threads(n_threads)
+            calls.clear()
+            out = _c.matmul(w, cols[:batch])
+            np.testing.assert_allclose(out, np.matmul(w, cols[:batch]), rtol=1e-12)
+            assert bool(calls) == to_numpy, (n_threads, batch)
+            assert lib.ag_gemm_batch_per_thread(batch) == (not to_numpy)
+    finally:
+        _c.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_gradients_agree_across_backends(always_c, dtype):
     """Products large enough for the C GEMM: forward and every gradient as on the numpy backend."""

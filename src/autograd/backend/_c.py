@@ -304,11 +304,15 @@ def matmul(a, b):
     if not _gemm_ready(a, b) or a.ndim < 2 or b.ndim < 2:
         return _numpy.matmul(a, b)
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
-    if k != k2 or _small(m, n, k):
+    if k != k2:
         return _numpy.matmul(a, b)  # numpy's error names the mismatched dimensions
     try:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
+        return _numpy.matmul(a, b)
+    # Small products stay with numpy, unless there are enough of them to give every thread its
+    # own (the batched kernel's one-product-per-thread mode; numpy runs them one after another).
+    if _small(m, n, k) and not lib.ag_gemm_batch_per_thread(batch[-1] if batch else 1):
         return _numpy.matmul(a, b)
     out = np.empty(batch + (m, n), a.dtype)
     if batch and b.ndim == 2 and a.flags.c_contiguous:  # one product with the batch folded into m
