@@ -10,6 +10,7 @@
 #define AG_CONV_H
 
 #include "ag_kernels.h"
+#include "ag_simd.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -172,6 +173,14 @@ static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct 
  * divided by kh * kw. */
 int ag_avg_unpool_plane_f32(void *const buf[3], const struct geom *g);
 int ag_avg_unpool_plane_f64(void *const buf[3], const struct geom *g);
+
+/* The plane function `name`, or its AVX-512 twin `name##_avx512` when that is the ISA in use
+ * (the twin must exist on x86). */
+#ifdef AG_SIMD_X86
+#define PLANE_FN(name) (ag_isa() == AG_ISA_AVX512 ? name##_avx512 : name)
+#else
+#define PLANE_FN(name) (name)
+#endif
 
 /* Dtype-generic code is written once as an always-inline function taking an `f64` flag; each
  * dtype's plane function calls it with a constant, so the compiler emits one specialised copy

@@ -301,9 +301,6 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
 DEFINE_PLANE_FNS(, , 0)
 #ifdef AG_SIMD_X86
 DEFINE_PLANE_FNS(_avx512, AG_TARGET_AVX512, 1)
-#define PLANE_FN(name) (ag_isa() == AG_ISA_AVX512 ? name##_avx512 : name)
-#else
-#define PLANE_FN(name) (name)
 #endif
 
 int ag_avg_unpool_plane_f32(void *const b[3], const struct geom *g)

@@ -7,10 +7,9 @@
  * (count_include_pad) and sums a window in (i, j) order; its backward uses col2im's order.
  * Both orders match the numpy reference.
  *
- * No explicit SIMD or run-time ISA dispatch in this family yet: the inner loops are unit-stride
- * copies, zero fills and axpy updates that gcc -O3 vectorises for the baseline ISA, and what
- * costs time at a small CNN's sizes is per-row overhead on short rows (3 to 26 elements), which
- * wider vectors do not remove. (The kernels' tests still run under every ISA cap.)
+ * max_pool2d(x, 2) on float32 has an AVX-512 twin (16 windows per step, picked by ag_isa());
+ * the rest is plain C that gcc vectorises for the baseline ISA. (The kernels' tests run under
+ * every ISA cap.)
  */
 #include "ag_conv.h"
 
@@ -185,6 +184,62 @@ static int max_pool_f32(void *const b[3], const struct geom *g)
     max_pool_plane(b[0], b[1], b[2], g, 0);
     return 0;
 }
+
+#ifdef AG_SIMD_X86
+/* One output row of max_pool2d(x, 2) on float32, 16 windows per step: the even and odd
+ * columns of the window's two input rows are split by two-source permutes into the four
+ * candidates, taken in window order (top-left, top-right, bottom-left, bottom-right) by
+ * AG_TAKES' rule as mask compares; so value and index are the scalar row's, bit for bit.
+ * Indices are computed in 32 bits (the caller checks the plane fits) and widened to store. */
+AG_TARGET_AVX512 static void max2x2_row_avx512(const float *x, int64_t at, int64_t w, int64_t ow,
+                                               float *out, int64_t *idx)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t q = 0; q < ow; q += 16) {
+        const int64_t windows = ow - q < 16 ? ow - q : 16, cols = 2 * windows;
+        const __mmask16 m_lo = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+        const __mmask16 m_hi = cols >= 32 ? 0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+        const __mmask16 m_out = windows == 16 ? 0xffff : (__mmask16)((1u << windows) - 1);
+        const float *ra = x + at + 2 * q, *rb = ra + w;
+        const __m512 a0 = _mm512_maskz_loadu_ps(m_lo, ra), a1 = _mm512_maskz_loadu_ps(m_hi, ra + 16);
+        const __m512 b0 = _mm512_maskz_loadu_ps(m_lo, rb), b1 = _mm512_maskz_loadu_ps(m_hi, rb + 16);
+        const __m512 cand[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                                _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
+        const __m512i top = _mm512_add_epi32(_mm512_set1_epi32((int)(at + 2 * q)), even);
+        const __m512i where[4] = {top, _mm512_add_epi32(top, _mm512_set1_epi32(1)),
+                                  _mm512_add_epi32(top, _mm512_set1_epi32((int)w)),
+                                  _mm512_add_epi32(top, _mm512_set1_epi32((int)w + 1))};
+        __m512 best = cand[0];
+        __m512i arg = where[0];
+        for (int k = 1; k < 4; k++) {
+            const __mmask16 greater = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ);
+            const __mmask16 first_nan = _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q) &
+                                        _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            const __mmask16 take = greater | first_nan;
+            best = _mm512_mask_mov_ps(best, take, cand[k]);
+            arg = _mm512_mask_mov_epi32(arg, take, where[k]);
+        }
+        _mm512_mask_storeu_ps(out + q, m_out, best);
+        _mm512_mask_storeu_epi64(idx + q, (__mmask8)m_out, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(arg)));
+        _mm512_mask_storeu_epi64(idx + q + 8, (__mmask8)(m_out >> 8),
+                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(arg, 1)));
+    }
+}
+
+AG_TARGET_AVX512 static int max_pool_f32_avx512(void *const b[3], const struct geom *g)
+{
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+        g->h * g->w <= INT32_MAX) {
+        for (int64_t r = 0; r < g->oh; r++)  /* floor mode: every window is inside the plane */
+            max2x2_row_avx512((const float *)b[0], 2 * r * g->w, g->w, g->ow,
+                              (float *)b[2] + r * g->ow, (int64_t *)b[1] + r * g->ow);
+        return 0;
+    }
+    max_pool_plane(b[0], b[1], b[2], g, 0);
+    return 0;
+}
+#endif
 static int max_pool_f64(void *const b[3], const struct geom *g)
 {
     max_pool_plane(b[0], b[1], b[2], g, 1);
@@ -213,7 +268,7 @@ static int avg_pool_f64(void *const b[3], const struct geom *g)
 
 int ag_max_pool2d_f32(const float *x, float *out, int64_t *idx, AG_GEOM_PARAMS)
 {
-    return run_planes(max_pool_f32, 1, AG_BUF(x, PLANE_IN), AG_BUF(idx, PLANE_OUT),
+    return run_planes(PLANE_FN(max_pool_f32), 1, AG_BUF(x, PLANE_IN), AG_BUF(idx, PLANE_OUT),
                       AG_BUF(out, PLANE_OUT), AG_GEOM_ARGS);
 }
 int ag_max_pool2d_f64(const double *x, double *out, int64_t *idx, AG_GEOM_PARAMS)

@@ -109,6 +109,24 @@ def test_pooling(geo, dtype, layout, seed, ties):
            _numpy.avg_pool2d_backward(g, shape, kernel, stride, padding))
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(2, 9), w=st.sampled_from([2, 3, 4, 31, 32, 33, 34, 63, 64, 65, 66]),
+       dtype=st.sampled_from(DTYPES), special=st.sampled_from(["none", "ties", "nan", "inf"]),
+       seed=st.integers(0, 2 ** 16))
+def test_max_pool_2x2_rows_at_every_isa(isa, h, w, dtype, special, seed):
+    """max_pool2d(x, 2): the row kernel (AVX-512 float32: 16 windows per step, a masked tail)
+    equals the reference bit for bit, ties going to the first and NaN winning where it comes first."""
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, (2, 3, h, w)) if special == "ties" else rng.standard_normal((2, 3, h, w)))
+    x = x.astype(dtype)
+    if special in ("nan", "inf"):
+        x.ravel()[rng.integers(0, x.size, max(1, x.size // 5))] = np.nan if special == "nan" else -np.inf
+    out, idx = _c.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    ref_out, ref_idx = _numpy.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(out.view(f"u{out.itemsize}"), ref_out.view(f"u{out.itemsize}"))
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_max_pool_nan_and_infinities(isa, dtype):
     """The first NaN of a window wins; an all -inf window picks a real element, never padding."""
