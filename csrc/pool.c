@@ -249,6 +249,69 @@ static int max_unpool_f32(void *const b[3], const struct geom *g)
 {
     return max_unpool_plane(b[0], b[1], b[2], g, 0);
 }
+
+#ifdef AG_SIMD_X86
+/* max_pool2d(x, 2)'s backward on float32, 16 windows per step. The windows do not overlap, so
+ * when every index lies in its own window each input element receives at most one gradient:
+ * the two input rows of an output row are written whole, 0 + gy where the index points (the
+ * scalar scatter-add's 0 + gy, so -0.0 becomes +0.0 there too) and +0.0 elsewhere. An index
+ * outside its window sends the plane to the scalar scatter, which also reports one outside the
+ * plane. */
+AG_TARGET_AVX512 static int max_unpool_f32_avx512(void *const b[3], const struct geom *g)
+{
+    if (!(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+          g->h * g->w <= INT32_MAX))
+        return max_unpool_plane(b[0], b[1], b[2], g, 0);
+    const float *gy = b[0];
+    const int64_t *idx = b[1];
+    float *gx = b[2];
+    const int64_t w = g->w;
+    const __m512i lanes2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i mix_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i mix_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    /* the row and column no window covers (odd h, w); the windows' rows are written whole */
+    if (g->h > 2 * g->oh)
+        memset(gx + 2 * g->oh * w, 0, (size_t)((g->h - 2 * g->oh) * w) * sizeof(float));
+    for (int64_t i = 0; i < 2 * g->oh && w > 2 * g->ow; i++)
+        gx[i * w + w - 1] = 0.0f;
+    for (int64_t r = 0; r < g->oh; r++) {
+        for (int64_t q = 0; q < g->ow; q += 16) {
+            const int64_t windows = g->ow - q < 16 ? g->ow - q : 16, cols = 2 * windows;
+            const __mmask16 m = windows == 16 ? 0xffff : (__mmask16)((1u << windows) - 1);
+            const int64_t *ix = idx + r * g->ow + q;
+            const __m256i i_lo = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64((__mmask8)m, ix));
+            const __m256i i_hi = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64((__mmask8)(m >> 8), ix + 8));
+            const __m512i id = _mm512_inserti64x4(_mm512_castsi256_si512(i_lo), i_hi, 1);
+            const __m512i top = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * r * w + 2 * q)), lanes2);
+            const __m512i rel = _mm512_sub_epi32(id, top);
+            const __mmask16 tl = _mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512());
+            const __mmask16 tr = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1));
+            const __mmask16 bl = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)w));
+            const __mmask16 br = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)w + 1));
+            /* also catches an int64 index that 32 bits would alias into the window */
+            const __mmask16 wide = _mm512_cmpneq_epi64_mask(_mm512_maskz_loadu_epi64((__mmask8)m, ix),
+                                                            _mm512_cvtepi32_epi64(i_lo)) |
+                                   (__mmask16)(_mm512_cmpneq_epi64_mask(
+                                       _mm512_maskz_loadu_epi64((__mmask8)(m >> 8), ix + 8),
+                                       _mm512_cvtepi32_epi64(i_hi)) << 8);
+            if ((((tl | tr | bl | br) & m) != m) || (wide & m))
+                return max_unpool_plane(b[0], b[1], b[2], g, 0);
+            const __m512 v = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(m, gy + r * g->ow + q));
+            const __mmask16 m_lo = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+            const __mmask16 m_hi = cols >= 32 ? 0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+            const __m512 even[2] = {_mm512_maskz_mov_ps(tl, v), _mm512_maskz_mov_ps(bl, v)};
+            const __m512 odd[2] = {_mm512_maskz_mov_ps(tr, v), _mm512_maskz_mov_ps(br, v)};
+            for (int row = 0; row < 2; row++) {
+                float *dst = gx + (2 * r + row) * w + 2 * q;
+                _mm512_mask_storeu_ps(dst, m_lo, _mm512_permutex2var_ps(even[row], mix_lo, odd[row]));
+                _mm512_mask_storeu_ps(dst + 16, m_hi, _mm512_permutex2var_ps(even[row], mix_hi, odd[row]));
+            }
+        }
+    }
+    return 0;
+}
+#endif
 static int max_unpool_f64(void *const b[3], const struct geom *g)
 {
     return max_unpool_plane(b[0], b[1], b[2], g, 1);
@@ -278,7 +341,7 @@ int ag_max_pool2d_f64(const double *x, double *out, int64_t *idx, AG_GEOM_PARAMS
 }
 int ag_max_pool2d_backward_f32(const float *gy, const int64_t *idx, float *gx, AG_GEOM_PARAMS)
 {
-    return run_planes(max_unpool_f32, 1, AG_BUF(gy, PLANE_OUT), AG_BUF(idx, PLANE_OUT),
+    return run_planes(PLANE_FN(max_unpool_f32), 1, AG_BUF(gy, PLANE_OUT), AG_BUF(idx, PLANE_OUT),
                       AG_BUF(gx, PLANE_IN), AG_GEOM_ARGS);
 }
 int ag_max_pool2d_backward_f64(const double *gy, const int64_t *idx, double *gx,

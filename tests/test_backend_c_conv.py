@@ -114,8 +114,9 @@ def test_pooling(geo, dtype, layout, seed, ties):
        dtype=st.sampled_from(DTYPES), special=st.sampled_from(["none", "ties", "nan", "inf"]),
        seed=st.integers(0, 2 ** 16))
 def test_max_pool_2x2_rows_at_every_isa(isa, h, w, dtype, special, seed):
-    """max_pool2d(x, 2): the row kernel (AVX-512 float32: 16 windows per step, a masked tail)
-    equals the reference bit for bit, ties going to the first and NaN winning where it comes first."""
+    """max_pool2d(x, 2) and its backward: the row kernels (AVX-512 float32: 16 windows per step,
+    a masked tail) equal the reference bit for bit, ties going to the first and NaN winning
+    where it comes first; -0.0 gradients sum to +0.0 as in the scatter-add."""
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, (2, 3, h, w)) if special == "ties" else rng.standard_normal((2, 3, h, w)))
     x = x.astype(dtype)
@@ -125,6 +126,15 @@ def test_max_pool_2x2_rows_at_every_isa(isa, h, w, dtype, special, seed):
     ref_out, ref_idx = _numpy.max_pool2d(x, (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(out.view(f"u{out.itemsize}"), ref_out.view(f"u{out.itemsize}"))
     np.testing.assert_array_equal(idx, ref_idx)
+    # the backward (AVX-512 float32: whole rows written, 0 + g where the index points)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    g.ravel()[::3] = -0.0
+    if idx.size > 1:  # an index elsewhere in the plane than its window: the scalar scatter's sum
+        idx = idx.copy()
+        idx[0, 0, 0, 0] = idx.reshape(2, 3, -1)[0, 0, -1]
+    got = _c.max_pool2d_backward(g, idx, x.shape, (2, 2), (2, 2), (0, 0))
+    ref = _numpy.max_pool2d_backward(g, idx, x.shape, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), ref.view(f"u{ref.itemsize}"))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
