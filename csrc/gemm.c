@@ -204,7 +204,7 @@ static int64_t balanced(int64_t len, int64_t max, int64_t to)
 
 /* C[m0:m1, n0:n1] with one thread; apack and bpack hold MC x KC and KC x NC elements. */
 static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1, int64_t n0,
-                       int64_t n1, char *apack, char *bpack)
+                       int64_t n1, char *apack, char *bpack, int a_packed)
 {
     const struct ag_gemm_kernel *kern = pr->kern;
     const size_t es = kern->es;
@@ -222,7 +222,8 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
             const void *beta = pc == 0 ? pr->beta : pr->one;
             struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
                                 pr->a.rs, pr->a.cs};
-            pack(mc, kc, a, mr, apack, es);
+            if (!a_packed)  /* else apack holds this, the only A block, from the batch's last product */
+                pack(mc, kc, a, mr, apack, es);
             for (int64_t jc = n0; jc < n1; jc += ncb) {
                 const int64_t nc = min64(ncb, n1 - jc);
                 /* B block as B^T (nc x kc) panels of nr rows */
@@ -325,7 +326,15 @@ static int try_thin(struct ag_gemm_problem *pr)
 }
 #endif
 
-static int run_gemm(struct ag_gemm_problem *pr)
+/* A thread's packed A kept across a batch's products that share A (stride 0): one MC x KC
+ * block, packed by the first product, reused by the rest. */
+struct kept_a {
+    char *buf;
+    size_t bytes;
+    int ready;
+};
+
+static int run_gemm(struct ag_gemm_problem *pr, struct kept_a *keep)
 {
 #ifdef AG_SIMD_X86
     const int thin = try_thin(pr);
@@ -336,7 +345,8 @@ static int run_gemm(struct ag_gemm_problem *pr)
     /* A narrow C is computed as C^T = op(B)^T op(A)^T when that wastes less zero padding. */
     const int64_t cost = round_up(pr->m, kern->mr) * round_up(pr->n, kern->nr);
     const int64_t cost_t = round_up(pr->n, kern->mr) * round_up(pr->m, kern->nr);
-    if (pr->n < kern->nr && cost_t < cost)
+    const int transposed = pr->n < kern->nr && cost_t < cost;
+    if (transposed)
         transpose_problem(pr);
 
     int threads = pr->threads;
@@ -360,8 +370,21 @@ static int run_gemm(struct ag_gemm_problem *pr)
 
     /* Rectangle bounds at multiples of MR and NR, fixed by (tm, tn) alone. */
     const int64_t pm = (pr->m + kern->mr - 1) / kern->mr, pn = (pr->n + kern->nr - 1) / kern->nr;
+    if (keep && !transposed && threads == 1 && pr->m <= kern->mc && pr->k <= kern->kc) {
+        if (keep->bytes < a_bytes) {  /* first product of the batch on this thread */
+            free(keep->buf);
+            keep->buf = aligned_alloc(AG_GEMM_ALIGN, a_bytes);
+            keep->bytes = keep->buf ? a_bytes : 0, keep->ready = 0;
+        }
+        if (keep->buf) {
+            gemm_block(pr, 0, pr->m, 0, pr->n, keep->buf, scratch + a_bytes, keep->ready);
+            keep->ready = 1;
+            free(scratch);
+            return AG_OK;
+        }
+    }
     if (threads == 1) {  /* no OpenMP region at all: its start costs more than small products */
-        gemm_block(pr, 0, pr->m, 0, pr->n, scratch, scratch + a_bytes);
+        gemm_block(pr, 0, pr->m, 0, pr->n, scratch, scratch + a_bytes, 0);
         free(scratch);
         return AG_OK;
     }
@@ -374,7 +397,7 @@ static int run_gemm(struct ag_gemm_problem *pr)
         const int64_t n1 = min64(pr->n, pn * (j + 1) / tn * kern->nr);
         char *apack = scratch + per_thread * (size_t)t;
         if (m0 < m1 && n0 < n1)
-            gemm_block(pr, m0, m1, n0, n1, apack, apack + a_bytes);
+            gemm_block(pr, m0, m1, n0, n1, apack, apack + a_bytes, 0);
     }
     free(scratch);
     return AG_OK;
@@ -469,22 +492,29 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     const int threads = first.threads;
     if (!ag_gemm_batch_per_thread(batch)) {
         int status = AG_OK;
+        struct kept_a kept = {NULL, 0, 0};
         for (int64_t q = 0; q < batch && status == AG_OK; q++) {
             struct ag_gemm_problem pr = first;  /* run_gemm may transpose its copy */
             pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
             pr.c += (size_t)(q * stride_c) * es;
-            status = run_gemm(&pr);
+            status = run_gemm(&pr, stride_a == 0 && batch > 1 ? &kept : NULL);
         }
+        free(kept.buf);
         return status;
     }
     int failed = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
-    for (int64_t q = 0; q < batch; q++) {
-        struct ag_gemm_problem pr = first;
-        pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
-        pr.c += (size_t)(q * stride_c) * es;
-        pr.threads = 1;
-        failed |= run_gemm(&pr) != AG_OK;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        struct kept_a kept = {NULL, 0, 0};
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < batch; q++) {
+            struct ag_gemm_problem pr = first;
+            pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
+            pr.c += (size_t)(q * stride_c) * es;
+            pr.threads = 1;
+            failed |= run_gemm(&pr, stride_a == 0 ? &kept : NULL) != AG_OK;
+        }
+        free(kept.buf);
     }
     return failed ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
