@@ -200,6 +200,27 @@ def test_large_inputs_really_take_the_c_path(monkeypatch):
             monkeypatch.undo()
 
 
+def test_float32_tanh_goes_to_c_only_past_the_caches_on_two_threads(monkeypatch):
+    """numpy's float32 tanh is faster per element in cache and on one thread; C streams large
+    arrays on every core."""
+    calls = []
+    real = _numpy.tanh
+    monkeypatch.setattr(_numpy, "tanh", lambda x: calls.append(x.size) or real(x))
+    fresh = _c._unary("tanh", _numpy.tanh)  # bound to the spy, like _c._tanh
+    monkeypatch.setattr(_c, "_tanh", fresh)
+    x = np.linspace(-5, 5, _c.TANH_F32_THREADED_MIN).astype(np.float32)
+    threads = _c.get_num_threads()
+    try:
+        for n_threads, size, to_numpy in ((2, x.size, False), (1, x.size, True), (2, x.size - 1, True)):
+            _c.set_num_threads(n_threads)
+            calls.clear()
+            got = _c.tanh(x[:size])
+            assert bool(calls) == to_numpy, (n_threads, size)
+            assert_matches("tanh", got, real(x[:size]))
+    finally:
+        _c.set_num_threads(threads)
+
+
 def test_mixed_dtypes_follow_the_reference():
     rng = np.random.default_rng(3)
     for kernel in BINARY:
