@@ -140,6 +140,45 @@ THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bt, i
     }
 }
 
+/* B^T from a row-major B (csb = 1, n <= 16): 16 rows at a time as one 16 x 16 transpose in
+ * registers (32-bit, 64-bit and two 128-bit-lane shuffle rounds); rows past k are zeros, which
+ * is B^T's padding. (Element by element this was a quarter of a 128x512 @ 512x10 product.) */
+THIN_TARGET static void transpose_rows_f32(const struct ag_thin_f32 *t, float *bt, int64_t ldbt)
+{
+    const __mmask16 cols = (__mmask16)((1u << t->n) - 1);
+    for (int64_t p = 0; p < t->k; p += VF) {
+        __m512 r[VF], a[VF], b[VF];
+        for (int i = 0; i < VF; i++)
+            r[i] = p + i < t->k ? _mm512_maskz_loadu_ps(cols, t->b + (p + i) * t->rsb)
+                                : _mm512_setzero_ps();
+        for (int i = 0; i < VF; i += 2) {
+            a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < VF; i += 4) {  /* b[4g + s]: rows 4g..4g+3 of column 4q + s in lane q */
+            const __m512d a0 = _mm512_castps_pd(a[i]), a1 = _mm512_castps_pd(a[i + 1]);
+            const __m512d a2 = _mm512_castps_pd(a[i + 2]), a3 = _mm512_castps_pd(a[i + 3]);
+            b[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+            b[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+            b[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+            b[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+        }
+        for (int s = 0; s < 4; s++) {
+            const __m512 x02 = _mm512_shuffle_f32x4(b[s], b[s + 4], 0x88);
+            const __m512 x13 = _mm512_shuffle_f32x4(b[s], b[s + 4], 0xdd);
+            const __m512 y02 = _mm512_shuffle_f32x4(b[s + 8], b[s + 12], 0x88);
+            const __m512 y13 = _mm512_shuffle_f32x4(b[s + 8], b[s + 12], 0xdd);
+            const __m512 col[4] = {_mm512_shuffle_f32x4(x02, y02, 0x88),
+                                   _mm512_shuffle_f32x4(x13, y13, 0x88),
+                                   _mm512_shuffle_f32x4(x02, y02, 0xdd),
+                                   _mm512_shuffle_f32x4(x13, y13, 0xdd)};
+            for (int q = 0; q < 4; q++)
+                if (4 * q + s < t->n)  /* ldbt >= p + 16: the whole vector fits */
+                    _mm512_store_ps(bt + (4 * q + s) * ldbt + p, col[q]);
+        }
+    }
+}
+
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
 {
     /* B^T's rows an odd number of cache lines apart: rows 2^k lines apart would all map to
@@ -154,6 +193,8 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
     if (t->rsb == 1) {
         for (int64_t j = 0; j < t->n; j++)
             memcpy(bt + j * ldbt, t->b + j * t->csb, (size_t)t->k * sizeof(float));
+    } else if (t->csb == 1) {
+        transpose_rows_f32(t, bt, ldbt);
     } else {
         for (int64_t p = 0; p < t->k; p++)
             for (int64_t j = 0; j < t->n; j++)
