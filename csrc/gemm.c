@@ -316,6 +316,8 @@ static int try_thin(struct ag_gemm_problem *pr)
             return -1;
         transpose_problem(pr);
     }
+    if (pr->b.cs != 1 && pr->b.rs != 1)  /* not from the BLAS-style interface; never taken */
+        return -1;
     const struct ag_thin_f32 t = {
         .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
         .a = (const float *)pr->a.p, .lda = pr->a.rs,

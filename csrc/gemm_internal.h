@@ -31,8 +31,8 @@ extern const struct ag_gemm_kernel ag_gemm_kernels[3][2];
 #define AG_THIN_MAX_N 16
 
 /* C = alpha * A @ B + beta * C for an m x k A whose rows are contiguous (element (i, p) at
- * a[i * lda + p]), B element (p, j) at b[p * rsb + j * csb], C element (i, j) at
- * c[i * rsc + j * csc]; beta NULL means beta = 0 and C is never read. */
+ * a[i * lda + p]), B element (p, j) at b[p * rsb + j * csb] (rsb or csb is 1), C element
+ * (i, j) at c[i * rsc + j * csc]; beta NULL means beta = 0 and C is never read. */
 struct ag_thin_f32 {
     int64_t m, n, k;
     float alpha;

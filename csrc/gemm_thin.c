@@ -1,17 +1,22 @@
 /* gemm_thin.c: gemm.c's paths for thin products (AVX-512 float32), where the packed kernel
  * spends more on padding, packing and edges than on arithmetic.
  *
- * ---- n <= 16: dot products.
+ * ---- n <= 16: dot products four depths at a time.
  *
  * With n <= 16 the packed kernel wastes most of its 12 x 32 tile on zero padding, or, computing
  * C^T instead, spends its time transposing A into panels. Here A is read in place (its rows are
- * contiguous along k), B is packed once as B^T (n rows, each zero-padded to a multiple of the
- * vector width, so only the loads of A need a mask), and each element of C is the dot product
- * of a row of A and a row of B^T, 4 x 5 of them at a time in 20 vector accumulators.
+ * contiguous along k) and B is packed once, in groups of four columns: for each group and each
+ * four depths p..p+3 one vector [column j: B[p..p+3][j] | column j+1: ... | j+2 | j+3], zero
+ * past k and n. A row's four values A[i][p..p+3] are loaded into every 128-bit lane, so one FMA
+ * adds four depths of four columns, and a tile of rows x groups (up to 24 accumulators) runs
+ * through k loading each row of A once. At the end four rows' accumulators of one group reduce
+ * to one vector in three shuffle-and-add rounds plus a permute: the rows of a 4 x 4 block of C.
+ * (The previous form, one column per accumulator and 16 depths per FMA, spent more on the
+ * horizontal sums than on the FMAs when k was about 128.)
  *
- * Numerics: lane l of an accumulator sums the terms p = l (mod 16) in p order (FMA), then the
- * lanes are added by one fixed tree, then c = alpha * ab + beta * c (one rounding, fma). Threads
- * take disjoint blocks of rows, so the result does not depend on the thread count.
+ * Numerics: lane p mod 4 of an accumulator sums the terms of those depths in p order (FMA), then
+ * (s0 + s2) + (s1 + s3), then c = alpha * ab + beta * c (one rounding, fma). Threads take
+ * disjoint blocks of rows, so the result does not depend on the thread count.
  */
 #include "gemm_internal.h"
 
@@ -25,194 +30,191 @@
  * scalar fmaf of the edge updates is an instruction rather than a libm call. */
 #define THIN_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
 
-#define RA 4    /* rows of A (rows of C) per tile */
-#define NB 5    /* rows of B^T (columns of C) per tile */
-#define VF 16   /* floats per vector */
+#define VF 16      /* floats per vector */
+#define DG 4       /* depths per 128-bit lane, and columns per group */
+#define MAX_ROWS 16
 
-/* [sum(v0), sum(v1), sum(v2), sum(v3)]: pairs interleaved and added within 128-bit lanes, then
- * the four lanes folded. */
-THIN_TARGET static inline __m128 sum4_ps(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+/* Packed B: vector (g, s) at bp + (g * steps + s) * VF. */
+THIN_TARGET static void pack_b_groups(const struct ag_thin_f32 *t, float *bp, int64_t steps)
+{
+    const int64_t k = t->k, n = t->n, groups = (n + DG - 1) / DG;
+    if (t->csb == 1) {  /* rows of B: four at a time, transposed as 4 x 4 blocks in lanes */
+        const __mmask16 cols = (__mmask16)((1u << n) - 1);
+        for (int64_t s = 0; s < steps; s++) {
+            __m512 r[DG];
+            for (int d = 0; d < DG; d++)
+                r[d] = DG * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (DG * s + d) * t->rsb)
+                                      : _mm512_setzero_ps();
+            const __m512d a0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1]));
+            const __m512d a1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
+            const __m512d a2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3]));
+            const __m512d a3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[2], r[3]));
+            /* c[j]: lane q holds column 4q + j at the four depths */
+            const __m512 c0 = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+            const __m512 c1 = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+            const __m512 c2 = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+            const __m512 c3 = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+            const __m512 x02 = _mm512_shuffle_f32x4(c0, c1, 0x88), x13 = _mm512_shuffle_f32x4(c0, c1, 0xdd);
+            const __m512 y02 = _mm512_shuffle_f32x4(c2, c3, 0x88), y13 = _mm512_shuffle_f32x4(c2, c3, 0xdd);
+            const __m512 g[DG] = {_mm512_shuffle_f32x4(x02, y02, 0x88), _mm512_shuffle_f32x4(x13, y13, 0x88),
+                                  _mm512_shuffle_f32x4(x02, y02, 0xdd), _mm512_shuffle_f32x4(x13, y13, 0xdd)};
+            for (int64_t j = 0; j < groups; j++)
+                _mm512_store_ps(bp + (j * steps + s) * VF, g[j]);
+        }
+    } else {  /* rsb = 1, columns of B (a transposed view): four depths per load */
+        for (int64_t j = 0; j < groups; j++)
+            for (int64_t s = 0; s < steps; s++) {
+                const int64_t left = k - DG * s;
+                const __mmask8 depths = (__mmask8)(left >= DG ? 0xf : (1u << left) - 1);
+                for (int q = 0; q < DG; q++)
+                    _mm_store_ps(bp + (j * steps + s) * VF + q * DG,
+                                 DG * j + q < n ? _mm_maskz_loadu_ps(depths, t->b + (DG * j + q) * t->csb + DG * s)
+                                                : _mm_setzero_ps());
+            }
+    }
+}
+
+/* [rows 0..3 of column 4g + q in lane q] from four rows' accumulators, then as C's rows: lane r
+ * = row r, columns 4g..4g+3. */
+THIN_TARGET static inline __m512 reduce_rows4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 {
     const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
     const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
     const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
     const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
                                    _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
-    const __m256 y = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
+    const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(rows, u);
 }
 
-/* out[r][c] = dot(a[r][0:k], bt[c * ldbt:][0:k]) for r < RA, c < nb (a constant after
- * inlining, so the accumulators live in registers), out[r][nb..3] = 0. kv: k rounded down to
- * VF; tail: the mask of the last k % VF elements (0 if none). Rows come out as vectors of four
- * columns, so C is updated by vector stores. */
+/* C[i + r][4g .. 4g + 3] for r < h (<= 4) from a reduced block. With unit column stride each
+ * row is one masked 512-bit store of lanes 4r..4r+3 at its row's address minus 4r (masked-off
+ * lanes touch no memory). */
 THIN_TARGET static inline __attribute__((always_inline)) void
-tile_f32(const int nb, int64_t kv, __mmask16 tail, const float *const a[RA], const float *bt,
-         int64_t ldbt, float out[RA][8])
+store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int64_t g)
 {
-    __m512 acc[RA][NB];
+    if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
+        block = _mm512_mul_ps(_mm512_set1_ps(t->alpha), block);
+    const int64_t j0 = DG * g, w = t->n - j0 < DG ? t->n - j0 : DG;
+    float *c = t->c + i * t->rsc + j0 * t->csc;
+    if (t->csc == 1) {
+        const unsigned cols = (1u << w) - 1;
+        if (t->beta) {
+            __m512 old = _mm512_setzero_ps();
+            for (int64_t r = 0; r < h; r++)
+                old = _mm512_mask_loadu_ps(old, (__mmask16)(cols << (DG * r)), c + r * t->rsc - DG * r);
+            block = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), old, block);
+        }
+        for (int64_t r = 0; r < h; r++)
+            _mm512_mask_storeu_ps(c + r * t->rsc - DG * r, (__mmask16)(cols << (DG * r)), block);
+        return;
+    }
+    _Alignas(64) float out[VF];
+    _mm512_store_ps(out, block);
+    for (int64_t r = 0; r < h; r++)
+        for (int64_t q = 0; q < w; q++) {
+            float *cij = c + r * t->rsc + q * t->csc;
+            const float v = out[r * DG + q];
+            *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
+        }
+}
+
+/* Rows [i, i + h) of C (h <= ra), all groups: ra rows x ng groups of accumulators (constants
+ * after inlining, so they live in registers). Rows past h repeat the last one, unused. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+tile_f32(const int ra, const int ng, const struct ag_thin_f32 *t, const float *bp, int64_t steps,
+         int64_t i, int64_t h)
+{
+    const float *a[MAX_ROWS];
+    for (int r = 0; r < ra; r++)
+        a[r] = t->a + (i + (r < h ? r : h - 1)) * t->lda;
+    __m512 acc[MAX_ROWS][DG];
+#pragma GCC unroll 16
+    for (int r = 0; r < ra; r++)
 #pragma GCC unroll 4
-    for (int r = 0; r < RA; r++)
-#pragma GCC unroll 5
-        for (int c = 0; c < nb; c++)
-            acc[r][c] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < kv; p += VF) {
-        __m512 av[RA];
+        for (int g = 0; g < ng; g++)
+            acc[r][g] = _mm512_setzero_ps();
+    const int64_t full = t->k / DG;
+    for (int64_t s = 0; s < full; s++) {
+        __m512 b[DG];
 #pragma GCC unroll 4
-        for (int r = 0; r < RA; r++)
-            av[r] = _mm512_loadu_ps(a[r] + p);
-#pragma GCC unroll 5
-        for (int c = 0; c < nb; c++) {
-            const __m512 bv = _mm512_load_ps(bt + c * ldbt + p);
+        for (int g = 0; g < ng; g++)
+            b[g] = _mm512_load_ps(bp + (g * steps + s) * VF);
+#pragma GCC unroll 16
+        for (int r = 0; r < ra; r++) {
+            const __m512 av = _mm512_broadcast_f32x4(_mm_loadu_ps(a[r] + DG * s));
 #pragma GCC unroll 4
-            for (int r = 0; r < RA; r++)
-                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+            for (int g = 0; g < ng; g++)
+                acc[r][g] = _mm512_fmadd_ps(av, b[g], acc[r][g]);
         }
     }
-    if (tail) {  /* masked lanes read nothing and give 0; B^T's padding is 0 too */
-        __m512 av[RA];
+    if (full < steps) {  /* the last k % 4 depths: A's other lanes read nothing and give 0 */
+        const __mmask8 depths = (__mmask8)((1u << (t->k - DG * full)) - 1);
+        __m512 b[DG];
 #pragma GCC unroll 4
-        for (int r = 0; r < RA; r++)
-            av[r] = _mm512_maskz_loadu_ps(tail, a[r] + kv);
-#pragma GCC unroll 5
-        for (int c = 0; c < nb; c++) {
-            const __m512 bv = _mm512_load_ps(bt + c * ldbt + kv);
+        for (int g = 0; g < ng; g++)
+            b[g] = _mm512_load_ps(bp + (g * steps + full) * VF);
+#pragma GCC unroll 16
+        for (int r = 0; r < ra; r++) {
+            const __m512 av = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(depths, a[r] + DG * full));
 #pragma GCC unroll 4
-            for (int r = 0; r < RA; r++)
-                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+            for (int g = 0; g < ng; g++)
+                acc[r][g] = _mm512_fmadd_ps(av, b[g], acc[r][g]);
         }
     }
-    const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 4
-    for (int r = 0; r < RA; r++)
-        _mm_storeu_ps(out[r], sum4_ps(acc[r][0], nb > 1 ? acc[r][1] : zero,
-                                      nb > 2 ? acc[r][2] : zero, nb > 3 ? acc[r][3] : zero));
-    if (nb > 4) {
-        _Alignas(16) float col[RA];
-        _mm_store_ps(col, sum4_ps(acc[0][4], acc[1][4], acc[2][4], acc[3][4]));
+    for (int r = 0; r < ra; r += 4) {
+        if (r >= h)
+            break;
 #pragma GCC unroll 4
-        for (int r = 0; r < RA; r++)
-            out[r][4] = col[r];
+        for (int g = 0; g < ng; g++)
+            store_rows4(t, reduce_rows4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
+                        i + r, h - r < 4 ? h - r : 4, g);
     }
 }
 
-/* Rows [r0, r1) of C. */
-THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bt, int64_t ldbt,
-                                      int64_t r0, int64_t r1)
+/* Rows [r0, r1) of C, in tiles of ra rows: 16 rows for one group, 12 for two, 8 for three, 4
+ * for four (at most 24 accumulators, and each A load feeds every group). */
+THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, int64_t steps,
+                                 int64_t r0, int64_t r1)
 {
-    const int64_t kv = t->k / VF * VF;
-    const __mmask16 tail = (__mmask16)((1u << (t->k % VF)) - 1);
-    _Alignas(16) float out[RA][8];
-    const __m128 va = _mm_set1_ps(t->alpha);
-    for (int64_t i = r0; i < r1; i += RA) {
-        const int64_t h = r1 - i < RA ? r1 - i : RA;
-        const float *a[RA];
-        for (int r = 0; r < RA; r++)  /* rows past the end repeat the last one, unused */
-            a[r] = t->a + (i + (r < h ? r : h - 1)) * t->lda;
-        for (int64_t j = 0; j < t->n; j += NB) {
-            const int64_t w = t->n - j < NB ? t->n - j : NB;
-            const float *b = bt + j * ldbt;
-            switch (w) {
-            case 5: tile_f32(5, kv, tail, a, b, ldbt, out); break;
-            case 4: tile_f32(4, kv, tail, a, b, ldbt, out); break;
-            case 3: tile_f32(3, kv, tail, a, b, ldbt, out); break;
-            case 2: tile_f32(2, kv, tail, a, b, ldbt, out); break;
-            default: tile_f32(1, kv, tail, a, b, ldbt, out); break;
-            }
-            for (int64_t r = 0; r < h; r++) {
-                float *cr = t->c + (i + r) * t->rsc + j * t->csc;
-                int64_t c0 = 0;
-                if (t->csc == 1) {  /* the first four columns as one vector, the same arithmetic */
-                    const __mmask8 mask = (__mmask8)(w >= 4 ? 0xf : (1u << w) - 1);
-                    __m128 v = _mm_mul_ps(va, _mm_load_ps(out[r]));
-                    if (t->beta)
-                        v = _mm_fmadd_ps(_mm_set1_ps(*t->beta), _mm_maskz_loadu_ps(mask, cr), v);
-                    _mm_mask_storeu_ps(cr, mask, v);
-                    c0 = 4;
-                }
-                for (int64_t c = c0; c < w; c++) {
-                    float *cij = cr + c * t->csc;
-                    const float v = t->alpha * out[r][c];
-                    *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
-                }
-            }
+    const int ng = (int)((t->n + DG - 1) / DG);
+    const int64_t ra = ng == 1 ? 16 : ng == 2 ? 12 : ng == 3 ? 8 : 4;
+    for (int64_t i = r0; i < r1; i += ra) {
+        const int64_t h = r1 - i < ra ? r1 - i : ra;
+        switch (ng) {
+        case 1: tile_f32(16, 1, t, bp, steps, i, h); break;
+        case 2: tile_f32(12, 2, t, bp, steps, i, h); break;
+        case 3: tile_f32(8, 3, t, bp, steps, i, h); break;
+        default: tile_f32(4, 4, t, bp, steps, i, h); break;
         }
     }
 }
 
-/* B^T from a row-major B (csb = 1, n <= 16): 16 rows at a time as one 16 x 16 transpose in
- * registers (32-bit, 64-bit and two 128-bit-lane shuffle rounds); rows past k are zeros, which
- * is B^T's padding. (Element by element this was a quarter of a 128x512 @ 512x10 product.) */
-THIN_TARGET static void transpose_rows_f32(const struct ag_thin_f32 *t, float *bt, int64_t ldbt)
-{
-    const __mmask16 cols = (__mmask16)((1u << t->n) - 1);
-    for (int64_t p = 0; p < t->k; p += VF) {
-        __m512 r[VF], a[VF], b[VF];
-        for (int i = 0; i < VF; i++)
-            r[i] = p + i < t->k ? _mm512_maskz_loadu_ps(cols, t->b + (p + i) * t->rsb)
-                                : _mm512_setzero_ps();
-        for (int i = 0; i < VF; i += 2) {
-            a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-            a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-        for (int i = 0; i < VF; i += 4) {  /* b[4g + s]: rows 4g..4g+3 of column 4q + s in lane q */
-            const __m512d a0 = _mm512_castps_pd(a[i]), a1 = _mm512_castps_pd(a[i + 1]);
-            const __m512d a2 = _mm512_castps_pd(a[i + 2]), a3 = _mm512_castps_pd(a[i + 3]);
-            b[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-            b[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-            b[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-            b[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-        }
-        for (int s = 0; s < 4; s++) {
-            const __m512 x02 = _mm512_shuffle_f32x4(b[s], b[s + 4], 0x88);
-            const __m512 x13 = _mm512_shuffle_f32x4(b[s], b[s + 4], 0xdd);
-            const __m512 y02 = _mm512_shuffle_f32x4(b[s + 8], b[s + 12], 0x88);
-            const __m512 y13 = _mm512_shuffle_f32x4(b[s + 8], b[s + 12], 0xdd);
-            const __m512 col[4] = {_mm512_shuffle_f32x4(x02, y02, 0x88),
-                                   _mm512_shuffle_f32x4(x13, y13, 0x88),
-                                   _mm512_shuffle_f32x4(x02, y02, 0xdd),
-                                   _mm512_shuffle_f32x4(x13, y13, 0xdd)};
-            for (int q = 0; q < 4; q++)
-                if (4 * q + s < t->n)  /* ldbt >= p + 16: the whole vector fits */
-                    _mm512_store_ps(bt + (4 * q + s) * ldbt + p, col[q]);
-        }
-    }
-}
+/* Row blocks of this many rows per thread, a multiple of every tile height. */
+#define THIN_ROW_BLOCK 48
 
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
 {
-    /* B^T's rows an odd number of cache lines apart: rows 2^k lines apart would all map to
-     * one L1 set and evict each other in the dot-product loop (measured: 5x slower). */
-    int64_t ldbt = (t->k + VF - 1) / VF * VF;
-    ldbt += (ldbt / VF) % 2 ? 0 : VF;
-    float *bt = aligned_alloc(64, (size_t)(t->n * ldbt) * sizeof(float));
-    if (!bt)
+    const int64_t steps = (t->k + DG - 1) / DG, groups = (t->n + DG - 1) / DG;
+    float *bp = aligned_alloc(64, (size_t)(groups * steps * VF) * sizeof(float));
+    if (!bp)
         return AG_ERR_NOMEM;
-    for (int64_t j = 0; j < t->n; j++)  /* zero padding, then B^T */
-        memset(bt + j * ldbt + t->k, 0, (size_t)(ldbt - t->k) * sizeof(float));
-    if (t->rsb == 1) {
-        for (int64_t j = 0; j < t->n; j++)
-            memcpy(bt + j * ldbt, t->b + j * t->csb, (size_t)t->k * sizeof(float));
-    } else if (t->csb == 1) {
-        transpose_rows_f32(t, bt, ldbt);
-    } else {
-        for (int64_t p = 0; p < t->k; p++)
-            for (int64_t j = 0; j < t->n; j++)
-                bt[j * ldbt + p] = t->b[p * t->rsb + j * t->csb];
-    }
-    const int64_t blocks = (t->m + RA - 1) / RA;
+    pack_b_groups(t, bp, steps);
+    const int64_t blocks = (t->m + THIN_ROW_BLOCK - 1) / THIN_ROW_BLOCK;
     if (threads > blocks)
         threads = (int)blocks;
     if (threads <= 1) {
-        rows_f32(t, bt, ldbt, 0, t->m);
+        rows_f32(t, bp, steps, 0, t->m);
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int i = 0; i < threads; i++) {
-            const int64_t r0 = blocks * i / threads * RA, r1 = blocks * (i + 1) / threads * RA;
-            rows_f32(t, bt, ldbt, r0, r1 < t->m ? r1 : t->m);
+            const int64_t r0 = blocks * i / threads * THIN_ROW_BLOCK;
+            const int64_t r1 = blocks * (i + 1) / threads * THIN_ROW_BLOCK;
+            rows_f32(t, bp, steps, r0, r1 < t->m ? r1 : t->m);
         }
     }
-    free(bt);
+    free(bp);
     return AG_OK;
 }
 
