@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from _c_backend import import_c_backend
@@ -196,9 +196,12 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
            st.tuples(st.integers(8, 16), st.integers(2000, 4000), st.integers(64, 200)),  # thin m
            st.tuples(st.integers(1000, 2000), st.integers(128, 400), st.integers(8, 16))),  # shallow
        ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+@example(shape=(97, 203, 1001), ta=0, tb=0, seed=0)  # 9 x 7 tiles: 2 threads split a row panel
+@example(shape=(12, 300, 200), ta=1, tb=0, seed=1)   # one row panel: threads split its columns
 @settings(max_examples=12)
 def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed):
-    """Large enough to run threaded, in every path (packed, thin n or m, shallow k)."""
+    """Large enough to run threaded, in every path (packed, thin n or m, shallow k); with beta
+    != 0 a tile that no thread or two threads computed would differ from the one-thread C."""
     m, n, k = shape
     with _capped(isa):
         rng = np.random.default_rng(seed)
