@@ -43,11 +43,6 @@ def unbroadcast(g, shape: tuple, op: str = "backward"):
     return g.reshape(shape)
 
 
-def _new_slots(node):
-    meta = node._output_meta
-    return [None] if meta is None else [None] * len(meta)
-
-
 _ONES = {}
 
 
@@ -101,52 +96,72 @@ def _count_consumers(roots) -> dict:
     return deps
 
 
+def _deliver(pending, node, index, g):
+    """Add g to the gradient waiting for output `index` of node: the array itself for the usual
+    single-output node, a list with one entry per output otherwise."""
+    meta = node._output_meta
+    if meta is None:
+        previous = pending.get(node)
+        pending[node] = g if previous is None else previous + g
+        return
+    slots = pending.get(node)
+    if slots is None:
+        slots = pending[node] = [None] * len(meta)
+    slots[index] = g if slots[index] is None else slots[index] + g
+
+
+def _call_backward(node, waiting, create_graph, captured, captured_nodes):
+    """node's backward with hooks, captures, several outputs or a recorded backward (not the
+    common case, which _walk calls directly)."""
+    slots = [waiting] if node._output_meta is None else waiting
+    if node._hooks:
+        slots = _run_node_hooks(node, slots)
+    if captured_nodes and node in captured_nodes:
+        for t in captured_nodes[node]:
+            captured[id(t)] = slots[t._out_index]
+    if len(slots) > 1 or create_graph or node._create_graph:
+        _prepare_call(node, slots, create_graph)
+    return type(node).backward(node, *slots), slots[0]
+
+
 def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, leaf_grads):
     deps = _count_consumers(roots)
-    pending = {}
+    pending = {}  # node -> the gradient of its output (see _deliver)
     for r, g in zip(roots, seeds):
-        node = r.grad_fn
-        if node is None:
+        if r.grad_fn is None:
             _deliver_leaf(leaf_grads, r, g)
-            continue
-        slots = pending.get(node)
-        if slots is None:
-            slots = pending[node] = _new_slots(node)
-        i = r._out_index
-        slots[i] = g if slots[i] is None else slots[i] + g
+        else:
+            _deliver(pending, r.grad_fn, r._out_index, g)
     ready = [n for n in pending if deps[n] == 0]
     anomaly = _anomaly.get()
+    general = create_graph or bool(captured_nodes)
     ndarray = np.ndarray
     while ready:
         node = ready.pop()
-        slots = pending.pop(node, None)
+        waiting = pending.pop(node, None)
         inputs = node._inputs
         in_grads = None
-        if slots is not None:
-            if node._hooks:
-                slots = _run_node_hooks(node, slots)
-            if captured_nodes and node in captured_nodes:
-                for t in captured_nodes[node]:
-                    captured[id(t)] = slots[t._out_index]
-            if len(slots) > 1 or create_graph or node._create_graph:
-                _prepare_call(node, slots, create_graph)
-            in_grads = type(node).backward(node, *slots)
+        if waiting is not None:
+            if general or node._hooks or node._output_meta is not None or node._create_graph:
+                in_grads, g0 = _call_backward(node, waiting, create_graph, captured, captured_nodes)
+            else:
+                in_grads = type(node).backward(node, waiting)
+                g0 = waiting
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if len(in_grads) != len(inputs):
                 in_grads = _fit_result(node, in_grads)
-            if node._guard_zero_grad:
-                g0 = slots[0]
-                # a nonzero numpy scalar gradient cannot meet 0 * inf: skip the call (most nodes)
-                if type(g0) is ndarray or isinstance(g0, Tensor) or g0 == 0:
-                    in_grads = _guard_zero(g0, in_grads)
+            # a nonzero numpy scalar gradient cannot meet 0 * inf: skip the call (most nodes)
+            if node._guard_zero_grad and (type(g0) is ndarray or isinstance(g0, Tensor) or g0 == 0):
+                in_grads = _guard_zero(g0, in_grads)
             if anomaly:
                 _check_backward(node, in_grads)
-        for k, t in enumerate(inputs):
+        else:
+            in_grads = (None,) * len(inputs)
+        for t, g in zip(inputs, in_grads):
             if not isinstance(t, Tensor) or not t.requires_grad:
                 continue
             child = t.grad_fn
-            g = None if in_grads is None else in_grads[k]
             if g is not None:
                 data = t.data
                 kind = type(g)
@@ -155,12 +170,11 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
                     g = _conform(g, data, node)
                 if child is None:
                     _deliver_leaf(leaf_grads, t, g)
+                elif child._output_meta is None:
+                    previous = pending.get(child)
+                    pending[child] = g if previous is None else previous + g
                 else:
-                    slots_c = pending.get(child)
-                    if slots_c is None:
-                        slots_c = pending[child] = [None] if child._output_meta is None else _new_slots(child)
-                    i = t._out_index
-                    slots_c[i] = g if slots_c[i] is None else slots_c[i] + g
+                    _deliver(pending, child, t._out_index, g)
             if child is not None:
                 left = deps[child] - 1
                 deps[child] = left
