@@ -114,3 +114,36 @@ def test_plateau_matches_torch():
     for m in metrics:
         ours.step(m), theirs.step(m)
         assert ours.get_last_lr() == theirs.get_last_lr()
+
+
+def test_second_scheduler_keeps_initial_lr():
+    # StepLR halves 0.3 at epoch 2; a LambdaLR made afterwards still scales the *initial* 0.3
+    # (torch: group.setdefault("initial_lr", ...)), so it sets the lr back to 0.3 * 1.0.
+    opt = _opt(0.3)
+    step = S.StepLR(opt, step_size=2, gamma=0.5)
+    _lrs(step, 3)
+    assert opt.param_groups[0]["lr"] == 0.15
+    lam = S.LambdaLR(opt, lambda e: 1.0)
+    assert lam.base_lrs == [0.3] and lam.get_last_lr() == [0.3]
+    assert opt.param_groups[0]["initial_lr"] == 0.3
+
+
+def test_resuming_needs_initial_lr():
+    with pytest.raises(KeyError, match="initial_lr.*param_groups\\[0\\]"):
+        S.StepLR(_opt(0.3), step_size=2, last_epoch=3)
+
+
+def test_second_scheduler_matches_torch():
+    torch = pytest.importorskip("torch")
+    opt = _opt(0.3)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    for o, m in ((opt, S), (topt, torch.optim.lr_scheduler)):
+        step = m.StepLR(o, step_size=2, gamma=0.5)
+        for _ in range(3):
+            o.step(), step.step()
+    ours, theirs = S.LambdaLR(opt, lambda e: 0.9 ** e), torch.optim.lr_scheduler.LambdaLR(
+        topt, lambda e: 0.9 ** e)
+    for _ in range(5):
+        assert ours.base_lrs == theirs.base_lrs and ours.get_last_lr() == theirs.get_last_lr()
+        opt.step(), topt.step()
+        ours.step(), theirs.step()

@@ -31,9 +31,10 @@ class LRScheduler:
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         if last_epoch == -1:
+            # setdefault, as torch: a second scheduler on the same optimizer scales the lr the
+            # first one started from, not the one it has decayed to.
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", group["lr"])
-                group["initial_lr"] = group["lr"]
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
