@@ -71,6 +71,65 @@ def test_binary_cross_entropy_clamps_logs_at_minus_100():
         F.binary_cross_entropy(ag.tensor([1.5]), ag.tensor([1.0]))
 
 
+# p at and next to 0 and 1, where the clamps act; torch's input gradient divides by
+# max((1 - p) p, EPSILON) with EPSILON the C float 1e-12, so 1 / EPSILON is 1.000000004e12.
+_P_EDGE = [0.0, 1.0, 1e-20, 1e-50, 1 - 1e-15]
+_Y_EDGE = [1.0, 0.0, 1.0, 1.0, 0.0]
+_INV_EPS = 1 / float(np.float32(1e-12))
+_GRAD_P_EDGE = np.array([-1.0, 1.0, -1.0, -1.0, 1 - 1e-15]) * _INV_EPS
+# -logit(p) = log(1 - p) - log(p): infinite at 0 and 1
+_GRAD_Y_EDGE = np.array([np.inf, -np.inf, 20 * np.log(10), 50 * np.log(10),
+                         -np.log((1 - 1e-15) / (1 - (1 - 1e-15)))])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_gradients_at_the_extremes(reduction):
+    p, y = _leaf(_P_EDGE), _leaf(_Y_EDGE)
+    w = np.array([2.0, 1.0, 0.5, 1.0, 3.0])
+    loss = F.binary_cross_entropy(p, y, weight=w, reduction=reduction)
+    per_element = w * np.array([100.0, 100.0, 20 * np.log(10), 100.0, 34.53957599234088])
+    np.testing.assert_allclose(np.asarray(loss.data), _reduce(per_element, reduction), rtol=1e-12)
+    loss.backward(ag.ones_like(loss) if reduction == "none" else None)
+    scale = w / 5 if reduction == "mean" else w
+    np.testing.assert_allclose(np.asarray(p.grad.data), scale * _GRAD_P_EDGE, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y.grad.data), scale * _GRAD_Y_EDGE, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_matches_torch_at_the_extremes(reduction, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    p = np.concatenate([_P_EDGE, [0.0, 1.0, 0.3, 1e-7, 1 - 1e-7], rng.random(6)]).astype(dtype)
+    y = np.concatenate([_Y_EDGE, [0.0, 1.0, 0.6, 0.5, 0.5], rng.random(6)]).astype(dtype)
+    w = rng.random(p.size).astype(dtype) + 0.5
+    ours = [ag.tensor(a, requires_grad=True) for a in (p, y)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (p, y)]
+    lo = F.binary_cross_entropy(*ours, weight=w, reduction=reduction)
+    lt = torch.nn.functional.binary_cross_entropy(*theirs, weight=torch.tensor(w),
+                                                  reduction=reduction)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(np.asarray(lo.data), lt.detach().numpy(), rtol=rtol)
+    up = rng.random(p.size).astype(dtype) if reduction == "none" else np.asarray(1.5, dtype)
+    lo.backward(ag.tensor(up))
+    lt.backward(torch.tensor(up))
+    for a, t in zip(ours, theirs):
+        assert a.grad.dtype == dtype
+        np.testing.assert_allclose(np.asarray(a.grad.data), t.grad.numpy(), rtol=rtol)
+
+
+def test_binary_cross_entropy_weight_target_gradients_and_double_backward():
+    p = 1 / (1 + np.exp(-_rand(3, 4, seed=12)))
+    y = np.random.default_rng(13).random((3, 4))
+    w = np.random.default_rng(14).random((1, 4)) + 0.5  # broadcasts over rows
+    for reduction in REDUCTIONS:
+        fn = lambda a, b, c: F.binary_cross_entropy(a, b, weight=c, reduction=reduction)  # noqa: E731
+        assert ag.gradcheck(fn, [_leaf(p), _leaf(y), _leaf(w)], atol=1e-6, rtol=1e-5)
+        assert ag.gradgradcheck(fn, [_leaf(p), _leaf(y), _leaf(w)], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ag.ShapeError, match=r"binary_cross_entropy: weight \(2, 4\)"):
+        F.binary_cross_entropy(ag.tensor(p), ag.tensor(y), weight=np.ones((2, 4)))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_nll_loss_with_ignore_index_and_weights(reduction):
     logp = np.log(np.random.default_rng(7).dirichlet(np.ones(5), size=6))

@@ -1,8 +1,8 @@
 """`ag.nn.functional` (as F): activations, layers and losses as functions of tensors.
 
-Fused ops with their own kernels (cross-entropy, BCE with logits, MSE, leaky ReLU, ELU,
-softplus, conv and pooling, linear) live in `autograd.ops` and are re-exported here; the rest are
-compositions of existing ops, so their gradients come from the engine.
+Ops with their own `Function` (cross-entropy, both binary cross-entropies, MSE, leaky ReLU,
+ELU, softplus, conv and pooling, linear) live in `autograd.ops` and are re-exported here; the
+rest are compositions of existing ops, so their gradients come from the engine.
 
 >>> import autograd as ag
 >>> import autograd.nn.functional as F
@@ -18,12 +18,13 @@ import numpy as np
 
 from ..creation import default_generator
 from ..errors import DTypeError, ShapeError
-from ..ops import (abs, clip, log, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
+from ..ops import (abs, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
                    tanh, where)
 from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
-from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                        mse_loss)
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 
@@ -111,28 +112,6 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     ad = abs(d)
     loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
-
-
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """-(y log p + (1 - y) log(1 - p)) for probabilities p; each log is clamped at -100 as
-    PyTorch does, so p = 0 or 1 gives a finite loss (and a zero gradient there)."""
-    input, target = as_tensor(input), as_tensor(target)  # noqa: A001
-    _same_shape(input, target, "binary_cross_entropy")
-    data = np.asarray(input.data)
-    if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
-        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
-                         "use binary_cross_entropy_with_logits for logits")
-    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction, "binary_cross_entropy")
-
-
-def _clamped_log(x: Tensor) -> Tensor:
-    # log(0) is never evaluated, so backward sees no 0/0: where x == 0 the value is the constant
-    positive = np.asarray(x.data) > 0
-    safe = where(positive, x, 1.0)
-    return where(positive, clip(log(safe), -100.0, None), -100.0)
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002

@@ -1,4 +1,5 @@
-"""Losses: fused softmax cross-entropy, binary cross-entropy with logits, mean squared error.
+"""Losses: fused softmax cross-entropy, binary cross-entropy (of probabilities and of logits),
+mean squared error.
 
 PyTorch's semantics and arguments (`reduction` "mean" | "sum" | "none", `label_smoothing`,
 `ignore_index` for class targets). Each is one `Function` over a fused backend kernel: the
@@ -23,7 +24,7 @@ from ..errors import AutogradError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._common import as_tensor, binary_operands, raw
-from .elementwise import Exp, Sigmoid, Where
+from .elementwise import Exp, Log, Sigmoid, Where
 from .nn import LogSoftmax
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -177,6 +178,98 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> 
         raise ShapeError(f"binary_cross_entropy_with_logits: target {t.shape} {t.dtype} must have "
                          f"the input's shape {x.shape} {x.dtype}")
     return BCEWithLogits.apply(x, t, reduction)
+
+
+# torch's EPSILON in the BCE backward is a C float: 1e-12 rounded to float32, whatever the dtype.
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """-w (y log p + (1 - y) log(1 - p)) elementwise, then reduced, with torch's clamps: each log
+    is at least -100, so p = 0 or 1 gives a finite loss."""
+
+    _guard_zero_grad = True  # d/dy = -logit(p) is infinite at p = 0 and p = 1
+
+    @staticmethod
+    def forward(ctx, p, y, weight, reduction):
+        ctx.save_for_backward(p, y, weight)
+        ctx.reduction = reduction
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            loss = ((y - 1) * np.maximum(np.log1p(-p), -100.0)
+                    - y * np.maximum(np.log(p), -100.0))
+        if weight is not None:
+            loss = loss * weight
+        loss = np.asarray(loss, dtype=p.dtype)
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        if reduction == "sum":
+            return total
+        with np.errstate(invalid="ignore"):  # an empty input's mean is NaN, as in torch
+            return p.dtype.type(total / p.dtype.type(loss.size))
+
+    @staticmethod
+    def backward(ctx, g):
+        p, y, weight = ctx.saved_tensors
+        need_p, need_y, need_w = ctx.needs_input_grad[:3]
+        scale = g / np.size(raw(p)) if ctx.reduction == "mean" else g
+        gp = gy = gw = None
+        # NOTE: as torch, (p - y) / max((1 - p) p, eps) rather than the exact (p - y) / ((1 - p) p):
+        # finite (about +-1e12) at p = 0 and p = 1, where the clamped forward is flat.
+        if need_p:
+            rp = raw(p)
+            tiny = (1 - rp) * rp < _BCE_EPS
+            gp = scale * (p - y) / Where.apply(tiny, _BCE_EPS, (1 - p) * p)
+        with np.errstate(divide="ignore"):  # -logit(p): +inf at p = 0, -inf at p = 1, as torch
+            if need_y:
+                gy = -scale * Log.apply(p / (1 - p))
+            if need_w:  # torch refuses a weight that requires grad; its gradient is the loss
+                gw = scale * BinaryCrossEntropy.apply(p, y, None, "none")
+        if weight is not None:
+            gp = None if gp is None else gp * weight
+            gy = None if gy is None else gy * weight
+        return gp, gy, gw, None
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities `input` against `target` in [0, 1]; `weight`
+    rescales each element (it broadcasts to the input's shape). Gradients are torch's: the one
+    for the input is (p - y) / max((1 - p) p, 1e-12), finite at 0 and 1; the one for the target
+    is -logit(p), infinite there.
+
+    >>> import autograd as ag
+    >>> F = ag.nn.functional
+    >>> round(F.binary_cross_entropy(ag.tensor([0.5]), ag.tensor([1.0])).item(), 6)
+    0.693147
+    """
+    _check_reduction("binary_cross_entropy", reduction)
+    x, t = as_tensor(input), as_tensor(target)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"binary_cross_entropy: the input must be floating point, got {x.dtype}")
+    if x.shape != t.shape:
+        raise ShapeError(f"binary_cross_entropy: input and target must have the same shape, got "
+                         f"input {x.shape} {x.dtype} and target {t.shape} {t.dtype}")
+    data = np.asarray(x.data)
+    if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
+        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
+                         "use binary_cross_entropy_with_logits for logits")
+    if t.dtype != x.dtype:
+        t = t.astype(x.dtype)
+    if weight is not None:
+        weight = as_tensor(weight)
+        if not _broadcasts_to(weight.shape, x.shape):
+            raise ShapeError(f"binary_cross_entropy: weight {weight.shape} {weight.dtype} does "
+                             f"not broadcast to the input's shape {x.shape} {x.dtype}")
+        if weight.dtype != x.dtype:
+            weight = weight.astype(x.dtype)
+    return BinaryCrossEntropy.apply(x, t, weight, reduction)
+
+
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 class MSELoss(Function):
