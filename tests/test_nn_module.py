@@ -44,6 +44,34 @@ def test_registration_and_traversal():
     assert "fc.weight" not in dict(b.named_parameters())
 
 
+def test_assigning_a_plain_tensor_to_a_parameter_is_an_error():
+    # as torch: only a Parameter or None may replace a registered parameter
+    lin = nn.Linear(2, 3)
+    weight = lin.weight
+    with pytest.raises(TypeError, match=r"cannot assign 'Tensor' as parameter 'weight' "
+                                        r"\(nn.Parameter or None expected\)"):
+        lin.weight = ag.zeros(3, 2)
+    assert lin.weight is weight and [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    lin.weight = None  # keeps the name registered, with no value
+    assert lin.weight is None and list(lin._parameters) == ["weight", "bias"]
+    assert [n for n, _ in lin.named_parameters()] == ["bias"] and list(lin.state_dict()) == ["bias"]
+    lin.weight = nn.Parameter(ag.ones(3, 2))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+
+
+def test_assigning_a_non_module_to_a_submodule_is_an_error():
+    b = Block()
+    with pytest.raises(TypeError, match=r"cannot assign 'int' as child module 'fc' "
+                                        r"\(nn.Module or None expected\)"):
+        b.fc = 3
+    assert isinstance(b.fc, nn.Linear)
+    b.fc = None
+    assert b.fc is None and "fc" in b._modules and [type(m).__name__ for m in b.children()] == [
+        "BatchNorm1d"]
+    b.fc = nn.Parameter(ag.zeros(1))  # a Parameter replaces a submodule, as in torch
+    assert "fc" not in b._modules and "fc" in dict(b.named_parameters())
+
+
 def test_shared_parameter_listed_once():
     a = nn.Linear(2, 2)
     seq = nn.Sequential(a, a)

@@ -66,18 +66,38 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"assigning attributes")
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+        # As torch: a registered parameter name takes only a Parameter or None (which keeps the
+        # name registered), a submodule name also a Parameter; anything else would silently drop
+        # the name from parameters(), the optimizer and state_dict.
+        if not isinstance(value, Parameter):
+            if name in self._parameters:
+                self._keep_registered(self._parameters, name, value, "parameter", "Parameter")
+                return
+            if name in self._modules and not isinstance(value, Module):
+                self._keep_registered(self._modules, name, value, "child module", "Module")
+                return
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            table = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            table = self._modules
         elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            table = self._buffers
         else:
+            table = None
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not table:
+                other.pop(name, None)
+        if table is None:
             object.__setattr__(self, name, value)
-            return
-        self.__dict__.pop(name, None)
+        else:
+            table[name] = value  # a replaced entry keeps its place (state_dict order), as in torch
+            self.__dict__.pop(name, None)
+
+    def _keep_registered(self, table, name: str, value, role: str, expected: str) -> None:
+        if value is not None:
+            raise TypeError(f"{type(self).__name__}: cannot assign '{type(value).__name__}' as "
+                            f"{role} '{name}' (nn.{expected} or None expected)")
+        table[name] = None
 
     def __getattr__(self, name: str):
         # Only called when normal lookup fails: parameters, buffers and submodules live in tables.
