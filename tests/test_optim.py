@@ -179,6 +179,18 @@ def test_zero_grad_and_closure():
     assert w.grad is None
 
 
+def test_zero_grad_without_set_to_none_zeroes_in_place():
+    w, s = ag.tensor([1.0, -2.0], requires_grad=True), ag.tensor(3.0, requires_grad=True)
+    opt = optim.SGD([w, s], lr=0.5)
+    (w * w * s).sum().backward()
+    grad, array = w.grad, w.grad.data
+    np.testing.assert_array_equal(array, [6.0, -12.0])
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is grad and w.grad.data is array  # the same tensor and memory, now zero
+    np.testing.assert_array_equal(array, [0.0, 0.0])
+    assert s.grad.item() == 0.0 and s.grad.shape == ()
+
+
 def test_parameters_without_gradient_are_skipped_and_groups_keep_settings():
     a, b = ag.tensor([1.0], requires_grad=True), ag.tensor([1.0], requires_grad=True)
     opt = optim.SGD([{"params": [a], "lr": 1.0}, {"params": [b]}], lr=0.1)

@@ -67,8 +67,10 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
-                else:
-                    p.grad = Tensor._make(np.zeros_like(np.asarray(p.grad.data)))
+                elif isinstance(p.grad.data, np.ndarray):  # in place, as torch: no new memory,
+                    p.grad.data.fill(0)                    # and whoever holds .grad sees zeros
+                else:  # a 0-d gradient held as a numpy scalar, which is immutable
+                    p.grad.data = p.grad.data.dtype.type(0)
 
     @no_grad()
     def step(self, closure: Optional[Callable] = None):
