@@ -77,6 +77,40 @@ def test_written_atomically(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.ag"]  # and no temporary is left behind
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and umask")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)],
+                         ids=["umask022", "umask027", "umask002"])
+def test_saved_file_has_the_mode_open_would_give(tmp_path, umask, mode):
+    import stat
+
+    old = os.umask(umask)
+    try:
+        ag.save({"v": np.ones(2)}, tmp_path / "m.ag")
+        with open(tmp_path / "plain", "wb"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.ag").st_mode) == mode
+    assert stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="folders can be fsynced on POSIX")
+def test_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+
+    def record(fd):
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        synced.append(("dir" if is_dir else "file", (tmp_path / "m.ag").exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    ag.save({"v": np.ones(2)}, tmp_path / "m.ag")
+    assert synced == [("file", False), ("dir", True)]  # the data first, the rename after it
+
+
 def test_format_is_as_documented(tmp_path):
     ag.save({"a": np.array([1.0, 2.0], np.float32)}, path := tmp_path / "d.ag")
     blob = path.read_bytes()

@@ -33,8 +33,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import struct
-import tempfile
 
 import numpy as np
 
@@ -119,8 +119,15 @@ def save(obj, path) -> None:
 
 
 def _write_atomically(path: str, parts) -> None:
+    """Write a temporary file beside `path`, fsync it, rename it over `path`, fsync the folder:
+    a crash leaves the old file or the new one, never a torn one."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".agstate", dir=directory)
+    tmp = os.path.join(directory, f".tmp-{secrets.token_hex(8)}.agstate")
+    # Created as open(path, "wb") would create it: mode 0o666 less the umask, applied by the
+    # kernel (mkstemp's 0o600 would make every saved file private; reading the umask to chmod
+    # means setting it, racing other threads).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             for part in parts:
@@ -132,6 +139,22 @@ def _write_atomically(path: str, parts) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable. Some platforms (Windows) cannot open or fsync a folder:
+    there the rename is as durable as the OS makes it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ---- loading ------------------------------------------------------------------------------------
