@@ -661,6 +661,14 @@ def _bce_ref(a, t):
     return np.mean(-(t * np.log(s) + (1 - t) * np.log(1 - s)))
 
 
+PROBABILITY = ags.elements("float64", 0.05, 0.95)  # inside (0, 1), away from the log clamp
+
+
+def _bce_probs_ref(p, y, reduction="mean"):
+    loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return loss if reduction == "none" else np.mean(loss)
+
+
 SPECS += [
     R("leaky_relu", lambda a: ag.leaky_relu(a), lambda a: np.where(a > 0, a, 0.01 * a), unary(NONZERO),
       api=("leaky_relu",), kernels=True),
@@ -692,6 +700,11 @@ SPECS += [
       _bce_ref, same_shape(2), api=("binary_cross_entropy_with_logits",), kernels=True),
     R("binary_cross_entropy_with_logits:sum", lambda a, t: ag.binary_cross_entropy_with_logits(
         a, t, reduction="sum"), lambda a, t: _bce_ref(a, t) * a.size, same_shape(2), kernels=True),
+    R("binary_cross_entropy", lambda p, y: ag.nn.functional.binary_cross_entropy(p, y), _bce_probs_ref,
+      same_shape(2, PROBABILITY)),
+    R("binary_cross_entropy:sum weight", lambda p, y, w: ag.nn.functional.binary_cross_entropy(
+        p, y, weight=w, reduction="sum"), lambda p, y, w: (_bce_probs_ref(p, y, "none") * w).sum(),
+      same_shape(3, PROBABILITY)),
     R("mse_loss", lambda a, b: ag.mse_loss(a, b), lambda a, b: np.mean((a - b) ** 2), binary(),
       api=("mse_loss",), kernels=True),
     R("mse_loss:none", lambda a, b: ag.mse_loss(a, b, reduction="none"), lambda a, b: (a - b) ** 2,
