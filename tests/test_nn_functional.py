@@ -210,6 +210,19 @@ def test_penalties():
         F.l2_penalty([])
 
 
+def test_prelu_shape_errors_say_what_fits():
+    # as torch: a 1-d input has no channel axis, so even 3 slopes for 3 elements do not fit
+    with pytest.raises(ag.ShapeError, match=r"^prelu: weight of shape \(3,\) float32 does not fit "
+                       r"input of shape \(3,\) float32: a 1-d input has no channel axis, so "
+                       r"weight must have shape \(1,\)$"):
+        F.prelu(ag.zeros(3), ag.zeros(3))
+    with pytest.raises(ag.ShapeError, match=r"^prelu: weight of shape \(2,\) float64 does not fit "
+                       r"input of shape \(4, 3\) float32: weight must have shape \(1,\) \(one "
+                       r"shared slope\) or \(3,\) \(one per channel, the input's axis 1\)$"):
+        F.prelu(ag.zeros(4, 3), ag.zeros(2, dtype=ag.float64))
+    assert F.prelu(ag.tensor([-2.0, 3.0]), ag.tensor([0.5])).tolist() == [-1.0, 3.0]
+
+
 def test_functional_layers_and_activations():
     x = _rand(2, 3)
     w, bias = _rand(4, 3, seed=1), _rand(4, seed=2)

@@ -71,8 +71,13 @@ def prelu(x, weight) -> Tensor:
     """max(0, x) + weight * min(0, x), with one slope per channel (axis 1) or one shared."""
     x, weight = as_tensor(x), as_tensor(weight)
     if weight.ndim != 1 or (weight.shape[0] != 1 and (x.ndim < 2 or x.shape[1] != weight.shape[0])):
-        raise ShapeError(f"prelu: weight of shape {weight.shape} does not fit input {x.shape}: "
-                         f"it needs 1 or {x.shape[1] if x.ndim > 1 else 1} elements")
+        if x.ndim < 2:  # as torch: a 0-d or 1-d input has no channel axis, so one shared slope
+            fits = f"a {x.ndim}-d input has no channel axis, so weight must have shape (1,)"
+        else:
+            fits = (f"weight must have shape (1,) (one shared slope) or ({x.shape[1]},) (one "
+                    f"per channel, the input's axis 1)")
+        raise ShapeError(f"prelu: weight of shape {weight.shape} {weight.dtype} does not fit "
+                         f"input of shape {x.shape} {x.dtype}: {fits}")
     if weight.shape[0] != 1:
         weight = reshape(weight, (-1,) + (1,) * (x.ndim - 2))
     return where(x.data > 0, x, weight * x)
