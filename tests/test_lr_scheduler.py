@@ -69,6 +69,28 @@ def test_reduce_lr_on_plateau():
     assert _lrs(sched, 4, [1, 0.5, 0.5, 0.5]) == pytest.approx([1, 1, 0.1, 0.05])
 
 
+def test_reduce_lr_on_plateau_abs_threshold_and_min_lr_per_group():
+    # abs: better means below best - 0.5 (rel 1e-4 would count 9.6 < 10 as better)
+    opt = _opt(1.0, groups=2)  # lrs 1 and 2
+    sched = S.ReduceLROnPlateau(opt, factor=0.5, patience=1, threshold=0.5,
+                                threshold_mode="abs", min_lr=[0.3, 0.05])
+    lrs = []
+    for metric in [10, 9.6, 9.4, 9.0, 8.9, 8.8, 8.7, 8.6, 8.5, 8.3, 8.2, 8.1]:
+        sched.step(metric)
+        lrs.append([g["lr"] for g in opt.param_groups])
+    # best: 10, then 9.4 (< 9.5); 9.0 and 8.9 are not below 8.9: halve. 8.8 is (best 8.8);
+    # 8.7, 8.6 are not below 8.3: halve, group 0 to its min_lr 0.3, not 0.25. 8.5, 8.3 are
+    # not: group 0 stays at 0.3, group 1 halves again. 8.2 is the new best, 8.1 is not.
+    assert lrs == [[1, 2], [1, 2], [1, 2], [1, 2], [0.5, 1], [0.5, 1], [0.5, 1], [0.3, 0.5],
+                   [0.3, 0.5], [0.3, 0.25], [0.3, 0.25], [0.3, 0.25]]
+    assert sched.best == 8.2 and sched.num_bad_epochs == 1
+    up = S.ReduceLROnPlateau(_opt(1.0), mode="max", factor=0.1, patience=0, threshold=1.0,
+                             threshold_mode="abs")
+    for metric in [1.0, 1.9, 2.1]:  # 1.9 is not above 1 + 1; 2.1 is
+        up.step(metric)
+    assert up.get_last_lr() == [pytest.approx(0.1)] and up.best == 2.1
+
+
 def test_state_dict_round_trip(tmp_path):
     opt = _opt(1.0)
     sched = S.StepLR(opt, step_size=2, gamma=0.5)

@@ -164,6 +164,24 @@ def test_batchnorm_train_and_eval(cls, shape):
     assert int(bn.num_batches_tracked.item()) == 2  # eval leaves the statistics alone
 
 
+def test_batchnorm_momentum_none_is_a_cumulative_average():
+    # momentum=None: factor 1/k at the k-th batch, so the running statistics are the plain
+    # averages of the batch means and of the unbiased batch variances (the initial 0 and 1 drop out)
+    bn = nn.BatchNorm1d(2, momentum=None, dtype=F64)
+    batches = [[[1.0, 0.0], [3.0, 4.0]],     # means 2, 2; unbiased vars 2, 8
+               [[0.0, 5.0], [0.0, 5.0]],     # means 0, 5; vars 0, 0
+               [[4.0, -1.0], [10.0, 1.0]]]   # means 7, 0; vars 18, 2
+    expected = [([2.0, 2.0], [2.0, 8.0]), ([1.0, 3.5], [1.0, 4.0]), ([3.0, 7 / 3], [20 / 3, 10 / 3])]
+    for x, (mean, var) in zip(batches, expected):
+        bn(ag.tensor(x, dtype=F64))
+        np.testing.assert_allclose(_np(bn.running_mean), mean, rtol=1e-15)
+        np.testing.assert_allclose(_np(bn.running_var), var, rtol=1e-15)
+    assert int(bn.num_batches_tracked.item()) == 3
+    bn.eval()
+    np.testing.assert_allclose(_np(bn(ag.tensor([[3.0, 7 / 3 + 1.0]], dtype=F64))),
+                               [[0.0, 1 / math.sqrt(10 / 3 + 1e-5)]], atol=1e-15)
+
+
 def test_batchnorm_gradients_and_affine():
     bn = nn.BatchNorm2d(2, dtype=F64)
     bn.weight.data[...] = [1.5, -0.5]

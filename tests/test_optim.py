@@ -150,6 +150,35 @@ def test_rmsprop_adagrad_adadelta_by_hand():
     assert _one(optim.Adadelta, [2.0]) == pytest.approx(1 - delta, abs=1e-15)
 
 
+def test_adam_amsgrad_by_hand():
+    # g = 2 then 0: v falls from 0.004 to 0.003996, but AMSGrad keeps the largest v, 0.004
+    # (the two rules differ by 3e-5 at this step)
+    first = 1 - 0.1 * 2 / (2 + 1e-8)
+    m_hat, bc2 = 0.18 / (1 - 0.81), 1 - 0.999 ** 2
+    amsgrad = first - 0.1 * m_hat / (math.sqrt(0.004) / math.sqrt(bc2) + 1e-8)
+    plain = first - 0.1 * m_hat / (math.sqrt(0.003996) / math.sqrt(bc2) + 1e-8)
+    assert _one(optim.Adam, [2.0, 0.0], lr=0.1, amsgrad=True) == pytest.approx(amsgrad, abs=1e-12)
+    assert _one(optim.Adam, [2.0, 0.0], lr=0.1) == pytest.approx(plain, abs=1e-12)
+
+
+def test_rmsprop_centered_and_momentum_by_hand():
+    # centered: s = 0.01 g^2 = 0.04, mean g = 0.01 g = 0.02 -> denominator sqrt(0.04 - 0.0004)
+    assert _one(optim.RMSprop, [2.0], lr=0.01, centered=True) == pytest.approx(
+        1 - 0.01 * 2 / (math.sqrt(0.0396) + 1e-8), abs=1e-15)
+    # momentum 0.9, g = 2 twice: b1 = g / d1, b2 = 0.9 b1 + g / d2 with s2 = 0.99 * 0.04 + 0.04
+    d1, d2 = 0.2 + 1e-8, math.sqrt(0.0796) + 1e-8
+    b1 = 2 / d1
+    b2 = 0.9 * b1 + 2 / d2
+    assert _one(optim.RMSprop, [2.0], lr=0.01, momentum=0.9) == pytest.approx(
+        1 - 0.01 * b1, abs=1e-15)
+    assert _one(optim.RMSprop, [2.0, 2.0], lr=0.01, momentum=0.9) == pytest.approx(
+        1 - 0.01 * b1 - 0.01 * b2, abs=1e-14)
+    # both: the centered denominators, sqrt(0.0396) then sqrt(0.0796 - 0.0398^2)
+    c1, c2 = math.sqrt(0.0396) + 1e-8, math.sqrt(0.0796 - 0.0398 ** 2) + 1e-8
+    assert _one(optim.RMSprop, [2.0, 2.0], lr=0.01, momentum=0.9, centered=True) == pytest.approx(
+        1 - 0.01 * (2 / c1) - 0.01 * (0.9 * 2 / c1 + 2 / c2), abs=1e-14)
+
+
 # ---- behaviour -----------------------------------------------------------------------------------
 def test_updates_in_place_without_a_graph():
     model = ag.nn.Linear(3, 2)
