@@ -123,7 +123,9 @@ def test_binary_cross_entropy_weight_target_gradients_and_double_backward():
     y = np.random.default_rng(13).random((3, 4))
     w = np.random.default_rng(14).random((1, 4)) + 0.5  # broadcasts over rows
     for reduction in REDUCTIONS:
-        fn = lambda a, b, c: F.binary_cross_entropy(a, b, weight=c, reduction=reduction)  # noqa: E731
+        def fn(a, b, c, reduction=reduction):
+            return F.binary_cross_entropy(a, b, weight=c, reduction=reduction)
+
         assert ag.gradcheck(fn, [_leaf(p), _leaf(y), _leaf(w)], atol=1e-6, rtol=1e-5)
         assert ag.gradgradcheck(fn, [_leaf(p), _leaf(y), _leaf(w)], atol=1e-5, rtol=1e-4)
     with pytest.raises(ag.ShapeError, match=r"binary_cross_entropy: weight \(2, 4\)"):

@@ -171,7 +171,8 @@ def test_batchnorm_momentum_none_is_a_cumulative_average():
     batches = [[[1.0, 0.0], [3.0, 4.0]],     # means 2, 2; unbiased vars 2, 8
                [[0.0, 5.0], [0.0, 5.0]],     # means 0, 5; vars 0, 0
                [[4.0, -1.0], [10.0, 1.0]]]   # means 7, 0; vars 18, 2
-    expected = [([2.0, 2.0], [2.0, 8.0]), ([1.0, 3.5], [1.0, 4.0]), ([3.0, 7 / 3], [20 / 3, 10 / 3])]
+    expected = [([2.0, 2.0], [2.0, 8.0]), ([1.0, 3.5], [1.0, 4.0]),
+                ([3.0, 7 / 3], [20 / 3, 10 / 3])]
     for x, (mean, var) in zip(batches, expected):
         bn(ag.tensor(x, dtype=F64))
         np.testing.assert_allclose(_np(bn.running_mean), mean, rtol=1e-15)
