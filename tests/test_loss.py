@@ -50,6 +50,74 @@ def test_cross_entropy_smoothing_and_ignore_by_hand(backend):
     np.testing.assert_array_equal(x.grad.numpy()[2], [0.0, 0.0])
 
 
+def test_cross_entropy_class_weights_by_hand(backend):
+    x = ag.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=ag.float64, requires_grad=True)
+    w = [2.0, 1.0, 3.0]
+    loss = ag.cross_entropy(x, [0, 2], w)  # weight is torch's third positional argument
+    row0, row1 = math.log(math.exp(2) + 2) - 2, math.log(3)
+    # the mean divides by the weights of the two targets, 2 + 3
+    assert loss.item() == pytest.approx((2 * row0 + 3 * row1) / 5, rel=1e-15)
+    loss.backward()
+    p0 = np.array([math.exp(2), 1, 1]) / (math.exp(2) + 2)
+    expected = np.array([2 * (p0 - [1, 0, 0]), 3 * (np.full(3, 1 / 3) - [0, 0, 1])]) / 5
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-14)
+    none = ag.cross_entropy(x, [0, -100], weight=w, reduction="none", label_smoothing=0.3)
+    # smoothing adds eps / C sum_k w_k (-log p_k); an ignored row is 0
+    smooth0 = 2 * row0 + 1 * (row0 + 2) + 3 * (row0 + 2)
+    np.testing.assert_allclose(none.detach().numpy(), [0.7 * 2 * row0 + 0.1 * smooth0, 0.0],
+                               rtol=1e-14)
+    x.grad = None
+    nothing = ag.cross_entropy(x, [-100, -100], weight=w, label_smoothing=0.3)
+    nothing.backward()  # nothing counted: NaN, and a zero gradient (as torch)
+    assert math.isnan(nothing.item()) and not x.grad.numpy().any()
+
+
+def test_cross_entropy_class_weights_with_probabilities_by_hand(backend):
+    x = ag.tensor([[0.0, math.log(3.0)], [0.0, 0.0]], dtype=ag.float64, requires_grad=True)
+    q = ag.tensor([[0.5, 0.5], [1.0, 0.0]], dtype=ag.float64, requires_grad=True)
+    loss = ag.cross_entropy(x, q, weight=ag.tensor([2.0, 1.0]))  # softmax (1/4, 3/4), (1/2, 1/2)
+    rows = [2 * 0.5 * math.log(4) + 0.5 * math.log(4 / 3), 2 * math.log(2)]
+    assert loss.item() == pytest.approx(sum(rows) / 2, rel=1e-15)  # by rows, not by weights
+    loss.backward()
+    # d/dx = (sum_k w_k q_k) softmax - w * q, d/dq = -w log softmax; each over 2 rows
+    np.testing.assert_allclose(x.grad.numpy(), np.array([[1.5 * 0.25 - 1.0, 1.5 * 0.75 - 0.5],
+                                                         [2 * 0.5 - 2.0, 2 * 0.5 - 0.0]]) / 2,
+                               rtol=1e-14)
+    np.testing.assert_allclose(q.grad.numpy(), -np.array([[2 * math.log(0.25), math.log(0.75)],
+                                                          [2 * math.log(0.5), math.log(0.5)]]) / 2,
+                               rtol=1e-14)
+
+
+def test_cross_entropy_weight_gradcheck_and_errors():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 2))
+    target = np.array([[0, 2], [1, -100], [2, 2], [0, 1]])
+    q = rng.dirichlet(np.ones(3), size=(4, 2)).transpose(0, 2, 1)
+    w = np.array([0.5, 2.0, 1.5])
+    for reduction in ("mean", "sum", "none"):
+        def by_class(a, reduction=reduction):
+            return ag.cross_entropy(a, target, w, reduction=reduction, label_smoothing=0.2)
+
+        def by_prob(a, p, reduction=reduction):
+            return ag.cross_entropy(a, p, weight=w, reduction=reduction, label_smoothing=0.2)
+
+        leaves = [ag.tensor(x, requires_grad=True), ag.tensor(q, requires_grad=True)]
+        assert ag.gradcheck(by_class, leaves[:1]) and ag.gradgradcheck(by_class, leaves[:1])
+        assert ag.gradcheck(by_prob, leaves) and ag.gradgradcheck(by_prob, leaves)
+    with pytest.raises(ag.ShapeError, match=r"cross_entropy: weight of shape \(2,\) .*\(3,\)"):
+        ag.cross_entropy(ag.tensor(x), target, weight=[1.0, 2.0])
+
+
+def test_cross_entropy_legacy_size_average_and_reduce():
+    x, target = ag.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=ag.float64), [0, 0]
+    per_row = ag.cross_entropy(x, target, reduction="none").detach().numpy()
+    with pytest.warns(UserWarning, match="reduction='sum'"):
+        assert ag.cross_entropy(x, target, None, False).item() == pytest.approx(per_row.sum())
+    with pytest.warns(UserWarning, match="reduction='none'"):
+        out = ag.cross_entropy(x, target, reduce=False)
+    np.testing.assert_array_equal(out.detach().numpy(), per_row)
+
+
 def test_cross_entropy_everything_ignored_is_nan(backend):
     loss = ag.cross_entropy(ag.zeros((2, 3)), [-100, -100])
     assert math.isnan(loss.item())
@@ -154,7 +222,8 @@ def test_cross_entropy_class_targets_vs_torch(backend, dtype, reduction, smoothi
     if target.size > 2:
         target.flat[::3] = 1  # a custom ignore_index (a real class) on some targets
     for ignore in (-100, 1):
-        _compare(lambda a: ag.cross_entropy(a, target, reduction, smoothing, ignore),
+        _compare(lambda a: ag.cross_entropy(a, target, None, None, ignore, None, reduction,
+                                            smoothing),  # torch's positional order
                  lambda a: F.cross_entropy(a, torch.from_numpy(np.asarray(target)), None, None,
                                            ignore, None, reduction, smoothing), [x], dtype)
 
@@ -169,9 +238,34 @@ def test_cross_entropy_probability_targets_vs_torch(backend, dtype, reduction, s
     x = rng.standard_normal(shape) * 4
     p = rng.random(shape)
     p /= p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
-    _compare(lambda a, q: ag.cross_entropy(a, q, reduction, smoothing),
+    _compare(lambda a, q: ag.cross_entropy(a, q, reduction=reduction, label_smoothing=smoothing),
              lambda a, q: F.cross_entropy(a, q, reduction=reduction, label_smoothing=smoothing),
              [x, p], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("shape", [(7,), (16, 10), (3, 4, 5), (0, 4)])
+def test_cross_entropy_class_weights_vs_torch(backend, dtype, reduction, smoothing, shape):
+    rng = np.random.default_rng(len(shape) + 10)
+    x = rng.standard_normal(shape) * 4
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target = rng.integers(0, c, () if len(shape) == 1 else shape[:1] + shape[2:])
+    p = rng.random(shape)
+    p /= p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+    w = (rng.random(c) * 2 + 0.1).astype(dtype)
+    if target.size > 2:
+        target.flat[::3] = 1  # ignore_index=1 below: a real class, ignored
+    for ignore in (-100, 1):
+        _compare(lambda a: ag.cross_entropy(a, target, w, None, ignore, None, reduction, smoothing),
+                 lambda a: F.cross_entropy(a, torch.from_numpy(np.asarray(target)),
+                                           torch.from_numpy(w), None, ignore, None, reduction,
+                                           smoothing), [x], dtype)
+    _compare(lambda a, q: ag.cross_entropy(a, q, w, reduction=reduction, label_smoothing=smoothing),
+             lambda a, q: F.cross_entropy(a, q, torch.from_numpy(w), reduction=reduction,
+                                          label_smoothing=smoothing), [x, p], dtype)
 
 
 @needs_torch

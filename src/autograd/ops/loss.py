@@ -2,10 +2,12 @@
 mean squared error.
 
 PyTorch's semantics and arguments (`reduction` "mean" | "sum" | "none", `label_smoothing`,
-`ignore_index` for class targets). Each is one `Function` over a fused backend kernel: the
-forward never materialises the softmax or log-probabilities, the backward recomputes what it
-needs in one pass. With create_graph the backward is written with tensor ops instead, so
-gradients of gradients work.
+`ignore_index` for class targets, `weight`). Each is one `Function`; all but
+binary_cross_entropy (of probabilities) run a fused backend kernel: the forward never
+materialises the softmax or log-probabilities, the backward recomputes what it needs in one
+pass. With create_graph the backward is written with tensor ops instead, so gradients of
+gradients work. Cross-entropy with class weights is composed from log-softmax instead, as the
+kernel has no weights.
 
 `cross_entropy` takes logits (N, C), (C,) or (N, C, d1, ...) and either class indices (an
 integer tensor of the shape without C; each in [0, C) or `ignore_index`) or class
@@ -13,10 +15,13 @@ probabilities (the logits' shape).
 
 | reduction "mean"      | divides by                                                  |
 | --------------------- | ----------------------------------------------------------- |
-| class targets         | the number of targets that are not ignore_index (all: NaN)  |
+| class targets         | the number of targets that are not ignore_index (all: NaN); |
+|                       | with `weight`, the sum of those targets' class weights      |
 | probability targets   | the number of rows (N times d1 ...)                         |
 | bce, mse              | the number of elements                                      |
 """
+import warnings
+
 import numpy as np
 
 from .. import backend as _backend
@@ -92,15 +97,33 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
 
 
-def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0,
-                  ignore_index: int = -100) -> Tensor:
-    """Softmax cross-entropy of logits against class indices or class probabilities.
+def _legacy_reduction(op, size_average, reduce, reduction):
+    """torch's deprecated size_average / reduce pair, when either is given, decides reduction."""
+    if size_average is None and reduce is None:
+        return reduction
+    reduce = True if reduce is None else reduce
+    size_average = True if size_average is None else size_average
+    picked = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"{op}: size_average and reduce are deprecated (as in PyTorch); use "
+                  f"reduction={picked!r} instead", UserWarning, stacklevel=3)
+    return picked
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits against class indices or class probabilities, with
+    PyTorch's arguments in PyTorch's order. `weight` (C,) scales each class's terms; with class
+    indices the "mean" then divides by the summed weights of the counted targets, with
+    probabilities still by the number of rows (as torch).
 
     >>> import autograd as ag
     >>> x = ag.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     >>> round(ag.cross_entropy(x, ag.tensor([0, 2])).item(), 6)
     0.669079
+    >>> round(ag.cross_entropy(x, ag.tensor([0, 2]), weight=[1.0, 1.0, 3.0]).item(), 6)
+    0.883845
     """
+    reduction = _legacy_reduction("cross_entropy", size_average, reduce, reduction)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -143,8 +166,47 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
             tgt = t if x.ndim == 2 else t.permute(0, *range(2, x.ndim), 1).reshape(-1, c)
         if not tgt.requires_grad:
             tgt = tgt.data
-    out = CrossEntropy.apply(rows, tgt, reduction, float(label_smoothing), int(ignore_index))
+    if weight is None:
+        out = CrossEntropy.apply(rows, tgt, reduction, float(label_smoothing), int(ignore_index))
+    else:
+        w = as_tensor(weight)
+        if w.shape != (c,):
+            raise ShapeError(f"cross_entropy: weight of shape {w.shape} {w.dtype} must have one "
+                             f"value per class, shape ({c},), for input {shape} {x.dtype}")
+        out = _weighted_cross_entropy(rows, tgt, w.astype(x.dtype), reduction,
+                                      float(label_smoothing), int(ignore_index))
     return out.reshape(batch) if reduction == "none" else out
+
+
+def _weighted_cross_entropy(rows, tgt, w, reduction, eps, ignore):
+    """torch's class-weighted cross-entropy of (n, c) logits, composed from log-softmax (the
+    fused kernel has no weights). Row r's loss is (1 - eps) w[t] (-logp[r, t]) + eps / c
+    sum_k w[k] (-logp[r, k]) for a class index t, -sum_k w[k] q[k] logp[r, k] for
+    probabilities q (smoothed to (1 - eps) q + eps / c)."""
+    n, c = rows.shape
+    logp = LogSoftmax.apply(rows, 1)
+    if isinstance(tgt, np.ndarray) and tgt.dtype.kind in "iu":
+        keep = tgt != ignore
+        safe = np.where(keep, tgt, 0)
+        w_t = w[safe]
+        loss = -logp[np.arange(n), safe] * w_t
+        if eps:
+            loss = (1 - eps) * loss + (-(logp * w).sum(axis=1)) * (eps / c)
+        # select, never multiply by 0: with nothing counted the "mean" scale below is 1 / 0
+        loss = Where.apply(keep, loss, 0.0)
+        count = Where.apply(keep, w_t, 0.0).sum()
+    else:
+        q = tgt * (1 - eps) + eps / c if eps else tgt
+        loss = -(logp * q * w).sum(axis=1)
+        count = rows.dtype.type(n)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # nothing counted: 0 * (1 / 0) is NaN, as in torch, and the gradient stays 0
+        return total * (1 / count)
 
 
 class BCEWithLogits(Function):
