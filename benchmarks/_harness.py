@@ -23,6 +23,33 @@ def median_time(fn, repeat: int = 7, number: int = 1, setup=None) -> float:
     return statistics.median(samples)
 
 
+# With two threads a library's pool keeps spinning after its call (OpenBLAS's for ~0.1 s, an
+# OpenMP pool for a while); timed right after another library, a competitor shares both cores
+# with those spinners and reads 2-5x slow (our MLP step at batch 32: 1.4 ms alone, 3.2 ms right
+# after numpy's). A pause before each timed run lets them park.
+SETTLE_SECONDS = 0.15
+
+
+def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1) -> dict:
+    """Median seconds per call of each function (None values are skipped) over `repeat` rounds
+    that run them in turn, so load from elsewhere on the machine hits all alike. With threads > 1
+    each timed run starts after SETTLE_SECONDS and one untimed call that wakes its own pool."""
+    fns = {name: fn for name, fn in fns.items() if fn is not None}
+    for fn in fns.values():  # warm-up: page faults, allocators, thread pools, lazy imports
+        fn()
+    samples = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if threads > 1:
+                time.sleep(SETTLE_SECONDS)
+                fn()
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
 def optional(module: str):
     """The module if installed, else None (benchmarks skip what is missing)."""
     try:

@@ -12,7 +12,6 @@ Run: python benchmarks/bench_cnn.py  (or python benchmarks/run.py cnn)
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
@@ -20,7 +19,8 @@ import numpy as np
 import autograd as ag
 from autograd import backend as _backend
 
-from _harness import environment, format_seconds, optional, print_table, set_blas_threads, write_json
+from _harness import (environment, format_seconds, interleaved, optional, print_table,
+                      set_blas_threads, write_json)
 
 BATCH = 64
 LR = 0.01
@@ -64,17 +64,6 @@ def _set_threads(torch, n):
         torch.set_num_threads(n)
 
 
-def _interleaved(fns: dict, repeat: int) -> dict:
-    """Median seconds per call of each function, the runs interleaved (load hits all alike)."""
-    samples = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[k].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in samples.items()}
-
-
 def _data(seed=1):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((BATCH, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, BATCH)
@@ -93,10 +82,8 @@ def bench_steps(torch, repeat):
     rows = []
     for threads in (1, 2):
         _set_threads(torch, threads)
-        for fn in fns.values():  # warm up: allocator, thread pools
-            fn(), fn()
         rows.append({"case": f"CNN train step, batch {BATCH}, {threads} thread(s)",
-                     **_interleaved(fns, repeat)})
+                     **interleaved(fns, repeat, threads=threads)})
     return rows
 
 
@@ -146,7 +133,7 @@ def breakdown(threads, steps=30):
 
 def bench_kernels(torch, repeat):
     """Each kernel alone at the CNN's sizes, vs its PyTorch counterpart, on the current threads."""
-    c = _backend.active
+    c, threads = _backend.active, ag.backend.get_num_threads()
     rng = np.random.default_rng(2)
     rows = []
     cases = [("conv1 in", (BATCH, 1, 28, 28), 32), ("conv2 in", (BATCH, 32, 13, 13), 64),
@@ -165,10 +152,11 @@ def bench_kernels(torch, repeat):
             fold["torch"] = lambda: F.fold(tcols, shape[2:], 3)
             conv["torch"] = lambda: F.conv2d(tx, tw)
         rows.append({"case": f"im2col {label} {shape} (torch: unfold)",
-                     **_interleaved(fns, repeat)})
-        rows.append({"case": f"col2im {label} {shape} (torch: fold)", **_interleaved(fold, repeat)})
+                     **interleaved(fns, repeat, threads=threads)})
+        rows.append({"case": f"col2im {label} {shape} (torch: fold)",
+                     **interleaved(fold, repeat, threads=threads)})
         rows.append({"case": f"conv2d forward {label} {shape} -> {out_c}",
-                     **_interleaved(conv, repeat)})
+                     **interleaved(conv, repeat, threads=threads)})
     for shape in [(BATCH, 32, 26, 26), (BATCH, 64, 11, 11)]:
         x = rng.standard_normal(shape).astype(np.float32)
         out, idx = c.max_pool2d(x, (2, 2), (2, 2), (0, 0))
@@ -196,7 +184,8 @@ def bench_kernels(torch, repeat):
                     ty, tg = fwd(tr, 2), torch.from_numpy(g)
                     fns["torch"] = lambda ty=ty, tr=tr, tg=tg: torch.autograd.grad(
                         ty, tr, tg, retain_graph=True)
-            rows.append({"case": f"{name} 2x2 {shape}", **_interleaved(fns, repeat)})
+            rows.append({"case": f"{name} 2x2 {shape}",
+                         **interleaved(fns, repeat, threads=threads)})
     return rows
 
 

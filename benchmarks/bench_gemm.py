@@ -6,9 +6,9 @@ PyTorch, float32, on one thread and on two, in GFLOPS with same-run ratios.
 
 Each case times ours, OpenBLAS, torch, ours, OpenBLAS, ... interleaved (medians), so load from
 elsewhere on the machine hits all alike; on two threads each round starts after a pause, so the
-previous library's spinning thread pool does not share the cores with the one being timed. OpenBLAS's thread count is set with threadpoolctl when
-it is installed; otherwise each thread count runs in a subprocess with OPENBLAS_NUM_THREADS set
-before numpy loads. OPENBLAS_CORETYPE is removed (it forces slower kernels).
+previous library's spinning thread pool does not share the cores with the one being timed.
+OpenBLAS's thread count is set with threadpoolctl when it is installed; otherwise each thread
+count runs in a subprocess with OPENBLAS_NUM_THREADS set before numpy loads. OPENBLAS_CORETYPE is removed (it forces slower kernels).
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 os.environ.pop("OPENBLAS_CORETYPE", None)
 
@@ -24,7 +23,7 @@ import numpy as np  # noqa: E402
 
 import autograd as ag  # noqa: E402
 
-from _harness import environment, optional, write_json  # noqa: E402
+from _harness import environment, interleaved, optional, write_json  # noqa: E402
 
 # (m, k, n): op(A) is m x k, op(B) is k x n.
 SQUARES = [(s, s, s) for s in (256, 512, 1024, 2048)]
@@ -36,34 +35,11 @@ CASES = [("square", c) for c in SQUARES] + [("mlp", c) for c in MLP] + \
 TARGET = {"square": 0.95, "mlp": 0.95, "odd": 0.95, "thin": 1.5}
 
 
-def _timer(fn, number):
-    def run():
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        return (time.perf_counter() - start) / number
-    return run
-
-
-# With two threads each library's pool keeps spinning after its call (OpenBLAS for ~0.1 s,
-# OpenMP's for a while); measured right after another library, a competitor shares both cores
-# with those spinners and reads 2-5x slow. A pause before each round lets them park.
-SETTLE_SECONDS = 0.15
-
-
-def _measure(fns: dict, flops: float, repeat: int, settle: float = 0.0) -> dict:
+def _measure(fns: dict, flops: float, repeat: int, threads: int) -> dict:
     """GFLOPS per competitor: medians over `repeat` interleaved rounds of ~20 ms each."""
     number = max(1, int(2e-2 / max(flops / 50e9, 1e-7)))
-    runs = {name: _timer(fn, number) for name, fn in fns.items()}
-    for run in runs.values():  # warm-up: page faults, thread pools, caches
-        run()
-    samples = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            time.sleep(settle)
-            run()  # one untimed pass wakes this library's own pool
-            samples[name].append(run())
-    return {name: flops / statistics.median(s) / 1e9 for name, s in samples.items()}
+    seconds = interleaved(fns, repeat, number=number, threads=threads)
+    return {name: flops / s / 1e9 for name, s in seconds.items()}
 
 
 def table(threads: int, quick: bool = False) -> list[dict]:
@@ -85,8 +61,7 @@ def table(threads: int, quick: bool = False) -> list[dict]:
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             fns["torch"] = lambda: torch.matmul(ta, tb)
-        gflops = _measure(fns, 2.0 * m * n * k, repeat=5 if quick else 9,
-                          settle=SETTLE_SECONDS if threads > 1 else 0.0)
+        gflops = _measure(fns, 2.0 * m * n * k, repeat=5 if quick else 9, threads=threads)
         path = "numpy" if _c._small(m, n, k) else "C"  # the backend's own routing
         rows.append({"group": group, "case": f"{m}x{k} @ {k}x{n} ({path})", "threads": threads,
                      **gflops})

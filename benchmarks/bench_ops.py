@@ -9,15 +9,13 @@ Run: python benchmarks/bench_ops.py  (or python benchmarks/run.py ops)
 """
 from __future__ import annotations
 
-import statistics
-import time
 
 import numpy as np
 
 import autograd as ag
 from autograd.backend import _numpy
 
-from _harness import environment, optional, print_table, write_json
+from _harness import environment, interleaved, optional, print_table, write_json
 
 N_ACT = 10_000_000
 XENT_SHAPE = (1024, 1000)
@@ -31,22 +29,6 @@ ACTIVATIONS = {  # name: (our kernel arguments, torch function)
     "sigmoid": ((), "sigmoid"),
     "tanh": ((), "tanh"),
 }
-
-
-def _once(fn, number):
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - start) / number
-
-
-def _interleaved(fns: dict, number: int = 1, repeat: int = REPEAT) -> dict:
-    """Median seconds per call of each function, runs interleaved so load changes hit all alike."""
-    samples = {k: [] for k, f in fns.items() if f is not None}
-    for _ in range(repeat):
-        for k in samples:
-            samples[k].append(_once(fns[k], number))
-    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def _torch_activation(torch, name):
@@ -68,18 +50,18 @@ def _activation_rows(torch, threads):
         tx = torch.from_numpy(x) if torch else None
         tf = _torch_activation(torch, name) if torch else None
         t_args = params[:1] if name == "leaky_relu" else params
-        times = _interleaved({
+        times = interleaved({
             "autograd": lambda: getattr(_c, name)(x, *params),
             "numpy": lambda: getattr(_numpy, name)(x, *params),
             "torch": (lambda: tf(tx, *t_args)) if torch else None,
-        })
+        }, REPEAT, threads=threads)
         rows.append({"case": f"{name} fwd, {threads} thr", **times})
         # backward: relu/leaky/elu/softplus take x, sigmoid/tanh their output
         saved = y if name in ("sigmoid", "tanh") else x
-        times = _interleaved({
+        times = interleaved({
             "autograd": lambda: getattr(_c, name + "_backward")(g, saved, *params),
             "numpy": lambda: getattr(_numpy, name + "_backward")(g, saved, *params),
-        })
+        }, REPEAT, threads=threads)
         rows.append({"case": f"{name} bwd, {threads} thr", **times})
     return rows
 
@@ -113,8 +95,8 @@ def _cross_entropy_row(torch, threads):
         return a.grad
 
     tt = torch.from_numpy(target) if torch else None
-    times = _interleaved({"autograd": ours, "numpy": lambda: _numpy_cross_entropy(x, target),
-                          "torch": theirs if torch else None}, number=10, repeat=15)
+    times = interleaved({"autograd": ours, "numpy": lambda: _numpy_cross_entropy(x, target),
+                         "torch": theirs if torch else None}, repeat=15, number=10, threads=threads)
     return {"case": f"cross_entropy {XENT_SHAPE} fwd+bwd, {threads} thr", **times}
 
 

@@ -8,14 +8,12 @@ torch, ours, ...) so load on the machine hits all three alike.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
-from _harness import optional, print_table, set_blas_threads, write_json
+from _harness import interleaved, optional, print_table, set_blas_threads, write_json
 
 BATCHES = (32, 128, 1024)
 THREADS = (1, 2)
@@ -87,19 +85,6 @@ def torch_step(torch, batch):
     return step
 
 
-def _interleaved(fns: dict, rounds: int, number: int) -> dict:
-    samples = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()  # warm up: allocations, caches, lazy imports
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples[name].append((time.perf_counter() - start) / number)
-    return {k: statistics.median(v) for k, v in samples.items()}
-
-
 def _set_threads(n, torch):
     import autograd as ag
 
@@ -140,7 +125,7 @@ def main() -> None:
             if torch is not None:
                 fns["torch"] = torch_step(torch, batch)
             number = max(1, 4096 // batch)
-            times = _interleaved(fns, rounds=9, number=number)
+            times = interleaved(fns, repeat=9, number=number, threads=threads)
             rows.append({"case": f"batch {batch}, {threads} thread(s)", **times})
     print_table("training step: Linear-ReLU-Linear, cross-entropy, SGD (float32)", rows,
                 ["autograd", "numpy", "torch"])
