@@ -28,7 +28,7 @@ struct ag_gemm_kernel {
 /* [isa][is_f64]: the micro-kernel and blocking of each instruction set (gemm_kernels.c). */
 extern const struct ag_gemm_kernel ag_gemm_kernels[3][2];
 
-#define AG_THIN_MAX_N 16
+#define AG_THIN_MAX_N 32
 
 /* C = alpha * A @ B + beta * C for an m x k A whose rows are contiguous (element (i, p) at
  * a[i * lda + p]), B element (p, j) at b[p * rsb + j * csb] (rsb or csb is 1), C element
@@ -46,6 +46,7 @@ struct ag_thin_f32 {
 };
 
 #define AG_SMALLK_MAX_K 16
+#define AG_SMALLK_MIN_N 16  /* narrower C: the packed kernel */
 
 /* The same for k <= AG_SMALLK_MAX_K, A with any strides (element (i, p) at a[i rsa + p csa]),
  * B row-major (element (p, j) at b[p * ldb + j]) and C row-major. */

@@ -1,15 +1,15 @@
 /* gemm_thin.c: gemm.c's paths for thin products (AVX-512 float32), where the packed kernel
  * spends more on padding, packing and edges than on arithmetic.
  *
- * ---- n <= 16: dot products four depths at a time.
+ * ---- n <= 32: dot products four depths at a time.
  *
- * With n <= 16 the packed kernel wastes most of its 12 x 32 tile on zero padding, or, computing
- * C^T instead, spends its time transposing A into panels. Here A is read in place (its rows are
+ * With n <= 32 the packed kernel wastes much of its 12 x 32 tile on zero padding, or, computing
+ * C^T instead, spends its time transposing A into panels for little reuse. Here A is read in place (its rows are
  * contiguous along k) and B is packed once, in groups of four columns: for each group and each
  * four depths p..p+3 one vector [column j: B[p..p+3][j] | column j+1: ... | j+2 | j+3], zero
  * past k and n. A row's four values A[i][p..p+3] are loaded into every 128-bit lane, so one FMA
  * adds four depths of four columns, and a tile of rows x groups (up to 24 accumulators) runs
- * through k loading each row of A once. At the end four rows' accumulators of one group reduce
+ * through k loading each row of A once (past four groups, once per chunk of three groups). At the end four rows' accumulators of one group reduce
  * to one vector in three shuffle-and-add rounds plus a permute: the rows of a 4 x 4 block of C.
  * (The previous form, one column per accumulator and 16 depths per FMA, spent more on the
  * horizontal sums than on the FMAs when k was about 128.)
@@ -39,11 +39,12 @@ THIN_TARGET static void pack_b_groups(const struct ag_thin_f32 *t, float *bp, in
 {
     const int64_t k = t->k, n = t->n, groups = (n + DG - 1) / DG;
     if (t->csb == 1) {  /* rows of B: four at a time, transposed as 4 x 4 blocks in lanes */
-        const __mmask16 cols = (__mmask16)((1u << n) - 1);
+        for (int64_t j0 = 0; j0 < n; j0 += VF)  /* sixteen columns (four groups) at a time */
         for (int64_t s = 0; s < steps; s++) {
+            const __mmask16 cols = (__mmask16)(n - j0 >= VF ? 0xffff : (1u << (n - j0)) - 1);
             __m512 r[DG];
             for (int d = 0; d < DG; d++)
-                r[d] = DG * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (DG * s + d) * t->rsb)
+                r[d] = DG * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (DG * s + d) * t->rsb + j0)
                                       : _mm512_setzero_ps();
             const __m512d a0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1]));
             const __m512d a1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
@@ -58,8 +59,8 @@ THIN_TARGET static void pack_b_groups(const struct ag_thin_f32 *t, float *bp, in
             const __m512 y02 = _mm512_shuffle_f32x4(c2, c3, 0x88), y13 = _mm512_shuffle_f32x4(c2, c3, 0xdd);
             const __m512 g[DG] = {_mm512_shuffle_f32x4(x02, y02, 0x88), _mm512_shuffle_f32x4(x13, y13, 0x88),
                                   _mm512_shuffle_f32x4(x02, y02, 0xdd), _mm512_shuffle_f32x4(x13, y13, 0xdd)};
-            for (int64_t j = 0; j < groups; j++)
-                _mm512_store_ps(bp + (j * steps + s) * VF, g[j]);
+            for (int64_t j = 0; j < DG && j0 / DG + j < groups; j++)
+                _mm512_store_ps(bp + ((j0 / DG + j) * steps + s) * VF, g[j]);
         }
     } else {  /* rsb = 1, columns of B (a transposed view): four depths per load */
         for (int64_t j = 0; j < groups; j++)
@@ -123,8 +124,9 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
  * after inlining, so they live in registers). Rows past h repeat the last one, unused. */
 THIN_TARGET static inline __attribute__((always_inline)) void
 tile_f32(const int ra, const int ng, const struct ag_thin_f32 *t, const float *bp, int64_t steps,
-         int64_t i, int64_t h)
+         int64_t i, int64_t h, int64_t g0)
 {
+    bp += g0 * steps * VF;
     const float *a[MAX_ROWS];
     for (int r = 0; r < ra; r++)
         a[r] = t->a + (i + (r < h ? r : h - 1)) * t->lda;
@@ -169,24 +171,38 @@ tile_f32(const int ra, const int ng, const struct ag_thin_f32 *t, const float *b
 #pragma GCC unroll 4
         for (int g = 0; g < ng; g++)
             store_rows4(t, reduce_rows4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
-                        i + r, h - r < 4 ? h - r : 4, g);
+                        i + r, h - r < 4 ? h - r : 4, g0 + g);
     }
 }
 
 /* Rows [r0, r1) of C, in tiles of ra rows: 16 rows for one group, 12 for two, 8 for three, 4
- * for four (at most 24 accumulators, and each A load feeds every group). */
+ * for four (at most 24 accumulators, and each A load feeds every group). More than four groups
+ * (n > 16) run as 4-row tiles over chunks of four groups, the tile's rows of A staying in L1. */
 THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, int64_t steps,
                                  int64_t r0, int64_t r1)
 {
     const int ng = (int)((t->n + DG - 1) / DG);
+    if (ng > DG) {
+        for (int64_t i = r0; i < r1; i += 8) {
+            const int64_t h = r1 - i < 8 ? r1 - i : 8;
+            for (int g0 = 0; g0 < ng; g0 += 3) {
+                switch (ng - g0 < 3 ? ng - g0 : 3) {
+                case 1: tile_f32(8, 1, t, bp, steps, i, h, g0); break;
+                case 2: tile_f32(8, 2, t, bp, steps, i, h, g0); break;
+                default: tile_f32(8, 3, t, bp, steps, i, h, g0); break;
+                }
+            }
+        }
+        return;
+    }
     const int64_t ra = ng == 1 ? 16 : ng == 2 ? 12 : ng == 3 ? 8 : 4;
     for (int64_t i = r0; i < r1; i += ra) {
         const int64_t h = r1 - i < ra ? r1 - i : ra;
         switch (ng) {
-        case 1: tile_f32(16, 1, t, bp, steps, i, h); break;
-        case 2: tile_f32(12, 2, t, bp, steps, i, h); break;
-        case 3: tile_f32(8, 3, t, bp, steps, i, h); break;
-        default: tile_f32(4, 4, t, bp, steps, i, h); break;
+        case 1: tile_f32(16, 1, t, bp, steps, i, h, 0); break;
+        case 2: tile_f32(12, 2, t, bp, steps, i, h, 0); break;
+        case 3: tile_f32(8, 3, t, bp, steps, i, h, 0); break;
+        default: tile_f32(4, 4, t, bp, steps, i, h, 0); break;
         }
     }
 }

@@ -123,15 +123,16 @@ def test_gemm_across_k_blocks(isa, dtype, k, m, n, beta, seed):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(small=st.integers(1, 17), big=st.sampled_from([1, 4, 5, 9, 33, 130]),
+@given(small=st.integers(1, 33), big=st.sampled_from([1, 4, 5, 9, 33, 130]),
        k=st.sampled_from([31, 32, 33, 34, 47, 100, 129, 515]), swap=st.booleans(),
        ta=st.integers(0, 1), tb=st.integers(0, 1), alpha=st.sampled_from([1.0, 1.25]),
        beta=st.sampled_from([0.0, 0.5]), pads=st.tuples(*[st.sampled_from([0, 1, 16])] * 3),
        seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=30)
 def test_gemm_thin_products(isa, dtype, small, big, k, swap, ta, tb, alpha, beta, pads, seed):
-    """n <= 16 (or m <= 16): the dot-product path of gemm_thin.c where it applies (every k % 4,
-    every group count and row tile, B by rows and by columns, C by rows and by columns)."""
+    """n <= 32 (or m <= 32): the dot-product path of gemm_thin.c where it applies (every k % 4,
+    every group count, chunk of groups and row tile, B by rows and by columns, C by rows and by
+    columns), and just past it."""
     with _capped(isa):
         m, n = (small, big) if swap else (big, small)
         rng = np.random.default_rng(seed)
@@ -192,8 +193,8 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=st.one_of(
            st.tuples(st.integers(150, 400), st.integers(100, 400), st.integers(50, 300)),
-           st.tuples(st.integers(2000, 4000), st.integers(8, 16), st.integers(64, 200)),  # thin n
-           st.tuples(st.integers(8, 16), st.integers(2000, 4000), st.integers(64, 200)),  # thin m
+           st.tuples(st.integers(2000, 4000), st.integers(8, 32), st.integers(64, 200)),  # thin n
+           st.tuples(st.integers(8, 32), st.integers(2000, 4000), st.integers(64, 200)),  # thin m
            st.tuples(st.integers(1000, 2000), st.integers(128, 400), st.integers(8, 16))),  # shallow
        ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
 @example(shape=(97, 203, 1001), ta=0, tb=0, seed=0)  # 9 x 7 tiles: 2 threads split a row panel
