@@ -652,6 +652,23 @@ def class_targets(draw, a):
     return {"target": target}
 
 
+def weighted_class_targets(draw, a):
+    """class_targets and a positive weight per class."""
+    c = a.shape[0 if a.ndim == 1 else 1]
+    weight = draw(ags.arrays((c,), "float64", ags.elements("float64", 0.1, 2.0)))
+    return {**class_targets(draw, a), "weight": weight}
+
+
+def _nll_ref(a, target, weight, reduction="mean", ignore_index=-100):
+    """-weight[t] a[t] per target; the mean divides by the counted targets' weights."""
+    axis = 0 if a.ndim == 1 else 1
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    picked = np.squeeze(np.take_along_axis(a, np.expand_dims(safe, axis), axis), axis)
+    w = np.where(keep, weight[safe], 0.0)
+    return _reduced(-picked * w, reduction, w.sum())
+
+
 def _softplus_ref(a, beta=1.0, threshold=20.0):
     return np.where(a * beta > threshold, a, np.log(1 + np.exp(a * beta)) / beta)
 
@@ -696,6 +713,12 @@ SPECS += [
       kernels=True),
     R("cross_entropy:probabilities none", lambda a, p: ag.cross_entropy(a, p, reduction="none"),
       lambda a, p: _xent_probs_ref(a, p, "none"), same_shape(2, min_dims=2), kernels=True),
+    R("nll_loss:weight", lambda a, target, weight: ag.nn.functional.nll_loss(a, target, weight),
+      _nll_ref, unary(min_dims=1, params=weighted_class_targets)),
+    R("nll_loss:none weight", lambda a, target, weight: ag.nn.functional.nll_loss(
+        a, target, weight, reduction="none"),
+      lambda a, target, weight: _nll_ref(a, target, weight, "none"),
+      unary(min_dims=2, params=weighted_class_targets)),
     R("binary_cross_entropy_with_logits", lambda a, t: ag.binary_cross_entropy_with_logits(a, t),
       _bce_ref, same_shape(2), api=("binary_cross_entropy_with_logits",), kernels=True),
     R("binary_cross_entropy_with_logits:sum", lambda a, t: ag.binary_cross_entropy_with_logits(

@@ -118,6 +118,60 @@ def test_cross_entropy_legacy_size_average_and_reduce():
     np.testing.assert_array_equal(out.detach().numpy(), per_row)
 
 
+def test_nll_loss_takes_torchs_arguments_in_torchs_order():
+    logp = ag.tensor([[-0.5, -1.0, -3.0], [-2.0, -0.25, -1.5], [-1.0, -1.0, -1.0]],
+                     dtype=ag.float64, requires_grad=True)
+    w = [1.0, 3.0, 0.5]
+    # (input, target, weight, size_average, ignore_index, reduce, reduction)
+    loss = ag.nn.functional.nll_loss(logp, [0, 1, 2], w, None, 2, None, "sum")
+    assert loss.item() == 1 * 0.5 + 3 * 0.25  # the third target is ignored
+    loss.backward()
+    np.testing.assert_array_equal(logp.grad.numpy(), [[-1, 0, 0], [0, -3, 0], [0, 0, 0]])
+    mean = ag.nn.functional.nll_loss(logp, [0, 1, 2], w, None, -100, None, "mean")
+    assert mean.item() == pytest.approx((0.5 + 0.75 + 0.5) / (1 + 3 + 0.5), rel=1e-15)
+    none = ag.nn.functional.nll_loss(logp, [0, 1, 2], w, reduction="none")
+    np.testing.assert_array_equal(none.detach().numpy(), [0.5, 0.75, 0.5])
+
+
+def test_losses_map_size_average_and_reduce_to_reduction():
+    F = ag.nn.functional
+    logp, target = ag.tensor([[-0.5, -1.0], [-2.0, -0.25]], dtype=ag.float64), [0, 1]
+    with pytest.warns(UserWarning, match="nll_loss: .*reduction='sum'"):
+        assert F.nll_loss(logp, target, None, False).item() == 0.75
+    with pytest.warns(UserWarning, match="reduction='none'"):
+        out = F.nll_loss(logp, target, reduce=False, size_average=True)
+    np.testing.assert_array_equal(out.detach().numpy(), [0.5, 0.25])
+    with pytest.warns(UserWarning, match="reduction='mean'"):
+        assert F.nll_loss(logp, target, size_average=True, reduction="sum").item() == 0.375
+    # our former order put ignore_index fourth: a value that is no flag is an error, not a
+    # silently different reduction
+    with pytest.raises(TypeError, match=r"nll_loss: size_average must be True, False or None, "
+                                        r"got -100"):
+        F.nll_loss(logp, target, None, -100)
+
+
+def test_nll_loss_everything_ignored_and_errors():
+    F = ag.nn.functional
+    logp = ag.tensor(np.log(np.full((2, 3), 1 / 3)), requires_grad=True)
+    loss = F.nll_loss(logp, [-100, -100], weight=[1.0, 2.0, 3.0])
+    loss.backward()  # nothing counted: NaN, and a zero gradient (as torch)
+    assert math.isnan(loss.item()) and not logp.grad.numpy().any()
+    assert F.nll_loss(logp, [-100, -100], reduction="sum").item() == 0.0
+    with pytest.raises(ag.ShapeError, match=r"nll_loss: weight of shape \(2,\) float32 must have "
+                                            r"one value per class, shape \(3,\), for input "
+                                            r"\(2, 3\) float64"):
+        F.nll_loss(logp, [0, 1], weight=[1.0, 2.0])
+    with pytest.raises(ag.DTypeError, match=r"nll_loss: target must hold integer class indices, "
+                                            r"got \(2,\) float64 for input \(2, 3\) float64"):
+        F.nll_loss(logp, np.array([0.0, 1.0]))
+    with pytest.raises(ag.ShapeError, match=r"nll_loss: class-index target of shape \(3,\) does "
+                                            r"not fit input \(2, 3\) float64: expected shape "
+                                            r"\(2,\)"):
+        F.nll_loss(logp, [0, 1, 2])
+    with pytest.raises(ValueError, match="nll_loss: reduction must be one of"):
+        F.nll_loss(logp, [0, 1], reduction="avg")
+
+
 def test_cross_entropy_everything_ignored_is_nan(backend):
     loss = ag.cross_entropy(ag.zeros((2, 3)), [-100, -100])
     assert math.isnan(loss.item())
@@ -266,6 +320,26 @@ def test_cross_entropy_class_weights_vs_torch(backend, dtype, reduction, smoothi
     _compare(lambda a, q: ag.cross_entropy(a, q, w, reduction=reduction, label_smoothing=smoothing),
              lambda a, q: F.cross_entropy(a, q, torch.from_numpy(w), reduction=reduction,
                                           label_smoothing=smoothing), [x, p], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(7,), (16, 10), (3, 4, 5), (2, 3, 2, 4), (0, 4)])
+def test_nll_loss_vs_torch(dtype, reduction, weighted, shape):
+    rng = np.random.default_rng(len(shape) + 20)
+    x = rng.standard_normal(shape) * 3
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target = rng.integers(0, c, () if len(shape) == 1 else shape[:1] + shape[2:])
+    if target.size > 2:
+        target.flat[::3] = 1  # ignore_index=1 below: a real class, ignored
+    w = (rng.random(c) * 2 + 0.1).astype(dtype) if weighted else None
+    tw = None if w is None else torch.from_numpy(w)
+    for ignore in (-100, 1):
+        _compare(lambda a: ag.nn.functional.nll_loss(a, target, w, None, ignore, None, reduction),
+                 lambda a: F.nll_loss(a, torch.from_numpy(np.asarray(target)), tw, None, ignore,
+                                      None, reduction), [x], dtype)
 
 
 @needs_torch

@@ -1,8 +1,9 @@
 """`ag.nn.functional` (as F): activations, layers and losses as functions of tensors.
 
 Ops with their own `Function` (cross-entropy, both binary cross-entropies, MSE, leaky ReLU,
-ELU, softplus, conv and pooling, linear) live in `autograd.ops` and are re-exported here; the
-rest are compositions of existing ops, so their gradients come from the engine.
+ELU, softplus, conv and pooling, linear) live in `autograd.ops` and are re-exported here, and so
+does nll_loss, which shares cross-entropy's class-index handling; the rest are compositions of
+existing ops, so their gradients come from the engine.
 
 >>> import autograd as ag
 >>> import autograd.nn.functional as F
@@ -17,14 +18,14 @@ from typing import Iterable
 import numpy as np
 
 from ..creation import default_generator
-from ..errors import DTypeError, ShapeError
+from ..errors import ShapeError
 from ..ops import (abs, log_softmax, relu, reshape, sigmoid, sign, softmax,  # noqa: A004
                    tanh, where)
 from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-                        mse_loss)
+                        mse_loss, nll_loss)
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 
@@ -117,43 +118,6 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     ad = abs(d)
     loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
-
-
-def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
-             reduction: str = "mean") -> Tensor:
-    """-input[n, target[n]] for log-probabilities input (N, C) or (N, C, d...); the mean divides
-    by the summed weights of the targets that are not ignore_index, as PyTorch does."""
-    input = as_tensor(input)  # noqa: A001
-    target = np.asarray(getattr(target, "data", target))
-    if target.dtype.kind not in "iu":
-        raise DTypeError(f"nll_loss: target must hold integer class indices, got {target.dtype}")
-    if input.ndim < 1 or input.ndim == 1 and target.ndim != 0 or input.ndim > 1 and (
-            target.shape != input.shape[:1] + input.shape[2:]):
-        raise ShapeError(f"nll_loss: input {input.shape} {input.dtype} and target "
-                         f"{target.shape} {target.dtype} do not fit: target must be the input's "
-                         f"shape without the class axis (1)")
-    if input.ndim == 1:
-        input, target = reshape(input, 1, -1), target.reshape(1)  # noqa: A001
-    n_classes = input.shape[1]
-    if input.ndim > 2:  # classes last, then one row per position
-        input = input.permute(0, *range(2, input.ndim), 1).reshape(-1, n_classes)  # noqa: A001
-    flat = target.reshape(-1)
-    valid = flat != ignore_index
-    bad = flat[valid & ((flat < 0) | (flat >= n_classes))]
-    if bad.size:
-        raise IndexError(f"nll_loss: target index {int(bad[0])} is out of range for "
-                         f"{n_classes} classes (input {input.shape})")
-    safe = np.where(valid, flat, 0)
-    w = np.ones(n_classes, dtype=input.dtype) if weight is None else np.asarray(
-        getattr(weight, "data", weight), dtype=input.dtype)
-    row_w = np.where(valid, w[safe], 0).astype(input.dtype)
-    picked = input[np.arange(flat.size), safe] * Tensor._make(row_w)
-    loss = -picked
-    if reduction == "none":
-        return reshape(loss, target.shape)
-    if reduction == "mean":
-        return loss.sum() / row_w.sum()
-    return _reduce(loss, reduction, "nll_loss")
 
 
 # ---- penalties ----------------------------------------------------------------------------

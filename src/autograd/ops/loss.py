@@ -1,21 +1,22 @@
-"""Losses: fused softmax cross-entropy, binary cross-entropy (of probabilities and of logits),
-mean squared error.
+"""Losses: fused softmax cross-entropy, negative log-likelihood, binary cross-entropy (of
+probabilities and of logits), mean squared error.
 
-PyTorch's semantics and arguments (`reduction` "mean" | "sum" | "none", `label_smoothing`,
+PyTorch's semantics and arguments in PyTorch's order (`reduction` "mean" | "sum" | "none", the
+deprecated `size_average` / `reduce` mapped onto it with a warning, `label_smoothing`,
 `ignore_index` for class targets, `weight`). Each is one `Function`; all but
 binary_cross_entropy (of probabilities) run a fused backend kernel: the forward never
 materialises the softmax or log-probabilities, the backward recomputes what it needs in one
 pass. With create_graph the backward is written with tensor ops instead, so gradients of
 gradients work. Cross-entropy with class weights is composed from log-softmax instead, as the
-kernel has no weights.
+kernel has no weights, and nll_loss is that composition's second half.
 
 `cross_entropy` takes logits (N, C), (C,) or (N, C, d1, ...) and either class indices (an
 integer tensor of the shape without C; each in [0, C) or `ignore_index`) or class
-probabilities (the logits' shape).
+probabilities (the logits' shape); `nll_loss` takes log-probabilities and class indices.
 
 | reduction "mean"      | divides by                                                  |
 | --------------------- | ----------------------------------------------------------- |
-| class targets         | the number of targets that are not ignore_index (all: NaN); |
+| class targets, nll    | the number of targets that are not ignore_index (all: NaN); |
 |                       | with `weight`, the sum of those targets' class weights      |
 | probability targets   | the number of rows (N times d1 ...)                         |
 | bce, mse              | the number of elements                                      |
@@ -92,21 +93,71 @@ def _cross_entropy_graph(x, target, g, saved, need_t):
     return gx, (-(1 - eps) * logp * s if need_t else None)
 
 
-def _check_reduction(op, reduction):
+def _reduction(op: str, reduction: str, size_average=None, reduce=None) -> str:
+    """The checked reduction; torch's deprecated size_average / reduce pair decides it when
+    either is given, with a warning as in torch."""
+    if size_average is not None or reduce is not None:
+        for name, flag in (("size_average", size_average), ("reduce", reduce)):
+            # anything else is likely an argument in our former order (a reduction string,
+            # an ignore_index): refuse it rather than silently pick another reduction
+            if flag is not None and not (isinstance(flag, (bool, np.bool_, int, np.integer))
+                                         and flag in (0, 1)):
+                raise TypeError(f"{op}: {name} must be True, False or None, got {flag!r} "
+                                f"(PyTorch's argument order; pass reduction by keyword)")
+        reduce = True if reduce is None else reduce
+        size_average = True if size_average is None else size_average
+        reduction = ("mean" if size_average else "sum") if reduce else "none"
+        warnings.warn(f"{op}: size_average and reduce are deprecated (as in PyTorch); use "
+                      f"reduction={reduction!r} instead", UserWarning, stacklevel=3)
     if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, "
+                         f"got {reduction!r}")
+    return reduction
 
 
-def _legacy_reduction(op, size_average, reduce, reduction):
-    """torch's deprecated size_average / reduce pair, when either is given, decides reduction."""
-    if size_average is None and reduce is None:
-        return reduction
-    reduce = True if reduce is None else reduce
-    size_average = True if size_average is None else size_average
-    picked = ("mean" if size_average else "sum") if reduce else "none"
-    warnings.warn(f"{op}: size_average and reduce are deprecated (as in PyTorch); use "
-                  f"reduction={picked!r} instead", UserWarning, stacklevel=3)
-    return picked
+def _class_input(op: str, input) -> tuple:
+    """(input, number of classes, batch shape) for (C,), (N, C) or (N, C, d...) scores."""
+    x = as_tensor(input)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: the input must be floating point, got {x.shape} {x.dtype}")
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: the input must have a class dimension, got a 0-d tensor")
+    if x.ndim == 1:
+        return x, x.shape[0], ()
+    return x, x.shape[1], x.shape[:1] + x.shape[2:]
+
+
+def _class_rows(x: Tensor) -> Tensor:
+    """(C,), (N, C) or (N, C, d...) as (rows, C): the class axis last, one row per (n, d...)."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    return x if x.ndim == 2 else x.permute(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
+
+
+def _class_indices(op: str, t: Tensor, x: Tensor, c: int, batch: tuple,
+                   ignore_index: int) -> np.ndarray:
+    """The class-index target, flat, checked against the input's batch shape and classes."""
+    if t.shape != batch:
+        raise ShapeError(f"{op}: class-index target of shape {t.shape} does not fit "
+                         f"input {x.shape} {x.dtype}: expected shape {batch}")
+    idx = np.asarray(raw(t), dtype=np.int64).reshape(-1)
+    bad = (idx < 0) | (idx >= c)
+    bad &= idx != ignore_index
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise TargetIndexError(
+            f"{op}: target index {int(idx[k])} (at position {k}) is out of range "
+            f"for {c} classes; input {x.shape} {x.dtype}, target {t.shape} {t.dtype}; expected "
+            f"0 <= index < {c} or ignore_index={ignore_index}")
+    return idx
+
+
+def _class_weight(op: str, weight, x: Tensor, c: int) -> Tensor:
+    w = as_tensor(weight)
+    if w.shape != (c,):
+        raise ShapeError(f"{op}: weight of shape {w.shape} {w.dtype} must have one "
+                         f"value per class, shape ({c},), for input {x.shape} {x.dtype}")
+    return w.astype(x.dtype)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
@@ -123,58 +174,54 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     >>> round(ag.cross_entropy(x, ag.tensor([0, 2]), weight=[1.0, 1.0, 3.0]).item(), 6)
     0.883845
     """
-    reduction = _legacy_reduction("cross_entropy", size_average, reduce, reduction)
-    _check_reduction("cross_entropy", reduction)
+    reduction = _reduction("cross_entropy", reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    x = as_tensor(input)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"cross_entropy: the input must be floating point, got {x.dtype}")
-    if x.ndim == 0:
-        raise ShapeError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
+    x, c, batch = _class_input("cross_entropy", input)
     t = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
-    labels = t.dtype.kind in "iub"
-    shape = x.shape
-    if x.ndim == 1:  # unbatched: one row of classes
-        rows = x.reshape(1, -1)
-    else:  # (N, C, d...): the class axis last, one row per (n, d...)
-        rows = x if x.ndim == 2 else x.permute(0, *range(2, x.ndim), 1).reshape(-1, shape[1])
-    c = shape[0] if x.ndim == 1 else shape[1]
-    batch = shape[:0] if x.ndim == 1 else shape[:1] + shape[2:]
-    if labels:
-        if t.shape != batch:
-            raise ShapeError(f"cross_entropy: class-index target of shape {t.shape} does not fit "
-                             f"input {shape} {x.dtype}: expected shape {batch}")
-        idx = np.asarray(raw(t), dtype=np.int64).reshape(-1)
-        bad = (idx < 0) | (idx >= c)
-        bad &= idx != ignore_index
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise TargetIndexError(
-                f"cross_entropy: target index {int(idx[k])} (at position {k}) is out of range "
-                f"for {c} classes; input {shape} {x.dtype}, target {t.shape} {t.dtype}; expected "
-                f"0 <= index < {c} or ignore_index={ignore_index}")
-        tgt = idx
+    rows = _class_rows(x)
+    if t.dtype.kind in "iub":
+        tgt = _class_indices("cross_entropy", t, x, c, batch, ignore_index)
     else:
-        if t.shape != shape:
+        if t.shape != x.shape:
             raise ShapeError(f"cross_entropy: probability target of shape {t.shape} must have the "
-                             f"input's shape {shape} ({x.dtype})")
-        t = t.astype(x.dtype)
-        if x.ndim == 1:
-            tgt = t.reshape(1, -1)
-        else:
-            tgt = t if x.ndim == 2 else t.permute(0, *range(2, x.ndim), 1).reshape(-1, c)
+                             f"input's shape {x.shape} ({x.dtype})")
+        tgt = _class_rows(t.astype(x.dtype))
         if not tgt.requires_grad:
             tgt = tgt.data
     if weight is None:
         out = CrossEntropy.apply(rows, tgt, reduction, float(label_smoothing), int(ignore_index))
     else:
-        w = as_tensor(weight)
-        if w.shape != (c,):
-            raise ShapeError(f"cross_entropy: weight of shape {w.shape} {w.dtype} must have one "
-                             f"value per class, shape ({c},), for input {shape} {x.dtype}")
-        out = _weighted_cross_entropy(rows, tgt, w.astype(x.dtype), reduction,
-                                      float(label_smoothing), int(ignore_index))
+        w = _class_weight("cross_entropy", weight, x, c)
+        out = _weighted_cross_entropy(rows, tgt, w, reduction, float(label_smoothing),
+                                      int(ignore_index))
+    return out.reshape(batch) if reduction == "none" else out
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood -w[t] input[n, t] of log-probabilities (N, C), (C,) or
+    (N, C, d...) against class indices t, with PyTorch's arguments in PyTorch's order; ignored
+    targets count 0 and the "mean" divides by the summed weights of the others (all ignored:
+    NaN, as torch).
+
+    >>> import autograd as ag
+    >>> logp = ag.tensor([[-0.5, -1.0], [-2.0, -0.25]])
+    >>> ag.nn.functional.nll_loss(logp, [0, 1], weight=[1.0, 3.0]).item()
+    0.3125
+    """
+    reduction = _reduction("nll_loss", reduction, size_average, reduce)
+    x, c, batch = _class_input("nll_loss", input)
+    t = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
+    if t.dtype.kind not in "iu":
+        raise DTypeError(f"nll_loss: target must hold integer class indices, got {t.shape} "
+                         f"{t.dtype} for input {x.shape} {x.dtype}")
+    idx = _class_indices("nll_loss", t, x, c, batch, ignore_index)
+    if weight is None:
+        w = Tensor._make(np.ones(c, dtype=x.dtype))
+    else:
+        w = _class_weight("nll_loss", weight, x, c)
+    out = _nll(_class_rows(x), idx, w, reduction, 0.0, int(ignore_index))
     return out.reshape(batch) if reduction == "none" else out
 
 
@@ -186,19 +233,28 @@ def _weighted_cross_entropy(rows, tgt, w, reduction, eps, ignore):
     n, c = rows.shape
     logp = LogSoftmax.apply(rows, 1)
     if isinstance(tgt, np.ndarray) and tgt.dtype.kind in "iu":
-        keep = tgt != ignore
-        safe = np.where(keep, tgt, 0)
-        w_t = w[safe]
-        loss = -logp[np.arange(n), safe] * w_t
-        if eps:
-            loss = (1 - eps) * loss + (-(logp * w).sum(axis=1)) * (eps / c)
-        # select, never multiply by 0: with nothing counted the "mean" scale below is 1 / 0
-        loss = Where.apply(keep, loss, 0.0)
-        count = Where.apply(keep, w_t, 0.0).sum()
-    else:
-        q = tgt * (1 - eps) + eps / c if eps else tgt
-        loss = -(logp * q * w).sum(axis=1)
-        count = rows.dtype.type(n)
+        return _nll(logp, tgt, w, reduction, eps, ignore)
+    q = tgt * (1 - eps) + eps / c if eps else tgt
+    return _mean_over(-(logp * q * w).sum(axis=1), rows.dtype.type(n), reduction)
+
+
+def _nll(logp, idx, w, reduction, eps, ignore):
+    """The weighted negative log-likelihood of (n, c) log-probabilities against flat class
+    indices, plus cross-entropy's smoothing term eps / c sum_k w[k] (-logp[r, k])."""
+    n, c = logp.shape
+    keep = idx != ignore
+    safe = np.where(keep, idx, 0)
+    w_t = w[safe]
+    loss = -logp[np.arange(n), safe] * w_t
+    if eps:
+        loss = (1 - eps) * loss + (-(logp * w).sum(axis=1)) * (eps / c)
+    # select, never multiply by 0: with nothing counted the "mean" scale below is 1 / 0
+    loss = Where.apply(keep, loss, 0.0)
+    return _mean_over(loss, Where.apply(keep, w_t, 0.0).sum(), reduction)
+
+
+def _mean_over(loss, count, reduction):
+    """The reduced loss, "mean" dividing by `count` (a total weight, or a number of rows)."""
     if reduction == "none":
         return loss
     total = loss.sum()
@@ -234,7 +290,7 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> 
     >>> round(ag.binary_cross_entropy_with_logits(ag.tensor([0.0]), ag.tensor([1.0])).item(), 6)
     0.693147
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    reduction = _reduction("binary_cross_entropy_with_logits", reduction)
     x, t = binary_operands(as_tensor(input), as_tensor(target))
     if x.shape != t.shape:
         raise ShapeError(f"binary_cross_entropy_with_logits: target {t.shape} {t.dtype} must have "
@@ -304,7 +360,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     >>> round(F.binary_cross_entropy(ag.tensor([0.5]), ag.tensor([1.0])).item(), 6)
     0.693147
     """
-    _check_reduction("binary_cross_entropy", reduction)
+    reduction = _reduction("binary_cross_entropy", reduction)
     x, t = as_tensor(input), as_tensor(target)
     if x.dtype.kind != "f":
         raise DTypeError(f"binary_cross_entropy: the input must be floating point, got {x.dtype}")
@@ -361,7 +417,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     >>> ag.mse_loss(ag.tensor([1.0, 3.0]), ag.tensor([0.0, 0.0])).item()
     5.0
     """
-    _check_reduction("mse_loss", reduction)
+    reduction = _reduction("mse_loss", reduction)
     x, t = binary_operands(as_tensor(input), as_tensor(target))
     try:
         np.broadcast_shapes(x.shape, t.shape)
