@@ -652,10 +652,13 @@ def class_targets(draw, a):
     return {"target": target}
 
 
+WEIGHT = ags.elements("float64", 0.1, 2.0)
+
+
 def weighted_class_targets(draw, a):
     """class_targets and a positive weight per class."""
     c = a.shape[0 if a.ndim == 1 else 1]
-    weight = draw(ags.arrays((c,), "float64", ags.elements("float64", 0.1, 2.0)))
+    weight = draw(ags.arrays((c,), "float64", WEIGHT))
     return {**class_targets(draw, a), "weight": weight}
 
 
@@ -673,12 +676,31 @@ def _softplus_ref(a, beta=1.0, threshold=20.0):
     return np.where(a * beta > threshold, a, np.log(1 + np.exp(a * beta)) / beta)
 
 
-def _bce_ref(a, t):
+def _bce_ref(a, t, w=1.0, pw=1.0, reduction="mean"):
+    """-w (pw t log s + (1 - t) log(1 - s)) with s = sigmoid(a), reduced over the elements."""
     s = 1 / (1 + np.exp(-a))
-    return np.mean(-(t * np.log(s) + (1 - t) * np.log(1 - s)))
+    loss = -w * (pw * t * np.log(s) + (1 - t) * np.log(1 - s))
+    return _reduced(loss, reduction, loss.size)
 
 
 PROBABILITY = ags.elements("float64", 0.05, 0.95)  # inside (0, 1), away from the log clamp
+
+
+def logits_and_weights(weight, pos_weight):
+    """Logits, targets in (0, 1), then a weight of their shape and a pos_weight with one value
+    per class along the last axis, each when asked for."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            shape = draw(_shapes(lim))
+            arrays = (_array(draw, shape, REAL), _array(draw, shape, PROBABILITY))
+            if weight:
+                arrays += (_array(draw, shape, WEIGHT),)
+            if pos_weight:
+                arrays += (_array(draw, shape[-1:], WEIGHT),)
+            return arrays, {}
+        return case()
+    return inputs
 
 
 def _bce_probs_ref(p, y, reduction="mean"):
@@ -723,6 +745,17 @@ SPECS += [
       _bce_ref, same_shape(2), api=("binary_cross_entropy_with_logits",), kernels=True),
     R("binary_cross_entropy_with_logits:sum", lambda a, t: ag.binary_cross_entropy_with_logits(
         a, t, reduction="sum"), lambda a, t: _bce_ref(a, t) * a.size, same_shape(2), kernels=True),
+    R("binary_cross_entropy_with_logits:weight pos_weight",
+      lambda a, t, w, pw: ag.binary_cross_entropy_with_logits(a, t, w, pos_weight=pw),
+      lambda a, t, w, pw: _bce_ref(a, t, w, pw), logits_and_weights(True, True), kernels=True),
+    R("binary_cross_entropy_with_logits:none pos_weight",
+      lambda a, t, pw: ag.binary_cross_entropy_with_logits(a, t, reduction="none", pos_weight=pw),
+      lambda a, t, pw: _bce_ref(a, t, pw=pw, reduction="none"), logits_and_weights(False, True),
+      kernels=True),
+    R("binary_cross_entropy_with_logits:sum weight",
+      lambda a, t, w: ag.binary_cross_entropy_with_logits(a, t, w, reduction="sum"),
+      lambda a, t, w: _bce_ref(a, t, w, reduction="sum"), logits_and_weights(True, False),
+      kernels=True),
     R("binary_cross_entropy", lambda p, y: ag.nn.functional.binary_cross_entropy(p, y), _bce_probs_ref,
       same_shape(2, PROBABILITY)),
     R("binary_cross_entropy:sum weight", lambda p, y, w: ag.nn.functional.binary_cross_entropy(

@@ -227,6 +227,50 @@ def test_bce_with_logits_by_hand(backend):
                                rtol=1e-14)
 
 
+def test_bce_with_logits_weight_and_pos_weight_by_hand(backend):
+    x = ag.tensor([[0.0, 2.0], [1e4, -1e4]], dtype=ag.float64, requires_grad=True)
+    t = ag.tensor([[1.0, 0.25], [0.0, 1.0]], dtype=ag.float64, requires_grad=True)
+    w, pw = ag.tensor([[2.0, 1.0], [1.0, 3.0]]), ag.tensor([4.0, 0.5])  # pw: one per column
+    # torch's order: (input, target, weight, size_average, reduce, reduction, pos_weight)
+    loss = ag.binary_cross_entropy_with_logits(x, t, w, None, None, "none", pw)
+    # -w (pw y log s + (1 - y) log(1 - s)), s = sigmoid(x); log s(2) = -log1p(e^-2)
+    sp2 = math.log1p(math.exp(-2.0))
+    np.testing.assert_allclose(loss.detach().numpy(),
+                               [[2 * 4 * math.log(2), 0.5 * 0.25 * sp2 + 0.75 * (2 + sp2)],
+                                [1e4, 3 * 0.5 * 1e4]], rtol=1e-14)
+    loss.sum().backward()
+    # d/dx = w ((1 + (pw - 1) y) s - pw y), d/dy = w (-x - (pw - 1) log s)
+    s2 = 1 / (1 + math.exp(-2.0))
+    np.testing.assert_allclose(x.grad.numpy(), [[2 * (4 * 0.5 - 4), (1 - 0.125) * s2 - 0.125],
+                                                [1.0, 3 * (0.5 * 0 - 0.5)]], rtol=1e-14)
+    np.testing.assert_allclose(t.grad.numpy(), [[2 * (0 + 3 * math.log(2)), -2 - 0.5 * sp2],
+                                                [-1e4, 3 * (1e4 - 0.5 * 1e4)]], rtol=1e-14)
+    mean = ag.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw)
+    assert mean.item() == pytest.approx(loss.detach().numpy().mean(), rel=1e-15)  # by elements
+
+
+def test_bce_with_logits_arguments_and_errors():
+    x, t = ag.tensor([[0.5, -1.0], [2.0, 0.0]]), ag.tensor([[1.0, 0.0], [0.5, 1.0]])
+    per_element = ag.binary_cross_entropy_with_logits(x, t, reduction="none").detach().numpy()
+    with pytest.warns(UserWarning, match="binary_cross_entropy_with_logits: .*reduction='sum'"):
+        summed = ag.binary_cross_entropy_with_logits(x, t, None, False)
+    assert summed.item() == pytest.approx(per_element.sum())
+    row = ag.binary_cross_entropy_with_logits(x, t, ag.tensor([1.0, 3.0]), reduction="none")
+    np.testing.assert_allclose(row.detach().numpy(), per_element * [1.0, 3.0], rtol=1e-6)
+    with pytest.raises(TypeError, match=r"binary_cross_entropy_with_logits: weight must be a "
+                                        r"tensor or None, got 'sum'"):
+        ag.binary_cross_entropy_with_logits(x, t, "sum")  # our former order
+    with pytest.raises(ag.ShapeError, match=r"binary_cross_entropy_with_logits: pos_weight \(3,\) "
+                                            r"float32 must broadcast to the input's shape "
+                                            r"\(2, 2\) float32"):
+        ag.binary_cross_entropy_with_logits(x, t, pos_weight=ag.ones(3))
+    with pytest.raises(ag.ShapeError, match=r"weight \(2, 2, 1\) float32 must broadcast"):
+        ag.binary_cross_entropy_with_logits(x, t, weight=ag.ones(2, 2, 1))
+    with pytest.raises(ag.DTypeError, match=r"binary_cross_entropy_with_logits: the input must be "
+                                            r"floating point, got \(2,\) int64"):
+        ag.binary_cross_entropy_with_logits(ag.tensor([1, 2]), ag.tensor([1, 0]))
+
+
 def test_mse_by_hand(backend):
     x = ag.tensor([[1.0, 3.0]], dtype=ag.float64, requires_grad=True)
     t = ag.tensor([[0.0], [1.0]], dtype=ag.float64, requires_grad=True)  # broadcasts to (2, 2)
@@ -362,10 +406,34 @@ def test_bce_and_mse_vs_torch(backend, dtype, reduction):
     rng = np.random.default_rng(6)
     x = np.concatenate([rng.standard_normal(3000) * 5, [1e4, -1e4, 0.0, 40.0, -40.0]])
     t = rng.random(x.size)
-    _compare(lambda a, b: ag.binary_cross_entropy_with_logits(a, b, reduction),
+    _compare(lambda a, b: ag.binary_cross_entropy_with_logits(a, b, reduction=reduction),
              lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction), [x, t], dtype)
-    _compare(lambda a, b: ag.mse_loss(a, b, reduction),
+    _compare(lambda a, b: ag.mse_loss(a, b, reduction=reduction),
              lambda a, b: F.mse_loss(a, b, reduction=reduction), [x[:3000], t[:3000]], dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(7,), (16, 10), (3, 4, 5), (2, 3, 2, 4), (0, 4)])
+@pytest.mark.parametrize("weights", ["weight", "row weight", "pos_weight", "both"])
+def test_bce_with_logits_weights_vs_torch(backend, dtype, reduction, shape, weights):
+    rng = np.random.default_rng(len(shape) + 30)
+    x = rng.standard_normal(shape) * 5
+    x.flat[:4] = [1e4, -1e4, 40.0, -40.0][: x.size]  # stays finite, as torch's log-sigmoid
+    t = rng.random(shape)
+    w = rng.random(shape if weights != "row weight" else shape[-1:]) + 0.5
+    pw = rng.random(shape[-1:]) * 3 + 0.1  # one per class, along the last axis (torch's docs)
+    w = w.astype(dtype) if weights in ("weight", "row weight", "both") else None
+    pw = pw.astype(dtype) if weights in ("pos_weight", "both") else None
+
+    def theirs(a, b):
+        return F.binary_cross_entropy_with_logits(
+            a, b, None if w is None else torch.from_numpy(w), None, None, reduction,
+            None if pw is None else torch.from_numpy(pw))
+
+    _compare(lambda a, b: ag.binary_cross_entropy_with_logits(a, b, w, None, None, reduction, pw),
+             theirs, [x, t], dtype)
 
 
 @needs_torch

@@ -21,6 +21,7 @@ probabilities (the logits' shape); `nll_loss` takes log-probabilities and class 
 | probability targets   | the number of rows (N times d1 ...)                         |
 | bce, mse              | the number of elements                                      |
 """
+import math
 import warnings
 
 import numpy as np
@@ -30,6 +31,7 @@ from ..errors import AutogradError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._common import as_tensor, binary_operands, raw
+from .activation import Softplus
 from .elementwise import Exp, Log, Sigmoid, Where
 from .nn import LogSoftmax
 
@@ -283,19 +285,66 @@ class BCEWithLogits(Function):
         return gx, gt, None
 
 
-def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of sigmoid(input) against target in [0, 1], finite for any logit.
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of sigmoid(input) against target in [0, 1], finite for any logit,
+    with PyTorch's arguments in PyTorch's order: elementwise
+    -weight (pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), then reduced. `weight`
+    broadcasts to the input's shape; so does `pos_weight`, usually one value per class along the
+    last axis.
 
     >>> import autograd as ag
     >>> round(ag.binary_cross_entropy_with_logits(ag.tensor([0.0]), ag.tensor([1.0])).item(), 6)
     0.693147
+    >>> round(ag.binary_cross_entropy_with_logits(ag.tensor([0.0]), ag.tensor([1.0]),
+    ...                                           pos_weight=ag.tensor([3.0])).item(), 6)
+    2.079442
     """
-    reduction = _reduction("binary_cross_entropy_with_logits", reduction)
+    op = "binary_cross_entropy_with_logits"
+    reduction = _reduction(op, reduction, size_average, reduce)
     x, t = binary_operands(as_tensor(input), as_tensor(target))
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: the input must be floating point, got {x.shape} {x.dtype}")
     if x.shape != t.shape:
-        raise ShapeError(f"binary_cross_entropy_with_logits: target {t.shape} {t.dtype} must have "
-                         f"the input's shape {x.shape} {x.dtype}")
-    return BCEWithLogits.apply(x, t, reduction)
+        raise ShapeError(f"{op}: target {t.shape} {t.dtype} must have the input's shape "
+                         f"{x.shape} {x.dtype}")
+    if weight is None and pos_weight is None:
+        return BCEWithLogits.apply(x, t, reduction)
+    # the fused kernel has no weights: torch's formula (1 - y) x - (1 + (pw - 1) y) log sigmoid(x)
+    # from differentiable ops, with -log sigmoid(x) = softplus(-x) computed as
+    # max(-x, 0) + log1p(e^-|x|) (no threshold: exact for every x, finite at +-1e4)
+    w = _elementwise_weight(op, "weight", weight, x)
+    pw = _elementwise_weight(op, "pos_weight", pos_weight, x)
+    minus_log_sigmoid = Softplus.apply(-x, 1.0, math.inf)
+    log_weight = 1 if pw is None else 1 + (pw - 1) * t
+    loss = (1 - t) * x + log_weight * minus_log_sigmoid
+    return _reduce(loss if w is None else loss * w, reduction)
+
+
+def _elementwise_weight(op: str, name: str, weight, x: Tensor, exact: bool = False):
+    """`weight` as a tensor of the input's dtype that broadcasts to (with `exact`: has) the
+    input's shape; None stays None."""
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise TypeError(f"{op}: {name} must be a tensor or None, got {weight!r} (PyTorch's "
+                        f"argument order; pass reduction by keyword)")
+    w = as_tensor(weight)
+    if w.shape != x.shape and (exact or not _broadcasts_to(w.shape, x.shape)):
+        fits = "have" if exact else "broadcast to"
+        raise ShapeError(f"{op}: {name} {w.shape} {w.dtype} must {fits} the input's shape "
+                         f"{x.shape} {x.dtype}")
+    return w if w.dtype == x.dtype else w.astype(x.dtype)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if loss.numel() == 0:  # torch's NaN, without numpy's warnings about 0 / 0
+        return loss.sum() * math.nan
+    return loss.mean()
 
 
 # torch's EPSILON in the BCE backward is a C float: 1e-12 rounded to float32, whatever the dtype.
@@ -373,13 +422,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
                          "use binary_cross_entropy_with_logits for logits")
     if t.dtype != x.dtype:
         t = t.astype(x.dtype)
-    if weight is not None:
-        weight = as_tensor(weight)
-        if not _broadcasts_to(weight.shape, x.shape):
-            raise ShapeError(f"binary_cross_entropy: weight {weight.shape} {weight.dtype} does "
-                             f"not broadcast to the input's shape {x.shape} {x.dtype}")
-        if weight.dtype != x.dtype:
-            weight = weight.astype(x.dtype)
+    weight = _elementwise_weight("binary_cross_entropy", "weight", weight, x)
     return BinaryCrossEntropy.apply(x, t, weight, reduction)
 
 
