@@ -609,7 +609,7 @@ SPECS += [
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
 KERNEL_ROWS = [s for s in SPECS if s.kernels]
 
-# ---- parametrised activations and losses (ops/activation.py, ops/loss.py) ------------------------
+# ---- parametrised activations and losses (ops/activation.py, class_loss.py, loss.py) -------------
 def _log_softmax_rows(x):
     """log_softmax over axis 1 (axis 0 for a 1-d input), from the maths: x - log sum e^x."""
     axis = 0 if x.ndim == 1 else 1

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
-from autograd.ops.loss import TargetIndexError
+from autograd.ops.class_loss import TargetIndexError
 
 try:
     import torch

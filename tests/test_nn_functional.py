@@ -242,9 +242,11 @@ def test_functional_layers_and_activations():
 
 
 def test_fused_losses_are_reexported():
-    from autograd.ops import activation, loss
+    from autograd.ops import activation, class_loss, loss
 
-    for name in ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss"):
+    for name in ("cross_entropy", "nll_loss"):
+        assert getattr(F, name) is getattr(class_loss, name)
+    for name in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"):
         assert getattr(F, name) is getattr(loss, name)
     for name in ("leaky_relu", "elu", "softplus"):
         assert getattr(F, name) is getattr(activation, name)

@@ -24,8 +24,8 @@ from ..ops import (abs, log_softmax, relu, reshape, sigmoid, sign, softmax,  # n
 from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
-from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-                        mse_loss, nll_loss)
+from ..ops.class_loss import cross_entropy, nll_loss
+from ..ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 

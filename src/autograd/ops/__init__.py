@@ -55,6 +55,7 @@ from .linalg import linear  # noqa: E402
 # ---- convolution and pooling (ops/conv.py) ----------------------------------------------------
 from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402
 
-# ---- parametrised activations and losses (ops/activation.py, ops/loss.py) ----
+# ---- parametrised activations and losses (ops/activation.py, class_loss.py, loss.py) ----
 from .activation import elu, leaky_relu, softplus  # noqa: E402
-from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss  # noqa: E402
+from .class_loss import cross_entropy  # noqa: E402
+from .loss import binary_cross_entropy_with_logits, mse_loss  # noqa: E402
