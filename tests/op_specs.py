@@ -686,14 +686,14 @@ def _bce_ref(a, t, w=1.0, pw=1.0, reduction="mean"):
 PROBABILITY = ags.elements("float64", 0.05, 0.95)  # inside (0, 1), away from the log clamp
 
 
-def logits_and_weights(weight, pos_weight):
-    """Logits, targets in (0, 1), then a weight of their shape and a pos_weight with one value
-    per class along the last axis, each when asked for."""
+def with_weights(weight, pos_weight, targets=PROBABILITY):
+    """Inputs, targets of their shape, then a positive weight of their shape and a pos_weight
+    with one value per class along the last axis, each when asked for."""
     def inputs(lim):
         @st.composite
         def case(draw):
             shape = draw(_shapes(lim))
-            arrays = (_array(draw, shape, REAL), _array(draw, shape, PROBABILITY))
+            arrays = (_array(draw, shape, REAL), _array(draw, shape, targets))
             if weight:
                 arrays += (_array(draw, shape, WEIGHT),)
             if pos_weight:
@@ -747,14 +747,14 @@ SPECS += [
         a, t, reduction="sum"), lambda a, t: _bce_ref(a, t) * a.size, same_shape(2), kernels=True),
     R("binary_cross_entropy_with_logits:weight pos_weight",
       lambda a, t, w, pw: ag.binary_cross_entropy_with_logits(a, t, w, pos_weight=pw),
-      lambda a, t, w, pw: _bce_ref(a, t, w, pw), logits_and_weights(True, True), kernels=True),
+      lambda a, t, w, pw: _bce_ref(a, t, w, pw), with_weights(True, True), kernels=True),
     R("binary_cross_entropy_with_logits:none pos_weight",
       lambda a, t, pw: ag.binary_cross_entropy_with_logits(a, t, reduction="none", pos_weight=pw),
-      lambda a, t, pw: _bce_ref(a, t, pw=pw, reduction="none"), logits_and_weights(False, True),
+      lambda a, t, pw: _bce_ref(a, t, pw=pw, reduction="none"), with_weights(False, True),
       kernels=True),
     R("binary_cross_entropy_with_logits:sum weight",
       lambda a, t, w: ag.binary_cross_entropy_with_logits(a, t, w, reduction="sum"),
-      lambda a, t, w: _bce_ref(a, t, w, reduction="sum"), logits_and_weights(True, False),
+      lambda a, t, w: _bce_ref(a, t, w, reduction="sum"), with_weights(True, False),
       kernels=True),
     R("binary_cross_entropy", lambda p, y: ag.nn.functional.binary_cross_entropy(p, y), _bce_probs_ref,
       same_shape(2, PROBABILITY)),
@@ -765,6 +765,8 @@ SPECS += [
       api=("mse_loss",), kernels=True),
     R("mse_loss:none", lambda a, b: ag.mse_loss(a, b, reduction="none"), lambda a, b: (a - b) ** 2,
       binary(), kernels=True),
+    R("mse_loss:weight", lambda a, b, w: ag.mse_loss(a, b, weight=w),
+      lambda a, b, w: np.sum(w * (a - b) ** 2) / np.sum(w), with_weights(True, False, REAL)),
 ]
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]

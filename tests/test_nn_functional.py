@@ -190,6 +190,80 @@ def test_losses_match_torch():
                                        atol=1e-14, err_msg=f"{theirs.__name__} {reduction}")
 
 
+def test_regression_losses_take_torchs_arguments_in_torchs_order():
+    x = ag.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=ag.float64, requires_grad=True)
+    y = ag.tensor([[0.0, 0.0], [0.0, 0.0]], dtype=ag.float64)
+    w = ag.tensor([[2.0, 1.0], [4.0, 1.0]], dtype=ag.float64)
+    # (input, target, size_average, reduce, reduction, weight)
+    mse = F.mse_loss(x, y, None, None, "mean", w)
+    assert mse.item() == (2 * 1 + 4 + 4 * 0.25 + 9) / (2 + 1 + 4 + 1)  # mean: by the weights
+    mse.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * np.array([[2, -2], [2, 3]]) / 8)
+    x.grad = None
+    l1 = F.l1_loss(x, y, None, None, "sum", w)
+    assert l1.item() == 2 * 1 + 2 + 4 * 0.5 + 3
+    l1.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2, -1], [4, 1]])
+    # (input, target, reduction, delta, weight): huber's mean is by the elements, as torch's
+    huber = F.huber_loss(x, y, "mean", 1.0, w)
+    assert huber.item() == (2 * 0.5 + 1.5 + 4 * 0.125 + 2.5) / 4
+    with pytest.warns(UserWarning, match="mse_loss: .*reduction='sum'"):
+        assert F.mse_loss(x, y, False).item() == 1 + 4 + 0.25 + 9
+    with pytest.warns(UserWarning, match="l1_loss: .*reduction='none'"):
+        assert F.l1_loss(x, y, reduce=False).shape == (2, 2)
+    # our former order had reduction third: a string there is an error, not a flag
+    with pytest.raises(TypeError, match="mse_loss: size_average must be True, False or None, "
+                                        "got 'sum'"):
+        F.mse_loss(x, y, "sum")
+    with pytest.raises(ag.ShapeError, match=r"l1_loss: weight \(2,\) float32 must have the "
+                                            r"input's shape \(2, 2\) float64"):
+        F.l1_loss(x, y, weight=ag.ones(2))  # torch wants the input's shape, not a broadcast
+
+
+def test_binary_cross_entropy_takes_torchs_arguments_in_torchs_order():
+    p = ag.tensor([0.5, 0.25], dtype=ag.float64)
+    y = ag.tensor([1.0, 0.0], dtype=ag.float64)
+    per_element = [np.log(2), -np.log(0.75)]
+    # (input, target, weight, size_average, reduce, reduction)
+    out = F.binary_cross_entropy(p, y, [2.0, 1.0], None, None, "sum")
+    assert out.item() == pytest.approx(2 * per_element[0] + per_element[1], rel=1e-15)
+    with pytest.warns(UserWarning, match="binary_cross_entropy: .*reduction='sum'"):
+        out = F.binary_cross_entropy(p, y, None, False)
+    assert out.item() == pytest.approx(sum(per_element), rel=1e-15)
+    with pytest.raises(TypeError, match="binary_cross_entropy: size_average must be True, False "
+                                        "or None, got 'sum'"):
+        F.binary_cross_entropy(p, y, None, "sum")  # our former order
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape, target_shape", [((7,), (7,)), ((4, 5), (4, 5)),
+                                                 ((2, 3, 4), (2, 3, 4)), ((3, 1), (3, 1)),
+                                                 ((0, 3), (0, 3))])
+def test_weighted_regression_losses_match_torch(dtype, reduction, shape, target_shape):
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    rng = np.random.default_rng(len(shape) + 40)
+    x, y = rng.standard_normal(shape) * 2, rng.standard_normal(target_shape) * 2
+    w = rng.random(shape) + 0.25
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    for ours, theirs, args in [
+        (F.mse_loss, tf.mse_loss, (None, None, reduction)),
+        (F.l1_loss, tf.l1_loss, (None, None, reduction)),
+        (F.huber_loss, tf.huber_loss, (reduction, 0.7)),
+    ]:
+        leaves = [ag.tensor(a.astype(dtype), requires_grad=True) for a in (x, y, w)]
+        tleaves = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, y, w)]
+        lo, lt = ours(*leaves[:2], *args, leaves[2]), theirs(*tleaves[:2], *args, tleaves[2])
+        np.testing.assert_allclose(lo.detach().numpy(), lt.detach().numpy(), **tol)
+        up = rng.standard_normal(lt.shape).astype(dtype)
+        lo.backward(ag.tensor(up))
+        lt.backward(torch.from_numpy(up))
+        for a, t in zip(leaves, tleaves):  # input, target and weight: all composed, in torch too
+            np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), **tol,
+                                       err_msg=f"{theirs.__name__} {reduction}")
+
+
 def test_reduction_and_shape_errors():
     with pytest.raises(ValueError, match="reduction"):
         F.l1_loss(ag.zeros(2), ag.zeros(2), reduction="avg")

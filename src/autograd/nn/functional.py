@@ -25,7 +25,8 @@ from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
 from ..ops.class_loss import cross_entropy, nll_loss
-from ..ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
+from ..ops.loss import (_reduction, _weighted, binary_cross_entropy,
+                        binary_cross_entropy_with_logits, mse_loss)
 from ..ops._common import as_tensor
 from ..tensor import Tensor
 
@@ -42,16 +43,6 @@ def _broadcasts(a: tuple, b: tuple) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _same_shape(input: Tensor, target: Tensor, op: str, strict: bool = True) -> None:  # noqa: A002
@@ -101,15 +92,28 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
 
 
 # ---- losses -------------------------------------------------------------------------------
-def l1_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """|input - target|, reduced."""
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
+            weight=None) -> Tensor:
+    """|input - target|, reduced, with PyTorch's arguments in PyTorch's order; `weight` (the
+    input's shape) rescales each element and makes "mean" divide by the weights' sum, as torch.
+
+    >>> import autograd as ag
+    >>> x, y = ag.tensor([1.0, 2.0]), ag.tensor([0.0, 4.0])
+    >>> ag.nn.functional.l1_loss(x, y, weight=ag.tensor([3.0, 1.0])).item()  # (3 + 2) / 4
+    1.25
+    """
+    reduction = _reduction("l1_loss", reduction, size_average, reduce)
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
     _same_shape(input, target, "l1_loss", strict=False)
-    return _reduce(abs(input - target), reduction, "l1_loss")
+    return _weighted("l1_loss", abs(input - target), weight, input, reduction, True)
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
-    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2), with d = input - target."""
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,  # noqa: A002
+               weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2), with d = input - target, reduced;
+    `weight` (the input's shape) rescales each element, and "mean" still divides by the number
+    of elements (as torch, unlike mse_loss and l1_loss)."""
+    reduction = _reduction("huber_loss", reduction)
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
     _same_shape(input, target, "huber_loss", strict=False)
     if delta <= 0:
@@ -117,7 +121,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     d = input - target
     ad = abs(d)
     loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
-    return _reduce(loss, reduction, "huber_loss")
+    return _weighted("huber_loss", loss, weight, input, reduction, mean_by_weights=False)
 
 
 # ---- penalties ----------------------------------------------------------------------------

@@ -185,9 +185,11 @@ class BinaryCrossEntropy(Function):
         return gp, gy, gw, None
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of probabilities `input` against `target` in [0, 1]; `weight`
-    rescales each element (it broadcasts to the input's shape). Gradients are torch's: the one
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities `input` against `target` in [0, 1], with PyTorch's
+    arguments in PyTorch's order; `weight` rescales each element (it broadcasts to the input's
+    shape) and "mean" divides by the number of elements. Gradients are torch's: the one
     for the input is (p - y) / max((1 - p) p, 1e-12), finite at 0 and 1; the one for the target
     is -logit(p), infinite there.
 
@@ -196,7 +198,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     >>> round(F.binary_cross_entropy(ag.tensor([0.5]), ag.tensor([1.0])).item(), 6)
     0.693147
     """
-    reduction = _reduction("binary_cross_entropy", reduction)
+    reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
     x, t = as_tensor(input), as_tensor(target)
     if x.dtype.kind != "f":
         raise DTypeError(f"binary_cross_entropy: the input must be floating point, got {x.dtype}")
@@ -240,18 +242,39 @@ class MSELoss(Function):
         return gx, gt, None
 
 
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    """The squared error (input - target)^2, reduced; the two broadcast as in PyTorch.
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None) -> Tensor:
+    """The squared error (input - target)^2, reduced, with PyTorch's arguments in PyTorch's
+    order; the two broadcast as in PyTorch. `weight` (the input's shape) rescales each element
+    and makes "mean" divide by the weights' sum, as torch does.
 
     >>> import autograd as ag
     >>> ag.mse_loss(ag.tensor([1.0, 3.0]), ag.tensor([0.0, 0.0])).item()
     5.0
+    >>> ag.mse_loss(ag.tensor([1.0, 3.0]), ag.tensor([0.0, 0.0]), weight=[3.0, 1.0]).item()
+    3.0
     """
-    reduction = _reduction("mse_loss", reduction)
+    reduction = _reduction("mse_loss", reduction, size_average, reduce)
     x, t = binary_operands(as_tensor(input), as_tensor(target))
     try:
         np.broadcast_shapes(x.shape, t.shape)
     except ValueError:
         raise ShapeError(f"mse_loss: input {x.shape} {x.dtype} and target {t.shape} {t.dtype} "
                          "do not broadcast") from None
-    return MSELoss.apply(x, t, reduction)
+    if weight is None:
+        return MSELoss.apply(x, t, reduction)
+    d = x - t  # the fused kernel has no weights
+    return _weighted("mse_loss", d * d, weight, x, reduction, mean_by_weights=True)
+
+
+def _weighted(op: str, loss: Tensor, weight, x: Tensor, reduction: str,
+              mean_by_weights: bool) -> Tensor:
+    """An elementwise loss rescaled by torch's optional per-element `weight` (the input's shape),
+    then reduced; "mean" divides by the weights' sum for mse and l1, as torch does (huber: by
+    the number of elements)."""
+    w = _elementwise_weight(op, "weight", weight, x, exact=True)
+    if w is not None:
+        loss = loss * w
+        if reduction == "mean" and mean_by_weights and loss.numel():  # empty: _reduce's NaN
+            return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
