@@ -72,6 +72,26 @@ def test_assigning_a_non_module_to_a_submodule_is_an_error():
     assert "fc" not in b._modules and "fc" in dict(b.named_parameters())
 
 
+def test_assigning_a_non_tensor_to_a_buffer_is_an_error():
+    bn = nn.BatchNorm1d(3)
+    running_mean = bn.running_mean
+    for value, kind in [(0, "int"), (np.zeros(3), "ndarray"), ([0.0] * 3, "list")]:
+        with pytest.raises(TypeError, match=rf"^BatchNorm1d: cannot assign '{kind}' as buffer "
+                                            r"'running_mean' \(Tensor or None expected\)$"):
+            bn.running_mean = value
+    assert bn.running_mean is running_mean and "running_mean" in bn.state_dict()
+    replacement = ag.ones(3)
+    bn.running_mean = replacement  # a Tensor replaces the buffer, keeping its place
+    assert bn.running_mean is replacement and list(bn._buffers)[0] == "running_mean"
+    bn.running_mean = None  # keeps the name registered, with no value, as torch
+    assert "running_mean" in bn._buffers and "running_mean" not in bn.state_dict()
+    bn.running_mean = nn.Identity()  # as torch, a Module replaces a buffer
+    assert "running_mean" not in bn._buffers and "running_mean" in bn._modules
+    with pytest.raises(TypeError, match=r"^Block: cannot assign 'float' as buffer 'stats' "
+                                        r"\(Tensor or None expected\)$"):
+        Block().register_buffer("stats", 1.5)
+
+
 def test_shared_parameter_listed_once():
     a = nn.Linear(2, 2)
     seq = nn.Sequential(a, a)

@@ -67,14 +67,18 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"assigning attributes")
         # As torch: a registered parameter name takes only a Parameter or None (which keeps the
-        # name registered), a submodule name also a Parameter; anything else would silently drop
-        # the name from parameters(), the optimizer and state_dict.
+        # name registered), a submodule name also a Parameter, a buffer name also a Tensor or a
+        # Module; anything else would silently drop the name from parameters(), the optimizer
+        # and state_dict.
         if not isinstance(value, Parameter):
             if name in self._parameters:
-                self._keep_registered(self._parameters, name, value, "parameter", "Parameter")
+                self._keep_registered(self._parameters, name, value, "parameter", "nn.Parameter")
                 return
             if name in self._modules and not isinstance(value, Module):
-                self._keep_registered(self._modules, name, value, "child module", "Module")
+                self._keep_registered(self._modules, name, value, "child module", "nn.Module")
+                return
+            if name in self._buffers and not isinstance(value, (Tensor, Module)):
+                self._keep_registered(self._buffers, name, value, "buffer", "Tensor")
                 return
         if isinstance(value, Parameter):
             table = self._parameters
@@ -95,9 +99,12 @@ class Module:
 
     def _keep_registered(self, table, name: str, value, role: str, expected: str) -> None:
         if value is not None:
-            raise TypeError(f"{type(self).__name__}: cannot assign '{type(value).__name__}' as "
-                            f"{role} '{name}' (nn.{expected} or None expected)")
+            raise self._wrong_type(name, value, role, expected)
         table[name] = None
+
+    def _wrong_type(self, name: str, value, role: str, expected: str) -> TypeError:
+        return TypeError(f"{type(self).__name__}: cannot assign '{type(value).__name__}' as "
+                         f"{role} '{name}' ({expected} or None expected)")
 
     def __getattr__(self, name: str):
         # Only called when normal lookup fails: parameters, buffers and submodules live in tables.
@@ -116,6 +123,8 @@ class Module:
 
     def register_buffer(self, name: str, value: Optional[Tensor]) -> None:
         """State that is saved in `state_dict` but is not a parameter (BatchNorm's running mean)."""
+        if value is not None and not isinstance(value, Tensor):  # as torch: no arrays, no numbers
+            raise self._wrong_type(name, value, "buffer", "Tensor")
         names = self.__dict__.setdefault("_buffer_names", set())
         names.add(name)
         self.__dict__.pop(name, None)
