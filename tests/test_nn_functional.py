@@ -1,5 +1,7 @@
 """nn.functional: losses and penalties against numpy formulas, torch where importable, and
 float64 gradcheck; each reduction mode."""
+import inspect
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -262,6 +264,22 @@ def test_weighted_regression_losses_match_torch(dtype, reduction, shape, target_
         for a, t in zip(leaves, tleaves):  # input, target and weight: all composed, in torch too
             np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), **tol,
                                        err_msg=f"{theirs.__name__} {reduction}")
+
+
+LOSSES = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+          "mse_loss", "l1_loss", "huber_loss"]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_loss_signatures_are_torchs(name):
+    """Names, order and defaults of every argument, so torch code passing them positionally or
+    by keyword works unchanged."""
+    torch = pytest.importorskip("torch")
+
+    def params(fn):
+        return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert params(getattr(F, name)) == params(getattr(torch.nn.functional, name))
 
 
 def test_reduction_and_shape_errors():
