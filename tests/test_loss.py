@@ -306,6 +306,16 @@ def _compare(ours_fn, torch_fn, arrays, dtype, grads_of=None):
         np.testing.assert_allclose(leaves[i].grad.numpy(), tleaves[i].grad.numpy(), **_tol(dtype))
 
 
+def _class_targets(rng, shape):
+    """(classes, class indices) for scores of `shape`; every third index is 1, a real class
+    that the tests also pass as ignore_index."""
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target = rng.integers(0, c, () if len(shape) == 1 else shape[:1] + shape[2:])
+    if target.size > 2:
+        target.flat[::3] = 1
+    return c, target
+
+
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -314,11 +324,7 @@ def _compare(ours_fn, torch_fn, arrays, dtype, grads_of=None):
 def test_cross_entropy_class_targets_vs_torch(backend, dtype, reduction, smoothing, shape):
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape) * 4
-    c = shape[0] if len(shape) == 1 else shape[1]
-    target_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
-    target = rng.integers(0, c, target_shape)
-    if target.size > 2:
-        target.flat[::3] = 1  # a custom ignore_index (a real class) on some targets
+    _, target = _class_targets(rng, shape)
     for ignore in (-100, 1):
         _compare(lambda a: ag.cross_entropy(a, target, None, None, ignore, None, reduction,
                                             smoothing),  # torch's positional order
@@ -349,13 +355,10 @@ def test_cross_entropy_probability_targets_vs_torch(backend, dtype, reduction, s
 def test_cross_entropy_class_weights_vs_torch(backend, dtype, reduction, smoothing, shape):
     rng = np.random.default_rng(len(shape) + 10)
     x = rng.standard_normal(shape) * 4
-    c = shape[0] if len(shape) == 1 else shape[1]
-    target = rng.integers(0, c, () if len(shape) == 1 else shape[:1] + shape[2:])
+    c, target = _class_targets(rng, shape)
     p = rng.random(shape)
     p /= p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
     w = (rng.random(c) * 2 + 0.1).astype(dtype)
-    if target.size > 2:
-        target.flat[::3] = 1  # ignore_index=1 below: a real class, ignored
     for ignore in (-100, 1):
         _compare(lambda a: ag.cross_entropy(a, target, w, None, ignore, None, reduction, smoothing),
                  lambda a: F.cross_entropy(a, torch.from_numpy(np.asarray(target)),
@@ -374,10 +377,7 @@ def test_cross_entropy_class_weights_vs_torch(backend, dtype, reduction, smoothi
 def test_nll_loss_vs_torch(dtype, reduction, weighted, shape):
     rng = np.random.default_rng(len(shape) + 20)
     x = rng.standard_normal(shape) * 3
-    c = shape[0] if len(shape) == 1 else shape[1]
-    target = rng.integers(0, c, () if len(shape) == 1 else shape[:1] + shape[2:])
-    if target.size > 2:
-        target.flat[::3] = 1  # ignore_index=1 below: a real class, ignored
+    c, target = _class_targets(rng, shape)
     w = (rng.random(c) * 2 + 0.1).astype(dtype) if weighted else None
     tw = None if w is None else torch.from_numpy(w)
     for ignore in (-100, 1):
