@@ -3,7 +3,8 @@ autograd) and in PyTorch, plus the peak memory of 100 steps.
 
 The step: Sequential(Linear(784, 512), ReLU(), Linear(512, 10)), F.cross_entropy, SGD(lr=0.1),
 float32, batches of 32, 128 and 1024; timings are medians of interleaved repeats (ours, numpy,
-torch, ours, ...) so load on the machine hits all three alike.
+torch, ours, ...) so load on the machine hits all three alike. Each step's row is followed by
+the row of its matrix products alone in each library (the floor under any implementation of it).
 """
 from __future__ import annotations
 
@@ -94,6 +95,21 @@ def _set_threads(n, torch):
     set_blas_threads(n)  # the numpy step's OpenBLAS too, or its "1 thread" rows run on all cores
 
 
+def products(matmul, convert, batch):
+    """The step's matrix products alone, with one library's matmul on its own arrays (convert:
+    numpy array -> that library's): x @ W1^T, a @ W2^T, then the backward's g2^T @ a, g2 @ W2 and
+    g1^T @ x (no gradient for the input). The floor under any implementation's step."""
+    rng = np.random.default_rng(1)
+    x, _ = _data(batch)
+    w1, w2, a, g1, g2 = (convert(rng.random(shape, dtype=np.float32)) for shape in
+                         ((512, 784), (10, 512), (batch, 512), (batch, 512), (batch, 10)))
+    x = convert(x)
+
+    def run():
+        matmul(x, w1.T), matmul(a, w2.T), matmul(g2.T, a), matmul(g2, w2), matmul(g1.T, x)
+    return run
+
+
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of this (torch-sized)
 # process would report the parent's peak.
 _PEAK = """
@@ -116,6 +132,8 @@ def peak_rss_mib(which: str) -> float:
 
 
 def main() -> None:
+    from autograd.backend import _c
+
     torch = optional("torch")
     rows = []
     for threads in THREADS:
@@ -127,6 +145,13 @@ def main() -> None:
             number = max(1, 4096 // batch)
             times = interleaved(fns, repeat=9, number=number, threads=threads)
             rows.append({"case": f"batch {batch}, {threads} thread(s)", **times})
+            fns = {"autograd": products(_c.matmul, np.asarray, batch),
+                   "numpy": products(np.matmul, np.asarray, batch)}
+            if torch is not None:
+                fns["torch"] = products(torch.matmul, torch.from_numpy, batch)
+            times = interleaved(fns, repeat=9, number=number, threads=threads)
+            rows.append({"case": f"batch {batch}, {threads} thread(s): its products alone",
+                         **times})
     print_table("training step: Linear-ReLU-Linear, cross-entropy, SGD (float32)", rows,
                 ["autograd", "numpy", "torch"])
     memory = {"autograd": peak_rss_mib("ours_step"), "numpy": peak_rss_mib("numpy_step")}
