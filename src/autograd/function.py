@@ -14,6 +14,8 @@ arrays and on Tensors alike: `apply` with no Tensor argument just runs `forward`
 array. So one formula runs on raw arrays in an ordinary backward (fast) and records itself when
 `backward(create_graph=True)` hands it Tensors (gradients of gradients).
 """
+from itertools import count
+
 import numpy as np
 
 from .errors import AnomalyError, AutogradError, DTypeError, GraphError, ShapeError, describe
@@ -21,6 +23,8 @@ from .grad_mode import _anomaly, _grad_enabled, creation_stack
 from .tensor import Tensor, _clock
 
 _new = object.__new__
+# Creation numbers, counting down: the engine's heap pops the newest node first (engine._walk).
+_next_seq = count(0, -1).__next__
 _FLOAT_SCALAR_TYPES = frozenset({np.float16, np.float32, np.float64, np.longdouble})
 
 
@@ -72,7 +76,15 @@ class Function:
         if has_tensor:
             ctx._inputs = args  # before forward: ctx.needs_input_grad works there, as in PyTorch
         try:
-            out = cls.forward(ctx, *datas)
+            # Plain calls for one or two arguments: a call with *datas cannot be inlined by the
+            # interpreter and costs a C-level frame (these run for every op).
+            n = len(datas)
+            if n == 1:
+                out = cls.forward(ctx, datas[0])
+            elif n == 2:
+                out = cls.forward(ctx, datas[0], datas[1])
+            else:
+                out = cls.forward(ctx, *datas)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(cls, e, datas) from None
         if not has_tensor:
@@ -89,6 +101,7 @@ class Function:
             result.data = out
             result.grad = None
             result._version = 0
+            result._hooks = result._alias = None
             result.requires_grad = True
             result.grad_fn = ctx
             result._out_index = 0
@@ -96,6 +109,7 @@ class Function:
             result = _wrap(out, ctx if record else None, 0)
         if record:
             ctx._stamp = _clock.now
+            ctx._seq = _next_seq()
             ctx._out = out  # no extra memory: consumers of the output hold it anyway
         if cls._output_is_view:  # also under no_grad: a view shares its base's version counter
             _mark_view(args[0], result)
@@ -144,7 +158,11 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple:
         """For each forward argument: is it a Tensor whose gradient is wanted?"""
-        return tuple([isinstance(a, Tensor) and a.requires_grad for a in self._inputs])
+        inputs = self._inputs
+        if len(inputs) == 2:  # most ops: no list comprehension's frame
+            a, b = inputs
+            return isinstance(a, Tensor) and a.requires_grad, isinstance(b, Tensor) and b.requires_grad
+        return tuple([isinstance(a, Tensor) and a.requires_grad for a in inputs])
 
     @property
     def next_functions(self) -> tuple:
@@ -214,6 +232,7 @@ def _wrap(value, node, index):
     t.data = value
     t.grad = None
     t._version = 0
+    t._hooks = t._alias = None
     if node is not None and (kind in _FLOAT_SCALAR_TYPES or value.dtype.kind == "f"):
         t.requires_grad = True
         t.grad_fn = node

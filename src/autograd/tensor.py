@@ -56,6 +56,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._version = 0
+        self._hooks = self._alias = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -69,6 +70,7 @@ class Tensor:
         t.grad_fn = None
         t.requires_grad = False
         t._version = 0
+        t._hooks = t._alias = None
         return t
 
     # ---- attributes -------------------------------------------------------------------------

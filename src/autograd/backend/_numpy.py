@@ -17,6 +17,8 @@ def relu(x):
 
 
 def relu_backward(g, x):
+    if type(x) is not np.ndarray and type(g) is not np.ndarray:  # numpy scalars: a numpy bool
+        return g if x > 0 else g * 0  # operand (g * (x > 0)) takes numpy's ~20x slower path
     return g * (x > 0)
 
 

@@ -344,7 +344,8 @@ def _binary(op, name: str, doc: str):
     """The public function of a two-input op, with PyTorch's operand promotion."""
 
     def function(a, b) -> Tensor:
-        return op.apply(*binary_operands(a, b))
+        a, b = binary_operands(a, b)
+        return op.apply(a, b)  # not apply(*...): see Function.apply
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = doc
