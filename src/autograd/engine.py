@@ -1,8 +1,9 @@
 """The backward pass: one iterative walk over the graph, no recursion anywhere.
 
-1. Count, for every node reachable from the roots, how many edges lead into it (its consumers).
-2. Walk from the roots; a node runs its backward once all its consumers have delivered their
-   gradients (Kahn's algorithm), so each gradient is complete before it is passed on.
+1. Nodes run newest first (a heap on the creation number `Function.apply` gives each node). Every
+   consumer of a node's output was created after the node, so when a node comes off the heap its
+   gradient is complete: one pass, with no separate count of each node's consumers.
+2. A node is scheduled when its first gradient arrives; a node nothing delivers to never runs.
 3. Gradients are summed back to each input's shape here, once (`unbroadcast`); no op does it.
 4. Unless the graph is retained, each node is freed as soon as its backward has run.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import math
 import sys
+from heapq import heappop, heappush
 from typing import Optional, Sequence
 
 import numpy as np
@@ -55,10 +57,11 @@ def _one(dtype):
 
 def _seed(root: Tensor, gradient, create_graph: bool):
     if gradient is None:
-        if root.data.size != 1:
+        data = root.data
+        if data.size != 1:
             raise GraphError(f"backward: grad can be implicitly created only for outputs with one "
                              f"element; this output has shape {root.shape}: pass gradient=")
-        one = np.ones(root.shape, dtype=root.dtype) if root.ndim else _one(root.dtype)
+        one = np.ones(data.shape, dtype=data.dtype) if data.ndim else _one(data.dtype)
         return Tensor._make(one) if create_graph else one
     g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=root.dtype)
     if g.shape != root.shape:
@@ -67,33 +70,6 @@ def _seed(root: Tensor, gradient, create_graph: bool):
         return g
     # A copy: the engine may hand this array on to a leaf's .grad.
     return np.array(g.data, dtype=root.dtype, copy=True) if root.ndim else root.dtype.type(g.data)
-
-
-def _count_consumers(roots) -> dict:
-    """For each node reachable from the roots, the number of graph edges that lead into it."""
-    deps = {}
-    stack = []
-    for r in roots:
-        node = r.grad_fn
-        if node is not None and node not in deps:
-            deps[node] = 0
-            stack.append(node)
-    while stack:
-        node = stack.pop()
-        inputs = node._inputs
-        if inputs is None:
-            raise GraphError(_freed_message(node))
-        for t in inputs:
-            if isinstance(t, Tensor) and t.requires_grad:
-                child = t.grad_fn
-                if child is not None:
-                    seen = deps.get(child)
-                    if seen is None:
-                        deps[child] = 1
-                        stack.append(child)
-                    else:
-                        deps[child] = seen + 1
-    return deps
 
 
 def _deliver(pending, node, index, g):
@@ -124,23 +100,31 @@ def _call_backward(node, waiting, create_graph, captured, captured_nodes):
     return type(node).backward(node, *slots), slots[0]
 
 
+_UNSCHEDULED = object()
+
+
 def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, leaf_grads):
-    deps = _count_consumers(roots)
-    pending = {}  # node -> the gradient of its output (see _deliver)
+    pending = {}  # node -> the gradient of its output (see _deliver); None until one arrives
+    heap = []     # (creation number, node): the newest node first
     for r, g in zip(roots, seeds):
-        if r.grad_fn is None:
+        node = r.grad_fn
+        if node is None:
             _deliver_leaf(leaf_grads, r, g)
-        else:
-            _deliver(pending, r.grad_fn, r._out_index, g)
-    ready = [n for n in pending if deps[n] == 0]
+            continue
+        if node not in pending:
+            pending[node] = None
+            heappush(heap, (node._seq, node))
+        _deliver(pending, node, r._out_index, g)
     anomaly = _anomaly.get()
     general = create_graph or bool(captured_nodes)
     ndarray = np.ndarray
-    while ready:
-        node = ready.pop()
-        waiting = pending.pop(node, None)
+    unscheduled = _UNSCHEDULED
+    while heap:
+        node = heappop(heap)[1]
+        waiting = pending.pop(node)
         inputs = node._inputs
-        in_grads = None
+        if inputs is None:
+            raise GraphError(_freed_message(node))
         if waiting is not None:
             if general or node._hooks or node._output_meta is not None or node._create_graph:
                 in_grads, g0 = _call_backward(node, waiting, create_graph, captured, captured_nodes)
@@ -156,30 +140,35 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
                 in_grads = _guard_zero(g0, in_grads)
             if anomaly:
                 _check_backward(node, in_grads)
-        else:
+        else:  # every consumer passed None: run nothing, but pass None on so the graph is freed
             in_grads = (None,) * len(inputs)
         for t, g in zip(inputs, in_grads):
+            if g is None:
+                if isinstance(t, Tensor) and t.grad_fn is not None and t.grad_fn not in pending:
+                    pending[t.grad_fn] = None  # nothing to add, but run it: it frees its inputs
+                    heappush(heap, (t.grad_fn._seq, t.grad_fn))
+                continue
             if not isinstance(t, Tensor) or not t.requires_grad:
                 continue
+            data = t.data
+            kind = type(g)
+            # Same numpy scalar type, or an array of the same shape and dtype: nothing to do.
+            if kind is not type(data) or (kind is ndarray and (g.shape != data.shape or g.dtype != data.dtype)):
+                g = _conform(g, data, node)
             child = t.grad_fn
-            if g is not None:
-                data = t.data
-                kind = type(g)
-                # Same numpy scalar type, or an array of the same shape and dtype: nothing to do.
-                if kind is not type(data) or (kind is ndarray and (g.shape != data.shape or g.dtype != data.dtype)):
-                    g = _conform(g, data, node)
-                if child is None:
-                    _deliver_leaf(leaf_grads, t, g)
-                elif child._output_meta is None:
-                    previous = pending.get(child)
-                    pending[child] = g if previous is None else previous + g
+            if child is None:
+                _deliver_leaf(leaf_grads, t, g)
+            elif child._output_meta is None:
+                previous = pending.get(child, unscheduled)
+                if previous is unscheduled:
+                    heappush(heap, (child._seq, child))
+                    pending[child] = g
                 else:
-                    _deliver(pending, child, t._out_index, g)
-            if child is not None:
-                left = deps[child] - 1
-                deps[child] = left
-                if left == 0:
-                    ready.append(child)
+                    pending[child] = g if previous is None else previous + g
+            else:
+                if child not in pending:
+                    heappush(heap, (child._seq, child))
+                _deliver(pending, child, t._out_index, g)
         if not retain_graph:
             node._saved = None
             node._inputs = None
