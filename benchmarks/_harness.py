@@ -30,10 +30,11 @@ def median_time(fn, repeat: int = 7, number: int = 1, setup=None) -> float:
 SETTLE_SECONDS = 0.15
 
 
-def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1) -> dict:
+def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1, before=None) -> dict:
     """Median seconds per call of each function (None values are skipped) over `repeat` rounds
     that run them in turn, so load from elsewhere on the machine hits all alike. With threads > 1
-    each timed run starts after SETTLE_SECONDS and one untimed call that wakes its own pool."""
+    each timed run starts after SETTLE_SECONDS and one untimed call that wakes its own pool;
+    `before`, when given, runs untimed before each timed run."""
     fns = {name: fn for name, fn in fns.items() if fn is not None}
     for fn in fns.values():  # warm-up: page faults, allocators, thread pools, lazy imports
         fn()
@@ -43,6 +44,8 @@ def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1) -> di
             if threads > 1:
                 time.sleep(SETTLE_SECONDS)
                 fn()
+            if before is not None:
+                before()
             start = time.perf_counter()
             for _ in range(number):
                 fn()

@@ -13,78 +13,76 @@ import numpy as np
 
 import autograd as ag
 
-from _harness import environment, median_time, optional, print_table, write_json
+from _harness import environment, interleaved, optional, print_table, write_json
 
 CHAIN_STEPS = 50_000  # three ops per step: 150,000 nodes
 
 
-def _record_add(lib, shape):
+def _leaves(lib, values):
+    """Scalar (or 1-d) leaves that require grad in each library; None where it has no such type."""
     if lib == "autograd":
-        x = ag.tensor(np.ones(shape, np.float32), requires_grad=True)
-        y = ag.tensor(np.ones(shape, np.float32), requires_grad=True)
-    elif lib == "torch":
+        return [ag.tensor(np.asarray(v, np.float32), requires_grad=True) for v in values]
+    if lib == "torch":
         torch = optional("torch")
-        x = torch.ones(shape, requires_grad=True)
-        y = torch.ones(shape, requires_grad=True)
-    else:
-        Value = optional("micrograd.engine").Value
-        if shape != ():
-            return None
-        x, y = Value(1.0), Value(1.0)
+        return [torch.tensor(np.asarray(v, np.float32), requires_grad=True) for v in values]
+    if any(np.ndim(v) for v in values):
+        return None  # micrograd has scalars only
+    Value = optional("micrograd.engine").Value
+    return [Value(float(v)) for v in values]
+
+
+def _record_add(libs, shape) -> dict:
     n = 20_000
 
-    def record():
-        # Each result is dropped at once, as timeit measures it: a live list of 20,000 results
-        # would time the garbage collector's scans of that list, not the recording.
-        for _ in range(n):
-            x + y
+    def timer(lib):
+        leaves = _leaves(lib, [np.ones(shape), np.ones(shape)])
+        if leaves is None:
+            return None
+        x, y = leaves
 
-    return median_time(record, repeat=9) / n
+        def record():
+            # Each result is dropped at once, as timeit measures it: a live list of 20,000
+            # results would time the garbage collector's scans of that list, not the recording.
+            for _ in range(n):
+                x + y
+        return record
+
+    return {lib: t / n for lib, t in interleaved({lib: timer(lib) for lib in libs}, repeat=9).items()}
 
 
-def _one_op_graph(lib):
-    if lib == "autograd":
-        x = ag.tensor(1.0, requires_grad=True)
-        y = ag.tensor(2.0, requires_grad=True)
-    elif lib == "torch":
-        torch = optional("torch")
-        x = torch.tensor(1.0, requires_grad=True)
-        y = torch.tensor(2.0, requires_grad=True)
-    else:
-        Value = optional("micrograd.engine").Value
-        x, y = Value(1.0), Value(2.0)
-
-    def step():
-        z = x * y
-        z.backward()
-
+def _one_op_graph(libs) -> dict:
     n = 5_000
-    return median_time(lambda: [step() for _ in range(n)], repeat=7) / n
+
+    def timer(lib):
+        x, y = _leaves(lib, [1.0, 2.0])
+
+        def steps():
+            for _ in range(n):
+                z = x * y
+                z.backward()
+        return steps
+
+    fns = {lib: timer(lib) for lib in libs}
+    return {lib: t / n for lib, t in interleaved(fns, repeat=7, before=gc.collect).items()}
 
 
-def _chain(lib):
+def _chain(libs) -> dict:
     """y = relu(y * 0.999 + 0.001), built and backpropagated, garbage collector on."""
-    if lib == "autograd":
-        make = lambda: ag.tensor(0.5, requires_grad=True)  # noqa: E731
-    elif lib == "torch":
-        torch = optional("torch")
-        make = lambda: torch.tensor(0.5, requires_grad=True)  # noqa: E731
-    else:
-        Value = optional("micrograd.engine").Value
-        make = lambda: Value(0.5)  # noqa: E731
 
-    def run():
-        y = x0 = make()
-        for _ in range(CHAIN_STEPS):
-            y = (y * 0.999 + 0.001).relu()
-        y.backward()
-        return x0
+    def timer(lib):
+        def run():
+            (y,) = _leaves(lib, [0.5])
+            for _ in range(CHAIN_STEPS):
+                y = (y * 0.999 + 0.001).relu()
+            y.backward()
+        return run
 
-    gc.collect()
-    if lib != "micrograd":
-        return median_time(run, repeat=5)
-    # micrograd's topological sort recurses once per node: give it the depth and stack it needs.
-    return _in_deep_thread(lambda: median_time(run, repeat=3))
+    # micrograd's topological sort recurses once per node: every library runs in a thread with
+    # the depth and stack that needs, in turn, so that load from elsewhere hits all alike. Each
+    # run starts from a collected heap: micrograd's chain leaves reference cycles behind, which
+    # would otherwise be collected in the time of whichever library runs next.
+    fns = {lib: timer(lib) for lib in libs}
+    return _in_deep_thread(lambda: interleaved(fns, repeat=5, before=gc.collect))
 
 
 def _in_deep_thread(fn):
@@ -108,11 +106,13 @@ def main() -> dict:
     torch = optional("torch")
     if torch is not None:
         torch.set_num_threads(1)
+    record_0d, record_10, graph, chain = (_record_add(libs, ()), _record_add(libs, (10,)),
+                                          _one_op_graph(libs), _chain(libs))
     rows = [
-        {"case": "record x + y, 0-d", **{lib: _record_add(lib, ()) for lib in libs}},
-        {"case": "record x + y, (10,)", **{lib: _record_add(lib, (10,)) for lib in libs}},
-        {"case": "1-op graph forward + backward", **{lib: _one_op_graph(lib) for lib in libs}},
-        {"case": f"chain of {3 * CHAIN_STEPS:,} ops, build + backward (gc on)", **{lib: _chain(lib) for lib in libs}},
+        {"case": "record x + y, 0-d", **record_0d},
+        {"case": "record x + y, (10,)", **record_10},
+        {"case": "1-op graph forward + backward", **graph},
+        {"case": f"chain of {3 * CHAIN_STEPS:,} ops, build + backward (gc on)", **(chain or {})},
     ]
     print_table("Engine overhead on scalar graphs (median; ratio > 1 means autograd is faster)", rows, libs)
     payload = {"environment": environment(), "rows": rows}
