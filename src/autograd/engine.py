@@ -3,7 +3,8 @@
 1. Nodes run newest first (a heap on the creation number `Function.apply` gives each node). Every
    consumer of a node's output was created after the node, so when a node comes off the heap its
    gradient is complete: one pass, with no separate count of each node's consumers.
-2. A node is scheduled when its first gradient arrives; a node nothing delivers to never runs.
+2. A node is scheduled when its first delivery arrives (a gradient, or None from a consumer that
+   gives it none), so every node reachable from the roots runs once.
 3. Gradients are summed back to each input's shape here, once (`unbroadcast`); no op does it.
 4. Unless the graph is retained, each node is freed as soon as its backward has run.
 """
