@@ -33,6 +33,14 @@ def test_gradients_accumulate_across_backward_calls():
     assert values(x.grad) == [2.0, 4.0]
 
 
+def test_scalar_gradients_accumulate_into_the_same_grad_tensor():
+    x = ag.tensor(1.0, requires_grad=True)
+    (x * 2).backward()
+    g = x.grad
+    (x * 3).backward()
+    assert x.grad is g and g.item() == 5.0 and g.dtype == ag.float32  # as torch: in place
+
+
 def test_retain_graph_allows_second_backward():
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     w = ag.tensor([3.0, -1.0], requires_grad=True)

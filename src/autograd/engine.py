@@ -322,6 +322,9 @@ def _accumulate(leaf: Tensor, g, create_graph: bool):
         if type(acc) is np.ndarray and acc.flags.writeable and acc.shape == np.shape(g):
             np.add(acc, g, out=acc, casting="unsafe")
             leaf.grad._mark_modified()
+        elif type(acc) is type(g) and type(acc) is not np.ndarray:  # numpy scalars of one type:
+            leaf.grad.data = acc + g  # the same .grad tensor, updated, as for arrays and in torch
+            leaf.grad._mark_modified()
         else:
             leaf.grad = Tensor._make(acc + g)
 
