@@ -217,3 +217,175 @@ def test_summary_lists_a_container_with_its_own_parameters():
     s = Block().summary((2, 4))
     assert [row[0] for row in s.rows] == ["fc (Linear)", "bn (BatchNorm1d)", "block (Block)"]
     assert [row[2] for row in s.rows] == [15, 6, 3] and s.total_params == 24
+
+
+# ---- register_buffer, register_parameter, add_module: torch's name checks -----------------------
+def _holder():
+    m = nn.Module()
+    m.attr = 3
+    m.p = nn.Parameter(ag.zeros(1))
+    m.sub = nn.Linear(1, 1)
+    m.register_buffer("b", ag.zeros(1))
+    return m
+
+
+REGISTER = {  # method: (a valid value, the table that may already hold the name)
+    "register_buffer": (lambda: ag.ones(1), "b"),
+    "register_parameter": (lambda: nn.Parameter(ag.ones(1)), "p"),
+    "add_module": (lambda: nn.Identity(), "sub"),
+}
+KIND = {"register_buffer": "buffer", "register_parameter": "parameter", "add_module": "module"}
+
+
+@pytest.mark.parametrize("method", list(REGISTER))
+@pytest.mark.parametrize("name, error, message", [
+    (1, TypeError, r"name should be a string, got int 1"),
+    (None, TypeError, r"name should be a string, got NoneType"),
+    ("", KeyError, r"name can\W+t be empty string"),
+    ("a.b", KeyError, r"name can\W+t contain \W+.\W+, got \W+a\.b"),
+    ("attr", KeyError, r"attribute 'attr' already exists"),  # a plain attribute
+    ("forward", KeyError, r"attribute 'forward' already exists"),  # a method
+    ("training", KeyError, r"attribute 'training' already exists"),
+])
+def test_register_rejects_names_as_torch(method, name, error, message):
+    m = _holder()
+    before = {t: dict(getattr(m, t)) for t in ("_parameters", "_buffers", "_modules")}
+    value, _ = REGISTER[method]
+    with pytest.raises(error, match=rf"Module.{method}: .*{message}"):
+        getattr(m, method)(name, value())
+    assert {t: dict(getattr(m, t)) for t in before} == before and m.attr == 3
+
+
+@pytest.mark.parametrize("method", list(REGISTER))
+def test_register_rejects_a_name_held_by_another_kind(method):
+    m = _holder()
+    value, own = REGISTER[method]
+    for other in {"b", "p", "sub"} - {own}:
+        held = getattr(m, other)
+        with pytest.raises(KeyError, match=rf"attribute '{other}' already exists"):
+            getattr(m, method)(other, value())
+        assert getattr(m, other) is held
+    replacement = value()  # re-registering a name of its own kind replaces it, in place
+    getattr(m, method)(own, replacement)
+    assert getattr(m, own) is replacement
+
+
+def test_register_none_keeps_the_name():
+    m = nn.Module()
+    m.register_buffer("n", None)
+    m.register_parameter("q", None)
+    m.add_module("m", None)
+    assert m.n is None and m.q is None and m.m is None
+    assert list(m.state_dict()) == [] and list(m.named_buffers()) == []
+    with pytest.raises(KeyError, match="attribute 'n' already exists"):
+        m.register_parameter("n", None)  # the name is taken even with no value, as torch
+
+
+def test_register_rejects_values_of_the_wrong_type_as_torch():
+    m = nn.Module()
+    with pytest.raises(TypeError, match=r"^Module: cannot assign 'ndarray' as buffer 'x' "
+                                        r"\(Tensor or None expected\)$"):
+        m.register_buffer("x", np.zeros(2))
+    with pytest.raises(TypeError, match=r"^Module: cannot assign 'Tensor' as parameter 'x' "
+                                        r"\(nn.Parameter or None expected\)$"):
+        m.register_parameter("x", ag.zeros(2))  # a plain tensor: not silently an attribute
+    with pytest.raises(TypeError, match=r"^Module: cannot assign 'int' as child module 'x' "
+                                        r"\(nn.Module or None expected\)$"):
+        m.add_module("x", 3)
+    assert not hasattr(m, "x") and not m._parameters and not m._buffers and not m._modules
+
+
+def test_register_before_init_is_a_clear_error():
+    class Early(nn.Module):
+        def __init__(self):
+            self.register_buffer("b", ag.zeros(1))
+
+    with pytest.raises(AttributeError, match=r"Early: call super\(\).__init__\(\) before "
+                                             r"registering a buffer"):
+        Early()
+
+
+def test_setattr_with_a_parameter_takes_register_parameters_checks():
+    m = nn.Module()
+    with pytest.raises(KeyError, match="attribute 'forward' already exists"):
+        m.forward = nn.Parameter(ag.zeros(1))
+    m.w = 3  # a plain attribute is replaced by a parameter, as torch
+    m.w = nn.Parameter(ag.zeros(1))
+    assert "w" not in m.__dict__ and [n for n, _ in m.named_parameters()] == ["w"]
+
+
+def test_non_persistent_buffers_are_not_saved_nor_expected():
+    m = nn.Module()
+    m.register_buffer("saved", ag.ones(2))
+    m.register_buffer("cache", ag.full((2,), 3.0), persistent=False)
+    assert [n for n, _ in m.named_buffers()] == ["saved", "cache"]
+    assert list(m.state_dict()) == ["saved"]
+    m.load_state_dict({"saved": np.zeros(2)})  # strict: "cache" is not missing
+    with pytest.raises(KeyError, match=r"unexpected keys \['cache'\]"):
+        m.load_state_dict({"saved": np.zeros(2), "cache": np.zeros(2)})
+    np.testing.assert_array_equal(m.cache.numpy(), [3.0, 3.0])  # the failed load left it
+    m.cache = ag.zeros(3)  # assigning a Tensor keeps it a non-persistent buffer
+    assert list(m.state_dict()) == ["saved"] and m.cache.shape == (3,)
+    m.register_buffer("cache", ag.zeros(3))  # re-registered persistent: saved again
+    assert list(m.state_dict()) == ["saved", "cache"]
+    m.register_buffer("cache", ag.zeros(3), persistent=False)
+    m.cache = nn.Parameter(ag.ones(1))  # a parameter now: saved, as torch
+    assert list(m.state_dict()) == ["cache", "saved"]
+
+
+def test_a_deleted_buffer_can_be_registered_again():
+    m = nn.Module()
+    m.register_buffer("b", ag.ones(2), persistent=False)
+    del m.b
+    assert not hasattr(m, "b") and "b" not in m._buffers
+    m.register_buffer("b", ag.zeros(3))  # persistent this time: no stale non-persistence
+    assert m.b.shape == (3,) and list(m.state_dict()) == ["b"]
+    del m.b
+    m.b = ag.zeros(1)  # as torch: after del, a plain assignment is a plain attribute
+    assert "b" not in m._buffers and list(m.state_dict()) == []
+
+
+def _tied():
+    a = nn.Linear(1, 1)
+    s = nn.Sequential(a, a)
+    s.register_buffer("b1", ag.zeros(1))
+    a.register_buffer("ab", ag.zeros(1))
+    s.tied = a.weight
+    return s
+
+
+def test_named_members_take_torchs_arguments():
+    s = _tied()
+    names = lambda pairs: [n for n, _ in pairs]  # noqa: E731
+    assert names(s.named_parameters()) == ["tied", "0.bias"]
+    assert names(s.named_parameters(remove_duplicate=False)) == [
+        "tied", "0.weight", "0.bias", "1.weight", "1.bias"]
+    assert names(s.named_parameters(prefix="m", recurse=False)) == ["m.tied"]
+    assert names(s.named_parameters("m")) == ["m.tied", "m.0.bias"]
+    assert names(s.named_buffers()) == ["b1", "0.ab"]
+    assert names(s.named_buffers(remove_duplicate=False)) == ["b1", "0.ab", "1.ab"]
+    assert names(s.named_buffers("x", False)) == ["x.b1"]
+    assert [p is s.tied for p in s.parameters(recurse=False)] == [True]
+    assert [b is s.b1 for b in s.buffers(False)] == [True] and len(list(s.buffers())) == 2
+    assert names(s.named_modules(remove_duplicate=False)) == ["", "0", "1"]
+    assert names(s.named_modules(prefix="x")) == ["x", "x.0"]
+
+
+def test_named_members_match_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _tied(), torch.nn.Sequential(*[torch.nn.Linear(1, 1)] * 2)
+    theirs.register_buffer("b1", torch.zeros(1))
+    theirs[0].register_buffer("ab", torch.zeros(1))
+    theirs.tied = theirs[0].weight
+    for method in ("named_parameters", "named_buffers"):
+        for kwargs in ({}, {"remove_duplicate": False}, {"recurse": False}, {"prefix": "m"}):
+            assert ([n for n, _ in getattr(ours, method)(**kwargs)]
+                    == [n for n, _ in getattr(theirs, method)(**kwargs)]), (method, kwargs)
+    import inspect
+
+    for method in ("register_buffer", "register_parameter", "add_module", "named_parameters",
+                   "named_buffers", "parameters", "buffers", "named_modules"):
+        ours_params = inspect.signature(getattr(nn.Module, method)).parameters
+        theirs_params = inspect.signature(getattr(torch.nn.Module, method)).parameters
+        assert [(p.name, p.default) for p in ours_params.values()] == [
+            (p.name, p.default) for p in theirs_params.values()], method

@@ -59,13 +59,12 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
     # ---- registration by assignment -------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
-        if "_parameters" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
-                                 f"assigning attributes")
+        self._require_init("assigning attributes")
         # As torch: a registered parameter name takes only a Parameter or None (which keeps the
         # name registered), a submodule name also a Parameter, a buffer name also a Tensor or a
         # Module; anything else would silently drop the name from parameters(), the optimizer
@@ -84,18 +83,28 @@ class Module:
             table = self._parameters
         elif isinstance(value, Module):
             table = self._modules
-        elif name in self.__dict__.get("_buffer_names", ()):
+        elif name in self._buffers:  # a Tensor: the buffer keeps its place and persistence
             table = self._buffers
         else:
             table = None
         for other in (self._parameters, self._buffers, self._modules):
             if other is not table:
                 other.pop(name, None)
+        if table is not self._buffers:
+            self._non_persistent_buffers_set.discard(name)
         if table is None:
             object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+        if table is self._parameters:  # as torch, through register_parameter's name checks
+            self.register_parameter(name, value)
         else:
             table[name] = value  # a replaced entry keeps its place (state_dict order), as in torch
-            self.__dict__.pop(name, None)
+
+    def _require_init(self, doing: str) -> None:
+        if "_non_persistent_buffers_set" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
+                                 f"{doing}")
 
     def _keep_registered(self, table, name: str, value, role: str, expected: str) -> None:
         if value is not None:
@@ -118,25 +127,62 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, value: Optional[Tensor]) -> None:
-        """State that is saved in `state_dict` but is not a parameter (BatchNorm's running mean)."""
-        if value is not None and not isinstance(value, Tensor):  # as torch: no arrays, no numbers
-            raise self._wrong_type(name, value, "buffer", "Tensor")
-        names = self.__dict__.setdefault("_buffer_names", set())
-        names.add(name)
-        self.__dict__.pop(name, None)
-        self._buffers[name] = value
+    def _check_name(self, method: str, kind: str, name, table: dict) -> None:
+        """torch's checks of a name given to register_buffer, register_parameter or add_module:
+        a dotted or empty name could never be reached by attribute access or state_dict keys,
+        and one that already names another attribute would be shadowed by it (or shadow it)."""
+        where = f"{type(self).__name__}.{method}"
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: {kind} name should be a string, got "
+                            f"{type(name).__name__} {name!r}")
+        if "." in name:
+            raise KeyError(f"{where}: {kind} name can't contain \".\", got {name!r}")
+        if name == "":
+            raise KeyError(f"{where}: {kind} name can't be empty string \"\"")
+        if hasattr(self, name) and name not in table:
+            raise KeyError(f"{where}: attribute {name!r} already exists")
 
-    def register_parameter(self, name: str, value: Optional[Parameter]) -> None:
-        if value is None:
-            self._parameters[name] = None
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """State that moves with the module (`to`, `state_dict`) but is not trained, as
+        BatchNorm's running mean; a non-persistent buffer is left out of `state_dict`, for state
+        that is derived or too large to save.
+
+        >>> import autograd as ag
+        >>> m = ag.nn.Module()
+        >>> m.register_buffer("mean", ag.zeros(2))
+        >>> m.register_buffer("cache", ag.zeros(2), persistent=False)
+        >>> [name for name, _ in m.named_buffers()], list(m.state_dict())
+        (['mean', 'cache'], ['mean'])
+        """
+        self._require_init("registering a buffer")
+        self._check_name("register_buffer", "buffer", name, self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):  # as torch: no arrays, numbers
+            raise self._wrong_type(name, tensor, "buffer", "Tensor")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
         else:
-            setattr(self, name, value)
+            self._non_persistent_buffers_set.add(name)
+
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        """A parameter under a name chosen at run time (`setattr` with a Parameter does the
+        same); None keeps the name registered with no value, as an optional bias."""
+        self._require_init("registering a parameter")
+        self._check_name("register_parameter", "parameter", name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise self._wrong_type(name, param, "parameter", "nn.Parameter")
+        self._parameters[name] = param
 
     def add_module(self, name: str, module: Optional["Module"]) -> None:
+        """A submodule under a name chosen at run time (Sequential's "0", "1", ...)."""
+        if module is not None and not isinstance(module, Module):
+            raise self._wrong_type(name, module, "child module", "nn.Module")
+        self._require_init("adding a submodule")
+        self._check_name("add_module", "module", name, self._modules)
         self._modules[name] = module
 
     # ---- calling ------------------------------------------------------------------------
@@ -150,15 +196,18 @@ class Module:
         return out
 
     # ---- traversal -----------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple]:
-        """(name, module) for this module and every submodule, depth first, each once."""
-        seen = set()
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple]:
+        """(name, module) for this module and every submodule, depth first; a module reached
+        twice is listed (with what it holds) once, unless not `remove_duplicate`."""
+        memo = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if module in memo:
                 continue
-            seen.add(id(module))
+            if remove_duplicate:
+                memo.add(module)
             yield name, module
             children = [(f"{name}.{k}" if name else k, m)
                         for k, m in module._modules.items() if m is not None]
@@ -183,27 +232,37 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return (m for _, m in self.named_children())
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple]:
-        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
+    def _named_members(self, table: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple]:
+        """(dotted name, value) of each module's `table`; a value held twice (a tied weight,
+        a module used twice) is listed once, unless not `remove_duplicate`."""
         seen = set()
-        for mname, module in self.named_modules(prefix):
-            for pname, p in module._parameters.items():
-                if p is None or id(p) in seen:
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
+        for mname, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
                     continue
-                seen.add(id(p))
-                yield (f"{mname}.{pname}" if mname else pname), p
+                if remove_duplicate:
+                    seen.add(id(value))
+                yield (f"{mname}.{name}" if mname else name), value
 
-    def parameters(self) -> Iterator[Parameter]:
-        return (p for _, p in self.named_parameters())
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple]:
+        """(dotted name, parameter) pairs, this module's own first; with `recurse` False only
+        this module's own."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def named_buffers(self) -> Iterator[tuple]:
-        for mname, module in self.named_modules():
-            for bname, b in module._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{bname}" if mname else bname), b
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def buffers(self) -> Iterator[Tensor]:
-        return (b for _, b in self.named_buffers())
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple]:
+        """(dotted name, buffer) pairs, non-persistent buffers included."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers(recurse=recurse))
 
     # ---- modes and gradients -------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -255,26 +314,23 @@ class Module:
         return self
 
     # ---- state ---------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and buffer as numpy arrays, by dotted name."""
-        state = OrderedDict()
+    def _state(self) -> Iterator[tuple]:
+        """(dotted name, tensor) of what state_dict saves: parameters and persistent buffers."""
         for mname, module in self.named_modules():
+            skip = module._non_persistent_buffers_set
             for table in (module._parameters, module._buffers):
                 for name, value in table.items():
-                    if value is not None:
-                        key = f"{mname}.{name}" if mname else name
-                        state[key] = np.array(value.data if isinstance(value, Tensor) else value)
-        return state
+                    if value is not None and not (table is module._buffers and name in skip):
+                        yield (f"{mname}.{name}" if mname else name), value
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter and persistent buffer as numpy arrays, by dotted name."""
+        return OrderedDict((key, np.array(value.data)) for key, value in self._state())
 
     def load_state_dict(self, state_dict, strict: bool = True):
-        """Copy values into the parameters and buffers in place; with `strict`, the key sets
-        must match. Returns (missing_keys, unexpected_keys)."""
-        own = {}
-        for mname, module in self.named_modules():
-            for table in (module._parameters, module._buffers):
-                for name, value in table.items():
-                    if value is not None:
-                        own[f"{mname}.{name}" if mname else name] = value
+        """Copy values into the parameters and persistent buffers in place; with `strict`, the
+        key sets must match. Returns (missing_keys, unexpected_keys)."""
+        own = dict(self._state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
