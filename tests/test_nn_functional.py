@@ -364,3 +364,32 @@ def test_cross_entropy_through_a_model_matches_torch():
         opt.step(), topt.step()
     np.testing.assert_allclose(np.asarray(model.weight.data), ref.weight.detach().numpy(),
                                rtol=1e-11)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("shape, target_shape", [((3, 1), (3,)), ((1,), ()), ((2, 3), (1, 3))])
+def test_regression_losses_warn_as_torch_when_the_target_broadcasts(name, shape, target_shape):
+    """(N, 1) predictions against (N,) targets make an (N, N) loss: torch warns, and so do we,
+    from the caller's line; the broadcast values are torch's."""
+    import warnings
+
+    x, y = _rand(*shape, seed=20), _rand(*target_shape, seed=21)
+    with pytest.warns(UserWarning) as record:
+        out = getattr(F, name)(ag.tensor(x), ag.tensor(y), reduction="none")
+    assert [str(w.message) for w in record] == [
+        f"{name}: using a target size {target_shape} that is different to the input size "
+        f"{shape}. This will likely lead to incorrect results due to broadcasting. Please "
+        f"ensure they have the same size."]
+    assert record[0].filename == __file__
+    assert out.shape == np.broadcast_shapes(shape, target_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same shape: silent
+        getattr(F, name)(ag.tensor(x), ag.tensor(x))
+        with pytest.raises(ag.ShapeError, match=rf"{name}: input \(2, 3\) float64 and target "
+                                                r"\(2,\) float64 do not broadcast"):
+            getattr(F, name)(ag.tensor(_rand(2, 3)), ag.tensor(_rand(2)))
+    torch = pytest.importorskip("torch")
+    with pytest.warns(UserWarning, match="Using a target size"):
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(x), torch.tensor(y),
+                                                    reduction="none")
+    np.testing.assert_allclose(out.numpy(), theirs.numpy(), rtol=1e-12)

@@ -12,10 +12,7 @@ existing ops, so their gradients come from the engine.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Iterable
-
-import numpy as np
 
 from ..creation import default_generator
 from ..errors import ShapeError
@@ -25,7 +22,7 @@ from ..ops.activation import elu, leaky_relu, softplus
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.linalg import linear
 from ..ops.class_loss import cross_entropy, nll_loss
-from ..ops.loss import (_reduction, _weighted, binary_cross_entropy,
+from ..ops.loss import (_broadcast_target, _reduction, _weighted, binary_cross_entropy,
                         binary_cross_entropy_with_logits, mse_loss)
 from ..ops._common import as_tensor
 from ..tensor import Tensor
@@ -36,26 +33,6 @@ __all__ = [
     "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "nll_loss", "l1_penalty", "l2_penalty",
 ]
-
-def _broadcasts(a: tuple, b: tuple) -> bool:
-    try:
-        np.broadcast_shapes(a, b)
-        return True
-    except ValueError:
-        return False
-
-
-def _same_shape(input: Tensor, target: Tensor, op: str, strict: bool = True) -> None:  # noqa: A002
-    if input.shape == target.shape:
-        return
-    if not strict and _broadcasts(input.shape, target.shape):
-        # PyTorch broadcasts these losses with a warning; so do we.
-        warnings.warn(f"{op}: target shape {target.shape} differs from input shape "
-                      f"{input.shape}; they are broadcast, which is rarely what was meant",
-                      UserWarning, stacklevel=3)
-        return
-    raise ShapeError(f"{op}: input and target must have the same shape, got input "
-                     f"{input.shape} {input.dtype} and target {target.shape} {target.dtype}")
 
 
 # ---- activations and layers --------------------------------------------------------------
@@ -104,7 +81,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     """
     reduction = _reduction("l1_loss", reduction, size_average, reduce)
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
-    _same_shape(input, target, "l1_loss", strict=False)
+    _broadcast_target("l1_loss", input, target)
     return _weighted("l1_loss", abs(input - target), weight, input, reduction, True)
 
 
@@ -115,7 +92,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,  # no
     of elements (as torch, unlike mse_loss and l1_loss)."""
     reduction = _reduction("huber_loss", reduction)
     input, target = as_tensor(input), as_tensor(target)  # noqa: A001
-    _same_shape(input, target, "huber_loss", strict=False)
+    _broadcast_target("huber_loss", input, target)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target

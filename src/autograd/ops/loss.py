@@ -215,11 +215,30 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return BinaryCrossEntropy.apply(x, t, weight, reduction)
 
 
-def _broadcasts_to(shape, target) -> bool:
+def _broadcast_shape(a: tuple, b: tuple):
+    """The shape a and b broadcast to, or None when they do not."""
     try:
-        return np.broadcast_shapes(shape, target) == target
+        return np.broadcast_shapes(a, b)
     except ValueError:
-        return False
+        return None
+
+
+def _broadcasts_to(shape, target) -> bool:
+    return _broadcast_shape(shape, target) == target
+
+
+def _broadcast_target(op: str, x: Tensor, t: Tensor) -> None:
+    """A target of another shape than the input's broadcasts, as in torch, and with torch's
+    warning: it is rarely meant, as (N, 1) predictions against (N,) targets give an (N, N)
+    loss whose mean is silently wrong."""
+    if x.shape == t.shape:
+        return
+    if _broadcast_shape(x.shape, t.shape) is None:
+        raise ShapeError(f"{op}: input {x.shape} {x.dtype} and target {t.shape} {t.dtype} "
+                         "do not broadcast")
+    warnings.warn(f"{op}: using a target size {t.shape} that is different to the input size "
+                  f"{x.shape}. This will likely lead to incorrect results due to broadcasting. "
+                  "Please ensure they have the same size.", UserWarning, stacklevel=3)
 
 
 class MSELoss(Function):
@@ -245,8 +264,9 @@ class MSELoss(Function):
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
              weight=None) -> Tensor:
     """The squared error (input - target)^2, reduced, with PyTorch's arguments in PyTorch's
-    order; the two broadcast as in PyTorch. `weight` (the input's shape) rescales each element
-    and makes "mean" divide by the weights' sum, as torch does.
+    order; a target of another shape broadcasts, with a warning, as in PyTorch. `weight` (the
+    input's shape) rescales each element and makes "mean" divide by the weights' sum, as torch
+    does.
 
     >>> import autograd as ag
     >>> ag.mse_loss(ag.tensor([1.0, 3.0]), ag.tensor([0.0, 0.0])).item()
@@ -256,11 +276,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     """
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
     x, t = binary_operands(as_tensor(input), as_tensor(target))
-    try:
-        np.broadcast_shapes(x.shape, t.shape)
-    except ValueError:
-        raise ShapeError(f"mse_loss: input {x.shape} {x.dtype} and target {t.shape} {t.dtype} "
-                         "do not broadcast") from None
+    _broadcast_target("mse_loss", x, t)
     if weight is None:
         return MSELoss.apply(x, t, reduction)
     d = x - t  # the fused kernel has no weights
