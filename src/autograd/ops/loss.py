@@ -32,9 +32,11 @@ def _scale(g, reduction, count, shape):
     return g / count if reduction == "mean" else g
 
 
-def _reduction(op: str, reduction: str, size_average=None, reduce=None) -> str:
+def _reduction(op: str, reduction: str, size_average=None, reduce=None,
+               stacklevel: int = 3) -> str:
     """The checked reduction; torch's deprecated size_average / reduce pair decides it when
-    either is given, with a warning as in torch."""
+    either is given, with a warning as in torch, pointing `stacklevel` frames up: at the user's
+    line (from a loss function, the default; a loss module's constructor sits deeper)."""
     if size_average is not None or reduce is not None:
         for name, flag in (("size_average", size_average), ("reduce", reduce)):
             # anything else is likely an argument in our former order (a reduction string,
@@ -47,7 +49,7 @@ def _reduction(op: str, reduction: str, size_average=None, reduce=None) -> str:
         size_average = True if size_average is None else size_average
         reduction = ("mean" if size_average else "sum") if reduce else "none"
         warnings.warn(f"{op}: size_average and reduce are deprecated (as in PyTorch); use "
-                      f"reduction={reduction!r} instead", UserWarning, stacklevel=3)
+                      f"reduction={reduction!r} instead", UserWarning, stacklevel=stacklevel)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, "
                          f"got {reduction!r}")
