@@ -1,22 +1,31 @@
 /* gemm_thin.c: gemm.c's paths for thin products (AVX-512 float32), where the packed kernel
  * spends more on padding, packing and edges than on arithmetic.
  *
- * ---- n <= 32: dot products four depths at a time.
+ * ---- n <= 32: dot products, several depths and columns per vector.
  *
  * With n <= 32 the packed kernel wastes much of its 12 x 32 tile on zero padding, or, computing
- * C^T instead, spends its time transposing A into panels for little reuse. Here A is read in place (its rows are
- * contiguous along k) and B is packed once, in groups of four columns: for each group and each
- * four depths p..p+3 one vector [column j: B[p..p+3][j] | column j+1: ... | j+2 | j+3], zero
- * past k and n. A row's four values A[i][p..p+3] are loaded into every 128-bit lane, so one FMA
- * adds four depths of four columns, and a tile of rows x groups (up to 24 accumulators) runs
- * through k loading each row of A once (past four groups, once per chunk of three groups). At the end four rows' accumulators of one group reduce
- * to one vector in three shuffle-and-add rounds plus a permute: the rows of a 4 x 4 block of C.
- * (The previous form, one column per accumulator and 16 depths per FMA, spent more on the
- * horizontal sums than on the FMAs when k was about 128.)
+ * C^T instead, spends its time transposing A into panels for little reuse. Here A is read in
+ * place (its rows are contiguous along k) and B is packed once, in groups of columns, one vector
+ * per group and step of depths, zero past k and n, in one of two layouts:
+ *   - four columns per group, four depths per step: 128-bit lane q holds column 4g + q at depths
+ *     4s..4s+3, and A's four values A[i][4s..4s+3] are loaded into every lane;
+ *   - two columns per group, eight depths per step: [column 2g at 8s..8s+7 | column 2g + 1 at
+ *     8s..8s+7], and A's eight values into both 256-bit halves;
+ * so one FMA adds sixteen products either way. Two columns pad n = 10 (a 10-class head) to 10
+ * rather than 12 columns, and on this Zen 5 they ran every n <= 10 faster (n = 8: 170 -> 197
+ * GFLOPS); past that, a row's longer reduction and the registers that more groups take cost
+ * more than they save, so n > 10 keeps four columns. A tile of rows x groups (up to 25
+ * accumulators) runs through k loading each row of A once (four columns past four groups: once
+ * per chunk of three groups). At the end, four-column accumulators of four rows and one group
+ * reduce to one vector (three shuffle-and-add rounds plus a permute): the rows of a 4 x 4 block
+ * of C. Two-column accumulators of one row first fold pairs of groups into that four-column
+ * form, then four of those reduce the same way to 16 columns of the row.
  *
- * Numerics: lane p mod 4 of an accumulator sums the terms of those depths in p order (FMA), then
- * (s0 + s2) + (s1 + s3), then c = alpha * ab + beta * c (one rounding, fma). Threads take
- * disjoint blocks of rows, so the result does not depend on the thread count.
+ * Numerics: lane p mod 4 of an accumulator sums the terms of those depths in p order (FMA; with
+ * two columns per group, depths p mod 8 in one half and p + 4 mod 8 in the other, added when
+ * folded), then (s0 + s2) + (s1 + s3), then c = alpha * ab + beta * c (one rounding, fma). The
+ * layout is fixed by n, threads take disjoint tiles of rows, and a row's arithmetic does not
+ * depend on its tile: the result does not depend on the thread count.
  */
 #include "gemm_internal.h"
 
@@ -31,61 +40,115 @@
 #define THIN_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
 
 #define VF 16      /* floats per vector */
-#define DG 4       /* depths per 128-bit lane, and columns per group */
-#define MAX_ROWS 16
+#define MAX_ROWS 12
+#define MAX_GROUPS 5
 
-/* Packed B: vector (g, s) at bp + (g * steps + s) * VF. */
-THIN_TARGET static void pack_b_groups(const struct ag_thin_f32 *t, float *bp, int64_t steps)
+/* The two-column layout for this n (see the top of the file). */
+static int two_columns(int64_t n)
 {
-    const int64_t k = t->k, n = t->n, groups = (n + DG - 1) / DG;
+    return n <= 10;
+}
+
+/* Four rows of 16 columns as four vectors, vector j's 128-bit lane q holding column 4j + q at
+ * the four depths (4 x 4 transposes within lanes, then across them). */
+THIN_TARGET static inline void transpose_rows4(const __m512 r[4], __m512 g[4])
+{
+    const __m512d a0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1]));
+    const __m512d a1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
+    const __m512d a2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3]));
+    const __m512d a3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[2], r[3]));
+    const __m512 c0 = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+    const __m512 c1 = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+    const __m512 c2 = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+    const __m512 c3 = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    const __m512 x02 = _mm512_shuffle_f32x4(c0, c1, 0x88), x13 = _mm512_shuffle_f32x4(c0, c1, 0xdd);
+    const __m512 y02 = _mm512_shuffle_f32x4(c2, c3, 0x88), y13 = _mm512_shuffle_f32x4(c2, c3, 0xdd);
+    g[0] = _mm512_shuffle_f32x4(x02, y02, 0x88), g[1] = _mm512_shuffle_f32x4(x13, y13, 0x88);
+    g[2] = _mm512_shuffle_f32x4(x02, y02, 0xdd), g[3] = _mm512_shuffle_f32x4(x13, y13, 0xdd);
+}
+
+/* Four-column layout: vector (g, s) at bp + (g * steps + s) * VF. */
+THIN_TARGET static void pack_b_fours(const struct ag_thin_f32 *t, float *bp, int64_t steps)
+{
+    const int64_t k = t->k, n = t->n, groups = (n + 3) / 4;
     if (t->csb == 1) {  /* rows of B: four at a time, transposed as 4 x 4 blocks in lanes */
         for (int64_t j0 = 0; j0 < n; j0 += VF)  /* sixteen columns (four groups) at a time */
         for (int64_t s = 0; s < steps; s++) {
             const __mmask16 cols = (__mmask16)(n - j0 >= VF ? 0xffff : (1u << (n - j0)) - 1);
-            __m512 r[DG];
-            for (int d = 0; d < DG; d++)
-                r[d] = DG * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (DG * s + d) * t->rsb + j0)
-                                      : _mm512_setzero_ps();
-            const __m512d a0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1]));
-            const __m512d a1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
-            const __m512d a2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3]));
-            const __m512d a3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[2], r[3]));
-            /* c[j]: lane q holds column 4q + j at the four depths */
-            const __m512 c0 = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-            const __m512 c1 = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-            const __m512 c2 = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-            const __m512 c3 = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-            const __m512 x02 = _mm512_shuffle_f32x4(c0, c1, 0x88), x13 = _mm512_shuffle_f32x4(c0, c1, 0xdd);
-            const __m512 y02 = _mm512_shuffle_f32x4(c2, c3, 0x88), y13 = _mm512_shuffle_f32x4(c2, c3, 0xdd);
-            const __m512 g[DG] = {_mm512_shuffle_f32x4(x02, y02, 0x88), _mm512_shuffle_f32x4(x13, y13, 0x88),
-                                  _mm512_shuffle_f32x4(x02, y02, 0xdd), _mm512_shuffle_f32x4(x13, y13, 0xdd)};
-            for (int64_t j = 0; j < DG && j0 / DG + j < groups; j++)
-                _mm512_store_ps(bp + ((j0 / DG + j) * steps + s) * VF, g[j]);
+            __m512 r[4], g[4];
+            for (int d = 0; d < 4; d++)
+                r[d] = 4 * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (4 * s + d) * t->rsb + j0)
+                                     : _mm512_setzero_ps();
+            transpose_rows4(r, g);
+            for (int64_t j = 0; j < 4 && j0 / 4 + j < groups; j++)
+                _mm512_store_ps(bp + ((j0 / 4 + j) * steps + s) * VF, g[j]);
         }
     } else {  /* rsb = 1, columns of B (a transposed view): four depths per load */
         for (int64_t j = 0; j < groups; j++)
             for (int64_t s = 0; s < steps; s++) {
-                const int64_t left = k - DG * s;
-                const __mmask8 depths = (__mmask8)(left >= DG ? 0xf : (1u << left) - 1);
-                for (int q = 0; q < DG; q++)
-                    _mm_store_ps(bp + (j * steps + s) * VF + q * DG,
-                                 DG * j + q < n ? _mm_maskz_loadu_ps(depths, t->b + (DG * j + q) * t->csb + DG * s)
-                                                : _mm_setzero_ps());
+                const int64_t left = k - 4 * s;
+                const __mmask8 depths = (__mmask8)(left >= 4 ? 0xf : (1u << left) - 1);
+                for (int q = 0; q < 4; q++)
+                    _mm_store_ps(bp + (j * steps + s) * VF + q * 4,
+                                 4 * j + q < n ? _mm_maskz_loadu_ps(depths, t->b + (4 * j + q) * t->csb + 4 * s)
+                                               : _mm_setzero_ps());
             }
     }
 }
 
-/* [rows 0..3 of column 4g + q in lane q] from four rows' accumulators, then as C's rows: lane r
- * = row r, columns 4g..4g+3. */
-THIN_TARGET static inline __m512 reduce_rows4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+/* Two-column layout: vector (g, s) at bp + (g * steps + s) * VF, 128-bit lanes [2g at
+ * 8s..8s+3 | 2g at 8s+4..8s+7 | 2g+1 at 8s..8s+3 | 2g+1 at 8s+4..8s+7]. */
+THIN_TARGET static void pack_b_pairs(const struct ag_thin_f32 *t, float *bp, int64_t steps)
+{
+    const int64_t k = t->k, n = t->n, groups = (n + 1) / 2;
+    if (t->csb == 1) {  /* rows of B: 16 columns x 8 depths at a time, as two 4 x 4 transposes */
+        for (int64_t j0 = 0; j0 < n; j0 += VF)
+        for (int64_t s = 0; s < steps; s++) {
+            const __mmask16 cols = (__mmask16)(n - j0 >= VF ? 0xffff : (1u << (n - j0)) - 1);
+            __m512 r[8], lo[4], hi[4];
+            for (int d = 0; d < 8; d++)
+                r[d] = 8 * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (8 * s + d) * t->rsb + j0)
+                                          : _mm512_setzero_ps();
+            transpose_rows4(r, lo);      /* depths 8s..8s+3 */
+            transpose_rows4(r + 4, hi);  /* depths 8s+4..8s+7 */
+            for (int64_t q = 0; q < 8 && j0 / 2 + q < groups; q++) {
+                /* columns j0 + 2q, +1: lanes 2(q%2), 2(q%2)+1 of lo[q/2] and hi[q/2] */
+                const __m512 x = (q & 1) ? _mm512_shuffle_f32x4(lo[q / 2], hi[q / 2], 0xee)
+                                         : _mm512_shuffle_f32x4(lo[q / 2], hi[q / 2], 0x44);
+                _mm512_store_ps(bp + ((j0 / 2 + q) * steps + s) * VF, _mm512_shuffle_f32x4(x, x, 0xd8));
+            }
+        }
+    } else {  /* rsb = 1, columns of B (a transposed view): eight depths per load */
+        for (int64_t g = 0; g < groups; g++)
+            for (int64_t s = 0; s < steps; s++) {
+                const int64_t left = k - 8 * s;
+                const __mmask8 depths = (__mmask8)(left >= 8 ? 0xff : (1u << left) - 1);
+                const float *col = t->b + 2 * g * t->csb + 8 * s;
+                const __m256 c0 = _mm256_maskz_loadu_ps(depths, col);
+                const __m256 c1 = 2 * g + 1 < n ? _mm256_maskz_loadu_ps(depths, col + t->csb)
+                                                : _mm256_setzero_ps();
+                _mm512_store_ps(bp + (g * steps + s) * VF,
+                                _mm512_insertf32x8(_mm512_castps256_ps512(c0), c1, 1));
+            }
+    }
+}
+
+/* Lane 4r + q of the result: the total of 128-bit lane q of v_r. */
+THIN_TARGET static inline __m512 reduce_lanes4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 {
     const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
     const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
     const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
     const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
                                    _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
-    const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(rows, u);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, u);
+}
+
+/* Two groups' accumulators as [4 columns x 4 partial sums]: lane q = column q of the pair. */
+THIN_TARGET static inline __m512 fold_pair(__m512 u, __m512 v)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u, v, 0x88), _mm512_shuffle_f32x4(u, v, 0xdd));
 }
 
 /* C[i + r][4g .. 4g + 3] for r < h (<= 4) from a reduced block. With unit column stride each
@@ -96,18 +159,18 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
 {
     if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
         block = _mm512_mul_ps(_mm512_set1_ps(t->alpha), block);
-    const int64_t j0 = DG * g, w = t->n - j0 < DG ? t->n - j0 : DG;
+    const int64_t j0 = 4 * g, w = t->n - j0 < 4 ? t->n - j0 : 4;
     float *c = t->c + i * t->rsc + j0 * t->csc;
     if (t->csc == 1) {
         const unsigned cols = (1u << w) - 1;
         if (t->beta) {
             __m512 old = _mm512_setzero_ps();
             for (int64_t r = 0; r < h; r++)
-                old = _mm512_mask_loadu_ps(old, (__mmask16)(cols << (DG * r)), c + r * t->rsc - DG * r);
+                old = _mm512_mask_loadu_ps(old, (__mmask16)(cols << (4 * r)), c + r * t->rsc - 4 * r);
             block = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), old, block);
         }
         for (int64_t r = 0; r < h; r++)
-            _mm512_mask_storeu_ps(c + r * t->rsc - DG * r, (__mmask16)(cols << (DG * r)), block);
+            _mm512_mask_storeu_ps(c + r * t->rsc - 4 * r, (__mmask16)(cols << (4 * r)), block);
         return;
     }
     _Alignas(64) float out[VF];
@@ -115,120 +178,183 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
     for (int64_t r = 0; r < h; r++)
         for (int64_t q = 0; q < w; q++) {
             float *cij = c + r * t->rsc + q * t->csc;
-            const float v = out[r * DG + q];
+            const float v = out[r * 4 + q];
             *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
         }
 }
 
-/* Rows [i, i + h) of C (h <= ra), all groups: ra rows x ng groups of accumulators (constants
- * after inlining, so they live in registers). Rows past h repeat the last one, unused. */
+/* C[i][j0 .. j0 + cols) (the columns that exist; cols <= 16) from a row's reduced vector. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-tile_f32(const int ra, const int ng, const struct ag_thin_f32 *t, const float *bp, int64_t steps,
-         int64_t i, int64_t h, int64_t g0)
+store_row16(const struct ag_thin_f32 *t, __m512 row, int64_t i, int64_t j0, int64_t cols)
 {
+    if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
+        row = _mm512_mul_ps(_mm512_set1_ps(t->alpha), row);
+    const int64_t w = t->n - j0 < cols ? t->n - j0 : cols;
+    float *c = t->c + i * t->rsc + j0 * t->csc;
+    if (t->csc == 1) {
+        const __mmask16 lanes = (__mmask16)(w == VF ? 0xffff : (1u << w) - 1);
+        if (t->beta)
+            row = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), _mm512_maskz_loadu_ps(lanes, c), row);
+        _mm512_mask_storeu_ps(c, lanes, row);
+        return;
+    }
+    _Alignas(64) float out[VF];
+    _mm512_store_ps(out, row);
+    for (int64_t q = 0; q < w; q++) {
+        float *cij = c + q * t->csc;
+        *cij = t->beta ? fmaf(*t->beta, *cij, out[q]) : out[q];
+    }
+}
+
+/* The A vector of one step: a row's depths from p, in every lane (four columns per group) or
+ * both halves (two). */
+THIN_TARGET static inline __attribute__((always_inline)) __m512 a_depths(const int cw, const float *p)
+{
+    return cw == 2 ? _mm512_broadcast_f32x8(_mm256_loadu_ps(p)) : _mm512_broadcast_f32x4(_mm_loadu_ps(p));
+}
+
+/* The same for the last step: depths past k (outside the mask) are not read, and are 0. */
+THIN_TARGET static inline __attribute__((always_inline)) __m512
+a_depths_masked(const int cw, const float *p, const __mmask8 depths)
+{
+    return cw == 2 ? _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(depths, p))
+                   : _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(depths, p));
+}
+
+/* Rows [i, i + h) of C (h <= ra) and groups [g0, g0 + ng) of cw columns: ra x ng accumulators
+ * (constants after inlining, so they live in registers). Rows past h repeat the last one,
+ * unused. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+tile_f32(const int cw, const int ra, const int ng, const struct ag_thin_f32 *t, const float *bp,
+         int64_t steps, int64_t i, int64_t h, int64_t g0)
+{
+    const int depth = VF / cw;  /* 4 or 8 depths a step */
     bp += g0 * steps * VF;
     const float *a[MAX_ROWS];
     for (int r = 0; r < ra; r++)
         a[r] = t->a + (i + (r < h ? r : h - 1)) * t->lda;
-    __m512 acc[MAX_ROWS][DG];
+    __m512 acc[MAX_ROWS][MAX_GROUPS];
 #pragma GCC unroll 16
     for (int r = 0; r < ra; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int g = 0; g < ng; g++)
             acc[r][g] = _mm512_setzero_ps();
-    const int64_t full = t->k / DG;
+    const int64_t full = t->k / depth;
     for (int64_t s = 0; s < full; s++) {
-        __m512 b[DG];
-#pragma GCC unroll 4
+        __m512 b[MAX_GROUPS];
+#pragma GCC unroll 5
         for (int g = 0; g < ng; g++)
             b[g] = _mm512_load_ps(bp + (g * steps + s) * VF);
 #pragma GCC unroll 16
         for (int r = 0; r < ra; r++) {
-            const __m512 av = _mm512_broadcast_f32x4(_mm_loadu_ps(a[r] + DG * s));
-#pragma GCC unroll 4
+            const __m512 av = a_depths(cw, a[r] + depth * s);
+#pragma GCC unroll 5
             for (int g = 0; g < ng; g++)
                 acc[r][g] = _mm512_fmadd_ps(av, b[g], acc[r][g]);
         }
     }
-    if (full < steps) {  /* the last k % 4 depths: A's other lanes read nothing and give 0 */
-        const __mmask8 depths = (__mmask8)((1u << (t->k - DG * full)) - 1);
-        __m512 b[DG];
-#pragma GCC unroll 4
+    if (full < steps) {  /* the last k % depth depths: A's other lanes read nothing and give 0 */
+        const __mmask8 depths = (__mmask8)((1u << (t->k - depth * full)) - 1);
+        __m512 b[MAX_GROUPS];
+#pragma GCC unroll 5
         for (int g = 0; g < ng; g++)
             b[g] = _mm512_load_ps(bp + (g * steps + full) * VF);
 #pragma GCC unroll 16
         for (int r = 0; r < ra; r++) {
-            const __m512 av = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(depths, a[r] + DG * full));
-#pragma GCC unroll 4
+            const __m512 av = a_depths_masked(cw, a[r] + depth * full, depths);
+#pragma GCC unroll 5
             for (int g = 0; g < ng; g++)
                 acc[r][g] = _mm512_fmadd_ps(av, b[g], acc[r][g]);
         }
     }
+    if (cw == 4) {
 #pragma GCC unroll 4
-    for (int r = 0; r < ra; r += 4) {
-        if (r >= h)
-            break;
-#pragma GCC unroll 4
-        for (int g = 0; g < ng; g++)
-            store_rows4(t, reduce_rows4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
-                        i + r, h - r < 4 ? h - r : 4, g0 + g);
-    }
-}
-
-/* Rows [r0, r1) of C, in tiles of ra rows: 16 rows for one group, 12 for two, 8 for three, 4
- * for four (at most 24 accumulators, and each A load feeds every group). More than four groups
- * (n > 16) run as 4-row tiles over chunks of four groups, the tile's rows of A staying in L1. */
-THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, int64_t steps,
-                                 int64_t r0, int64_t r1)
-{
-    const int ng = (int)((t->n + DG - 1) / DG);
-    if (ng > DG) {
-        for (int64_t i = r0; i < r1; i += 8) {
-            const int64_t h = r1 - i < 8 ? r1 - i : 8;
-            for (int g0 = 0; g0 < ng; g0 += 3) {
-                switch (ng - g0 < 3 ? ng - g0 : 3) {
-                case 1: tile_f32(8, 1, t, bp, steps, i, h, g0); break;
-                case 2: tile_f32(8, 2, t, bp, steps, i, h, g0); break;
-                default: tile_f32(8, 3, t, bp, steps, i, h, g0); break;
-                }
-            }
+        for (int r = 0; r < ra; r += 4) {
+            if (r >= h)
+                break;
+#pragma GCC unroll 5
+            for (int g = 0; g < ng; g++)
+                store_rows4(t, reduce_lanes4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
+                            i + r, h - r < 4 ? h - r : 4, g0 + g);
         }
         return;
     }
-    const int64_t ra = ng == 1 ? 16 : ng == 2 ? 12 : ng == 3 ? 8 : 4;
-    for (int64_t i = r0; i < r1; i += ra) {
-        const int64_t h = r1 - i < ra ? r1 - i : ra;
-        switch (ng) {
-        case 1: tile_f32(16, 1, t, bp, steps, i, h, 0); break;
-        case 2: tile_f32(12, 2, t, bp, steps, i, h, 0); break;
-        case 3: tile_f32(8, 3, t, bp, steps, i, h, 0); break;
-        default: tile_f32(4, 4, t, bp, steps, i, h, 0); break;
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int r = 0; r < ra; r++) {
+        if (r >= h)
+            break;
+        __m512 x[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            x[p] = 2 * p >= ng ? zero : fold_pair(acc[r][2 * p], 2 * p + 1 < ng ? acc[r][2 * p + 1] : zero);
+        store_row16(t, reduce_lanes4(x[0], x[1], x[2], x[3]), i + r, 2 * g0, 2 * ng);
+    }
+}
+
+/* Rows per tile: at most 25 accumulators, each A load feeding every group. Two-column layout
+ * (n <= 10): 12 rows for one or two groups, 8 for three, 6 for four, 5 for five. Four-column
+ * layout: 8 rows for three groups (n = 11, 12), 4 for four, and past four groups (n > 16) 8-row
+ * tiles over chunks of three groups, the tile's rows of A staying in L1. */
+static int tile_rows(int64_t n)
+{
+    static const int rows[6] = {0, 12, 12, 8, 6, 5};
+    return two_columns(n) ? rows[(n + 1) / 2] : n > 12 && n <= 16 ? 4 : 8;
+}
+
+/* Tiles [t0, t1) of C's rows, all columns. */
+THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, int64_t steps,
+                                 int64_t t0, int64_t t1)
+{
+    const int64_t n = t->n, ra = tile_rows(n);
+    for (int64_t i = t0 * ra; i < t1 * ra && i < t->m; i += ra) {
+        const int64_t h = t->m - i < ra ? t->m - i : ra;
+        if (two_columns(n)) {
+            switch ((n + 1) / 2) {
+            case 1: tile_f32(2, 12, 1, t, bp, steps, i, h, 0); break;
+            case 2: tile_f32(2, 12, 2, t, bp, steps, i, h, 0); break;
+            case 3: tile_f32(2, 8, 3, t, bp, steps, i, h, 0); break;
+            case 4: tile_f32(2, 6, 4, t, bp, steps, i, h, 0); break;
+            default: tile_f32(2, 5, 5, t, bp, steps, i, h, 0); break;
+            }
+        } else if (n <= 12) {
+            tile_f32(4, 8, 3, t, bp, steps, i, h, 0);
+        } else if (n <= 16) {
+            tile_f32(4, 4, 4, t, bp, steps, i, h, 0);
+        } else {
+            const int ng = (int)(n + 3) / 4;
+            for (int g0 = 0; g0 < ng; g0 += 3) {
+                switch (ng - g0 < 3 ? ng - g0 : 3) {
+                case 1: tile_f32(4, 8, 1, t, bp, steps, i, h, g0); break;
+                case 2: tile_f32(4, 8, 2, t, bp, steps, i, h, g0); break;
+                default: tile_f32(4, 8, 3, t, bp, steps, i, h, g0); break;
+                }
+            }
         }
     }
 }
 
-/* Row blocks of this many rows per thread, a multiple of every tile height. */
-#define THIN_ROW_BLOCK 48
-
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
 {
-    const int64_t steps = (t->k + DG - 1) / DG, groups = (t->n + DG - 1) / DG;
+    const int pairs = two_columns(t->n);
+    const int64_t depth = pairs ? 8 : 4, steps = (t->k + depth - 1) / depth;
+    const int64_t groups = pairs ? (t->n + 1) / 2 : (t->n + 3) / 4;
     float *bp = aligned_alloc(64, (size_t)(groups * steps * VF) * sizeof(float));
     if (!bp)
         return AG_ERR_NOMEM;
-    pack_b_groups(t, bp, steps);
-    const int64_t blocks = (t->m + THIN_ROW_BLOCK - 1) / THIN_ROW_BLOCK;
-    if (threads > blocks)
-        threads = (int)blocks;
+    if (pairs)
+        pack_b_pairs(t, bp, steps);
+    else
+        pack_b_fours(t, bp, steps);
+    const int64_t ra = tile_rows(t->n), tiles = (t->m + ra - 1) / ra;
+    if (threads > tiles)
+        threads = (int)tiles;
     if (threads <= 1) {
-        rows_f32(t, bp, steps, 0, t->m);
+        rows_f32(t, bp, steps, 0, tiles);
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++) {
-            const int64_t r0 = blocks * i / threads * THIN_ROW_BLOCK;
-            const int64_t r1 = blocks * (i + 1) / threads * THIN_ROW_BLOCK;
-            rows_f32(t, bp, steps, r0, r1 < t->m ? r1 : t->m);
-        }
+        for (int i = 0; i < threads; i++)
+            rows_f32(t, bp, steps, tiles * i / threads, tiles * (i + 1) / threads);
     }
     free(bp);
     return AG_OK;

@@ -124,15 +124,15 @@ def test_gemm_across_k_blocks(isa, dtype, k, m, n, beta, seed):
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(small=st.integers(1, 33), big=st.sampled_from([1, 4, 5, 9, 33, 130]),
-       k=st.sampled_from([31, 32, 33, 34, 47, 100, 129, 515]), swap=st.booleans(),
+       k=st.sampled_from([31, 32, 33, 34, 37, 38, 47, 100, 129, 515]), swap=st.booleans(),
        ta=st.integers(0, 1), tb=st.integers(0, 1), alpha=st.sampled_from([1.0, 1.25]),
        beta=st.sampled_from([0.0, 0.5]), pads=st.tuples(*[st.sampled_from([0, 1, 16])] * 3),
        seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=30)
 def test_gemm_thin_products(isa, dtype, small, big, k, swap, ta, tb, alpha, beta, pads, seed):
-    """n <= 32 (or m <= 32): the dot-product path of gemm_thin.c where it applies (every k % 4,
-    every group count, chunk of groups and row tile, B by rows and by columns, C by rows and by
-    columns), and just past it."""
+    """n <= 32 (or m <= 32): the dot-product path of gemm_thin.c where it applies (both layouts:
+    two columns per group for n <= 10, four past it; every k % 8, every group count, chunk of
+    groups and row tile, B by rows and by columns, C by rows and by columns), and just past it."""
     with _capped(isa):
         m, n = (small, big) if swap else (big, small)
         rng = np.random.default_rng(seed)
