@@ -26,14 +26,20 @@ def median_time(fn, repeat: int = 7, number: int = 1, setup=None) -> float:
 # With two threads a library's pool keeps spinning after its call (OpenBLAS's for ~0.1 s, an
 # OpenMP pool for a while); timed right after another library, a competitor shares both cores
 # with those spinners and reads 2-5x slow (our MLP step at batch 32: 1.4 ms alone, 3.2 ms right
-# after numpy's). A pause before each timed run lets them park.
-SETTLE_SECONDS = 0.15
+# after numpy's). A pause before each timed run lets them park: 0.15 s was enough on the
+# Cascade Lake host, not on the Zen 5 one (ours right after OpenBLAS's 333x777x555 at 206 GFLOPS
+# with 0.15 s, 337 with 0.4 s, 365 with 1 s; 386 alone). The pause parks the pool being
+# timed too, and on a virtual machine its idle core can take milliseconds to come back (seen on
+# the Zen 5 host: our first 333x777x555 product after the pause at 58 GFLOPS, the next ones at
+# 340), so each library then runs untimed for WARM_SECONDS, as it would in a loop.
+SETTLE_SECONDS = 0.4
+WARM_SECONDS = 0.02
 
 
 def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1, before=None) -> dict:
     """Median seconds per call of each function (None values are skipped) over `repeat` rounds
     that run them in turn, so load from elsewhere on the machine hits all alike. With threads > 1
-    each timed run starts after SETTLE_SECONDS and one untimed call that wakes its own pool;
+    each timed run starts after SETTLE_SECONDS and WARM_SECONDS of untimed calls (at least one);
     `before`, when given, runs untimed before each timed run."""
     fns = {name: fn for name, fn in fns.items() if fn is not None}
     for fn in fns.values():  # warm-up: page faults, allocators, thread pools, lazy imports
@@ -43,7 +49,10 @@ def interleaved(fns: dict, repeat: int, number: int = 1, threads: int = 1, befor
         for name, fn in fns.items():
             if threads > 1:
                 time.sleep(SETTLE_SECONDS)
+                warm_until = time.perf_counter() + WARM_SECONDS
                 fn()
+                while time.perf_counter() < warm_until:
+                    fn()
             if before is not None:
                 before()
             start = time.perf_counter()
