@@ -578,7 +578,7 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
     t = np.ascontiguousarray(target, dtype=np.int64 if labels else x.dtype)
     loss, stats = np.empty(n, x.dtype), np.empty((n, 2), x.dtype)
     if n and c:
-        status = getattr(lib, f"ag_softmax_xent_{suffix}")(
+        status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
             ffi.from_buffer(ctype, x), n, c,
             ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
             ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),

@@ -236,8 +236,9 @@ def _reduce(rows, reduction, count):
     total = rows.sum(dtype=rows.dtype)
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):  # PyTorch: nothing counted gives NaN
-        return rows.dtype.type(total / rows.dtype.type(count))
+    if count == 0:  # PyTorch: nothing counted gives NaN (tested here, not with np.errstate: ~1 us)
+        return rows.dtype.type(np.nan)
+    return rows.dtype.type(total / rows.dtype.type(count))
 
 
 def _row_scale(g, reduction, count, n, dtype):

@@ -95,14 +95,19 @@ def linear(x, weight, bias=None) -> Tensor:
     """
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
-    shapes = f"x {x.shape}, weight {weight.shape}, bias {None if bias is None else bias.shape}"
     for t in (x, weight) if bias is None else (x, weight, bias):
         if t.dtype.kind not in "fiub":
             raise DTypeError(f"linear: unsupported dtypes x {x.dtype}, weight {weight.dtype}"
                              + ("" if bias is None else f", bias {bias.dtype}"))
     if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: expected x (..., in), weight (out, in) with the same `in`, "
-                         f"got {shapes}")
+                         f"got {_linear_shapes(x, weight, bias)}")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ShapeError(f"linear: expected bias of shape ({weight.shape[0]},), got {shapes}")
+        raise ShapeError(f"linear: expected bias of shape ({weight.shape[0]},), got "
+                         f"{_linear_shapes(x, weight, bias)}")
     return Linear.apply(x, weight, bias)
+
+
+def _linear_shapes(x, weight, bias) -> str:
+    """For error messages only: formatting it on every call cost ~1 us of a 16 us small layer."""
+    return f"x {x.shape}, weight {weight.shape}, bias {None if bias is None else bias.shape}"
