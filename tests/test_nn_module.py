@@ -140,6 +140,25 @@ def test_load_state_dict_errors_name_key_and_shapes():
     np.testing.assert_array_equal(m.weight.detach().numpy(), np.ones((2, 3)))
 
 
+def test_load_state_dict_errors_are_runtime_errors_as_in_torch():
+    """torch raises RuntimeError for a strict key mismatch and for a size mismatch; ours are
+    also KeyError and ShapeError (ValueError), so either except clause catches them."""
+    m = nn.Linear(3, 2)
+    with pytest.raises(RuntimeError, match="missing keys \\['bias'\\]") as key_error:
+        m.load_state_dict({"weight": np.zeros((2, 3))})
+    assert isinstance(key_error.value, KeyError) and isinstance(key_error.value, ag.StateDictError)
+    with pytest.raises(RuntimeError, match="unexpected keys \\['extra'\\]"):
+        m.load_state_dict({**m.state_dict(), "extra": np.zeros(1)})
+    with pytest.raises(RuntimeError, match="'bias'") as shape_error:
+        m.load_state_dict({**m.state_dict(), "bias": np.zeros(3)})
+    assert isinstance(shape_error.value, ag.ShapeError) and isinstance(shape_error.value, ValueError)
+    torch = pytest.importorskip("torch")
+    t = torch.nn.Linear(3, 2)
+    for bad in ({"weight": torch.zeros(2, 3)}, {**t.state_dict(), "bias": torch.zeros(3)}):
+        with pytest.raises(RuntimeError):
+            t.load_state_dict(bad)
+
+
 def test_module_state_dict_saves_and_loads(tmp_path):
     ag.manual_seed(1)
     a, b = Block(), Block()

@@ -12,7 +12,8 @@ from .creation import (arange, default_generator, empty, eye, from_numpy, full, 
                        manual_seed, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like)
 from .dtypes import bool_, float32, float64, get_default_dtype, int32, int64
 from .engine import backward, grad
-from .errors import (AnomalyError, AutogradError, DTypeError, GradcheckError, GraphError, ShapeError)
+from .errors import (AnomalyError, AutogradError, DTypeError, GradcheckError, GraphError, ShapeError,
+                     StateDictError, StateDictShapeError)
 from .function import Function
 from .gradcheck import gradcheck, gradgradcheck
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

@@ -25,6 +25,15 @@ class GradcheckError(AutogradError, AssertionError):
     """Analytic and numeric gradients disagree."""
 
 
+class StateDictError(AutogradError, KeyError, RuntimeError):
+    """A state dict whose keys do not match the module's (strict loading). torch raises
+    RuntimeError here; KeyError says what is wrong."""
+
+
+class StateDictShapeError(ShapeError, RuntimeError):
+    """A state dict value whose shape differs from the module's (torch: RuntimeError)."""
+
+
 def describe(*values) -> str:
     """`(3, 4) float32, (5,) float64` for error messages."""
     parts = []

@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import StateDictError, StateDictShapeError
 from ..tensor import Tensor
 
 # Callbacks that summary() installs while its forward pass runs (a stack, for nesting).
@@ -334,16 +334,16 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise StateDictError(f"load_state_dict for {type(self).__name__}: missing keys "
+                                 f"{missing}, unexpected keys {unexpected}")
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = np.asarray(getattr(state_dict[key], "data", state_dict[key]))
             if value.shape != target.shape:
-                raise ShapeError(f"load_state_dict for {type(self).__name__}: key {key!r} has "
-                                 f"shape {value.shape} in the state dict but {target.shape} in "
-                                 f"the module")
+                raise StateDictShapeError(
+                    f"load_state_dict for {type(self).__name__}: key {key!r} has shape "
+                    f"{value.shape} in the state dict but {target.shape} in the module")
             if isinstance(target.data, np.ndarray):
                 np.copyto(target.data, value, casting="unsafe")
             else:
