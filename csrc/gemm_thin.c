@@ -49,10 +49,16 @@ static int two_columns(int64_t n)
     return n <= 10;
 }
 
-/* Four rows of 16 columns as four vectors, vector j's 128-bit lane q holding column 4j + q at
- * the four depths (4 x 4 transposes within lanes, then across them). */
-THIN_TARGET static inline void transpose_rows4(const __m512 r[4], __m512 g[4])
+/* Rows p0..p0+3 of B (zero past k) at columns j0..j0+15 (zero past n), rsb apart (csb = 1), as
+ * four vectors, vector j's 128-bit lane q holding column j0 + 4j + q at the four depths (4 x 4
+ * transposes within lanes, then across them). Both layouts pack rows of B from these. */
+THIN_TARGET static inline void b_rows4(const struct ag_thin_f32 *t, int64_t j0, int64_t p0, __m512 g[4])
 {
+    const __mmask16 cols = (__mmask16)(t->n - j0 >= VF ? 0xffff : (1u << (t->n - j0)) - 1);
+    __m512 r[4];
+    for (int d = 0; d < 4; d++)
+        r[d] = p0 + d < t->k ? _mm512_maskz_loadu_ps(cols, t->b + (p0 + d) * t->rsb + j0)
+                             : _mm512_setzero_ps();
     const __m512d a0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1]));
     const __m512d a1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
     const __m512d a2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3]));
@@ -74,12 +80,8 @@ THIN_TARGET static void pack_b_fours(const struct ag_thin_f32 *t, float *bp, int
     if (t->csb == 1) {  /* rows of B: four at a time, transposed as 4 x 4 blocks in lanes */
         for (int64_t j0 = 0; j0 < n; j0 += VF)  /* sixteen columns (four groups) at a time */
         for (int64_t s = 0; s < steps; s++) {
-            const __mmask16 cols = (__mmask16)(n - j0 >= VF ? 0xffff : (1u << (n - j0)) - 1);
-            __m512 r[4], g[4];
-            for (int d = 0; d < 4; d++)
-                r[d] = 4 * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (4 * s + d) * t->rsb + j0)
-                                     : _mm512_setzero_ps();
-            transpose_rows4(r, g);
+            __m512 g[4];
+            b_rows4(t, j0, 4 * s, g);
             for (int64_t j = 0; j < 4 && j0 / 4 + j < groups; j++)
                 _mm512_store_ps(bp + ((j0 / 4 + j) * steps + s) * VF, g[j]);
         }
@@ -101,16 +103,12 @@ THIN_TARGET static void pack_b_fours(const struct ag_thin_f32 *t, float *bp, int
 THIN_TARGET static void pack_b_pairs(const struct ag_thin_f32 *t, float *bp, int64_t steps)
 {
     const int64_t k = t->k, n = t->n, groups = (n + 1) / 2;
-    if (t->csb == 1) {  /* rows of B: 16 columns x 8 depths at a time, as two 4 x 4 transposes */
+    if (t->csb == 1) {  /* rows of B: 16 columns x 8 depths at a time, from two b_rows4 */
         for (int64_t j0 = 0; j0 < n; j0 += VF)
         for (int64_t s = 0; s < steps; s++) {
-            const __mmask16 cols = (__mmask16)(n - j0 >= VF ? 0xffff : (1u << (n - j0)) - 1);
-            __m512 r[8], lo[4], hi[4];
-            for (int d = 0; d < 8; d++)
-                r[d] = 8 * s + d < k ? _mm512_maskz_loadu_ps(cols, t->b + (8 * s + d) * t->rsb + j0)
-                                          : _mm512_setzero_ps();
-            transpose_rows4(r, lo);      /* depths 8s..8s+3 */
-            transpose_rows4(r + 4, hi);  /* depths 8s+4..8s+7 */
+            __m512 lo[4], hi[4];
+            b_rows4(t, j0, 8 * s, lo);      /* depths 8s..8s+3 */
+            b_rows4(t, j0, 8 * s + 4, hi);  /* depths 8s+4..8s+7 */
             for (int64_t q = 0; q < 8 && j0 / 2 + q < groups; q++) {
                 /* columns j0 + 2q, +1: lanes 2(q%2), 2(q%2)+1 of lo[q/2] and hi[q/2] */
                 const __m512 x = (q & 1) ? _mm512_shuffle_f32x4(lo[q / 2], hi[q / 2], 0xee)
