@@ -130,6 +130,13 @@ int ag_col2im_bm_f32(const float *cols, float *x, int64_t n, int64_t c, int64_t 
 int ag_col2im_bm_f64(const double *cols, double *x, int64_t n, int64_t c, int64_t h, int64_t w,
                      int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                      int64_t oh, int64_t ow);
+/* A convolution's bias over x (n, c, hw), contiguous: add_channel_bias adds bias[ci] to every
+ * element of channel ci in place; channel_sum writes out[ci] = the sum of g[:, ci, :] (its
+ * gradient), accumulated in double in a fixed order whatever the thread count. */
+int ag_add_channel_bias_f32(float *x, const float *bias, int64_t n, int64_t c, int64_t hw);
+int ag_add_channel_bias_f64(double *x, const double *bias, int64_t n, int64_t c, int64_t hw);
+int ag_channel_sum_f32(const float *g, float *out, int64_t n, int64_t c, int64_t hw);
+int ag_channel_sum_f64(const double *g, double *out, int64_t n, int64_t c, int64_t hw);
 int ag_max_pool2d_f32(const float *x, float *out, int64_t *idx, int64_t n, int64_t c,
                       int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                       int64_t ph, int64_t pw, int64_t oh, int64_t ow);

@@ -208,3 +208,50 @@ def test_wrapper_checks_buffer_shapes():
     with pytest.raises(_c.KernelError, match="max_pool2d_backward: invalid argument"):
         _c.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.full((1, 1, 2, 2), 99, np.int64),
                                (1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
+
+
+# ---- a convolution's per-channel bias and its gradient -------------------------------------------
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(1, 7), st.integers(1, 7)),
+       dtype=st.sampled_from(DTYPES), layout=st.sampled_from(["contiguous", "strided", "transposed"]),
+       seed=st.integers(0, 2**16))
+def test_channel_bias_and_sum(threads, shape, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = _layout(rng.standard_normal(shape).astype(dtype), layout)
+    bias = rng.standard_normal(shape[1]).astype(dtype)
+    expected = _numpy.add_channel_bias(x.copy(), bias)
+    np.testing.assert_array_equal(expected, x + bias[:, None, None])  # the reference itself
+    for n in (1, 2):
+        threads(n)
+        out = x.copy()  # C-contiguous, as conv2d's own output is
+        assert _c.add_channel_bias(out, bias) is out
+        np.testing.assert_array_equal(out, expected)  # one rounding per element: exact
+        total = _c.channel_sum(x)
+        assert total.shape == (shape[1],) and total.dtype == dtype
+        _close(total, x.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype))
+        _close(total, _numpy.channel_sum(x))
+
+
+@pytest.mark.parametrize("shape", [(64, 32, 26, 26), (3, 5, 61, 67)], ids=["cnn", "long-planes"])
+def test_channel_sum_is_bitwise_the_same_for_any_thread_count(threads, shape):
+    """The first CNN layer's gradient (channels in groups of three, the last group short), and
+    planes of 4,087 elements (each summed in two blocks)."""
+    g = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    sums = []
+    for n in (1, 2, 3):
+        threads(n)
+        sums.append(_c.channel_sum(g))
+    np.testing.assert_array_equal(sums[0], sums[1])
+    np.testing.assert_array_equal(sums[0], sums[2])
+    # within float32 rounding of the exact sum (43,264 terms of about 1 for the CNN's)
+    np.testing.assert_allclose(sums[0], g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=0, atol=2e-4)
+
+
+def test_channel_raw_kernels_check_sizes():
+    x, b = np.zeros(12), np.zeros(3)
+    px, pb = ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", b)
+    assert lib.ag_add_channel_bias_f64(px, pb, 2, 3, 2) == lib.AG_OK
+    assert lib.ag_add_channel_bias_f64(px, pb, -1, 3, 2) == lib.AG_ERR_SIZE
+    assert lib.ag_channel_sum_f64(px, pb, 2, -3, 2) == lib.AG_ERR_SIZE
+    assert lib.ag_channel_sum_f64(ffi.NULL, pb, 2, 3, 2) == lib.AG_ERR_NULL
+    assert lib.ag_channel_sum_f64(px, pb, 0, 3, 2) == lib.AG_OK and not b.any()  # empty sum: 0

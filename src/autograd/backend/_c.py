@@ -488,6 +488,36 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     return x
 
 
+def add_channel_bias(out, bias):
+    """add_channel_bias in C, threaded; same semantics as autograd.backend._numpy.add_channel_bias."""
+    if (not _c_ok(out, bias) or out.ndim < 2 or bias.shape != out.shape[1:2]
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        return _numpy.add_channel_bias(out, bias)
+    n, c = out.shape[:2]
+    _call_channels("add_channel_bias", out, np.ascontiguousarray(bias), n, c, out.size // max(n * c, 1))
+    return out
+
+
+def channel_sum(g):
+    """channel_sum in C, threaded; same semantics as autograd.backend._numpy.channel_sum."""
+    if not _c_ok(g) or g.ndim < 2:
+        return _numpy.channel_sum(g)
+    g = np.ascontiguousarray(g)
+    n, c = g.shape[:2]
+    out = np.empty(c, g.dtype)
+    _call_channels("channel_sum", g, out, n, c, g.size // max(n * c, 1))
+    return out
+
+
+def _call_channels(kernel, x, y, n, c, hw):
+    ctype = _CONV_CTYPES[x.dtype]
+    status = _conv_fn(kernel, x.dtype)(ffi.from_buffer(ctype, x, require_writable=x.flags.writeable),
+                                       ffi.from_buffer(ctype, y, require_writable=y.flags.writeable),
+                                       n, c, hw)
+    if status:
+        _ensure(status, kernel, x, y)
+
+
 def max_pool2d(x, kernel_size, stride, padding):
     """max_pool2d in C; same semantics as autograd.backend._numpy.max_pool2d."""
     if not _c_ok(x) or x.ndim != 4:
