@@ -159,6 +159,51 @@ def test_load_state_dict_errors_are_runtime_errors_as_in_torch():
             t.load_state_dict(bad)
 
 
+def two_names(nn=nn):
+    """One Linear registered as `a`, as `b` and inside `seq`, next to a Linear of its own
+    (with nn=torch.nn, the same model in torch)."""
+    m, shared = nn.Module(), nn.Linear(2, 2)
+    m.a = m.b = shared
+    m.seq = nn.Sequential(shared, nn.Linear(2, 1))
+    return m
+
+
+SHARED_KEYS = ["a.weight", "a.bias", "b.weight", "b.bias", "seq.0.weight", "seq.0.bias",
+               "seq.1.weight", "seq.1.bias"]
+
+
+def test_state_dict_lists_a_module_under_each_of_its_names():
+    """As torch: state_dict and load_state_dict walk every name of a submodule (named_parameters
+    lists a shared one once); strict loading takes what state_dict gave, wants every name, and
+    the value under the last name wins."""
+    m = two_names()
+    assert list(m.state_dict()) == SHARED_KEYS
+    assert [n for n, _ in m.named_parameters()] == ["a.weight", "a.bias", "seq.1.weight",
+                                                    "seq.1.bias"]
+    assert m.load_state_dict(m.state_dict()) == ([], [])
+    only_a = {k: v for k, v in m.state_dict().items() if k.startswith("a.")}
+    with pytest.raises(RuntimeError, match=r"missing keys \['b.weight', 'b.bias', 'seq.0.weight'"):
+        m.load_state_dict(only_a)
+    assert m.load_state_dict(only_a, strict=False) == (SHARED_KEYS[2:], [])
+    state = m.state_dict()
+    for i, key in enumerate(("a.weight", "b.weight", "seq.0.weight")):
+        state[key][...] = i
+    m.load_state_dict(state)
+    np.testing.assert_array_equal(m.a.weight.detach().numpy(), np.full((2, 2), 2, np.float32))
+
+
+def test_state_dict_of_a_module_under_two_names_matches_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = two_names(), two_names(torch.nn)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == SHARED_KEYS
+    only_a = {k: v for k, v in theirs.state_dict().items() if k.startswith("a.")}
+    missing, unexpected = theirs.load_state_dict(only_a, strict=False)
+    assert ours.load_state_dict(only_a, strict=False) == (missing, unexpected)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(ours.state_dict()[key], value.numpy())
+
+
 def test_module_state_dict_saves_and_loads(tmp_path):
     ag.manual_seed(1)
     a, b = Block(), Block()

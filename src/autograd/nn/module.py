@@ -315,8 +315,10 @@ class Module:
 
     # ---- state ---------------------------------------------------------------------------
     def _state(self) -> Iterator[tuple]:
-        """(dotted name, tensor) of what state_dict saves: parameters and persistent buffers."""
-        for mname, module in self.named_modules():
+        """(dotted name, tensor) of what state_dict saves: parameters and persistent buffers,
+        under every name of a submodule registered twice (as torch's state_dict, which walks
+        _modules without named_parameters' dedup: load_state_dict then wants each name)."""
+        for mname, module in self.named_modules(remove_duplicate=False):
             skip = module._non_persistent_buffers_set
             for table in (module._parameters, module._buffers):
                 for name, value in table.items():
@@ -324,12 +326,14 @@ class Module:
                         yield (f"{mname}.{name}" if mname else name), value
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and persistent buffer as numpy arrays, by dotted name."""
+        """Copies of every parameter and persistent buffer as numpy arrays, by dotted name (a
+        submodule under two names is saved under both, as torch does)."""
         return OrderedDict((key, np.array(value.data)) for key, value in self._state())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values into the parameters and persistent buffers in place; with `strict`, the
-        key sets must match. Returns (missing_keys, unexpected_keys)."""
+        key sets must match. Returns (missing_keys, unexpected_keys). A submodule under two
+        names is loaded from each, in state_dict order (the last one's values stay), as torch."""
         own = dict(self._state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
