@@ -51,6 +51,9 @@
  * busy: a ~30 us product then waits a scheduler slice for its worker). */
 #define AG_THIN_MIN_K 32
 #define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
+/* k <= 16 runs threads from half the dot path's size: on the Zen 5 host 128 x 10 @ 10 x 512 went
+ * 176 -> 224 GFLOPS on two threads; 64 x 10 @ 10 x 512 (0.65 MFLOP) lost with them. */
+#define AG_SMALLK_PARALLEL_MIN_FLOPS (1 << 20)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 /* A strided matrix view: element (i, j) at p + (i * rs + j * cs) * es. */
@@ -320,8 +323,8 @@ static int try_thin(struct ag_gemm_problem *pr)
     if (pr->kern != &ag_gemm_kernels[AG_ISA_AVX512][0])
         return -1;
     const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
-    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
     if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_SMALLK_MIN_N) {
+        const int threads = flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
         const struct ag_smallk_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
@@ -332,6 +335,7 @@ static int try_thin(struct ag_gemm_problem *pr)
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;
+    const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
     if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
         if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
             return -1;
