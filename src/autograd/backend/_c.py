@@ -494,18 +494,19 @@ def add_channel_bias(out, bias):
             or not out.flags.c_contiguous or not out.flags.writeable):
         return _numpy.add_channel_bias(out, bias)
     n, c = out.shape[:2]
-    _call_channels("add_channel_bias", out, np.ascontiguousarray(bias), n, c, out.size // max(n * c, 1))
+    _call_channels("add_channel_bias", out, np.ascontiguousarray(bias), n, c, out.size // (n * c))
     return out
 
 
 def channel_sum(g):
-    """channel_sum in C, threaded; same semantics as autograd.backend._numpy.channel_sum."""
+    """channel_sum in C, threaded; same semantics as autograd.backend._numpy.channel_sum (which
+    takes what is not an array, such as create_graph's Tensors)."""
     if not _c_ok(g) or g.ndim < 2:
         return _numpy.channel_sum(g)
     g = np.ascontiguousarray(g)
     n, c = g.shape[:2]
     out = np.empty(c, g.dtype)
-    _call_channels("channel_sum", g, out, n, c, g.size // max(n * c, 1))
+    _call_channels("channel_sum", g, out, n, c, g.size // (n * c))
     return out
 
 

@@ -17,7 +17,6 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .. import backend as _backend
-from ..backend import _numpy as _numpy_backend
 from ..errors import DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
@@ -107,8 +106,8 @@ class Conv2d(Function):
         if need_x:
             gcols = MatMul.apply(weight.reshape(out_c, -1).swapaxes(-1, -2), g2)
             gx = Col2Im.apply(gcols, x.shape, *ctx.geometry)
-        if need_b:  # the reference's formula is tensor methods only: it records create_graph's
-            gb = (_numpy_backend if isinstance(g, Tensor) else _backend.active).channel_sum(g)
+        if need_b:  # create_graph's Tensors go to the reference (tensor methods only: recorded)
+            gb = _backend.active.channel_sum(g)
         return gx, gw, gb, None, None
 
 
