@@ -174,6 +174,11 @@ static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct 
 int ag_avg_unpool_plane_f32(void *const buf[3], const struct geom *g);
 int ag_avg_unpool_plane_f64(void *const buf[3], const struct geom *g);
 
+/* conv.c's im2col ({x, -, cols}) and col2im ({cols, -, x}) plane functions for the ISA in use
+ * (float64 or float32), for conv2d.c's per-image loops. */
+plane_fn ag_im2col_plane(int f64);
+plane_fn ag_col2im_plane(int f64);
+
 /* The plane function `name`, or its AVX-512 twin `name##_avx512` when that is the ISA in use
  * (the twin must exist on x86). */
 #ifdef AG_SIMD_X86

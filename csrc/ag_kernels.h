@@ -130,6 +130,34 @@ int ag_col2im_bm_f32(const float *cols, float *x, int64_t n, int64_t c, int64_t 
 int ag_col2im_bm_f64(const double *cols, double *x, int64_t n, int64_t c, int64_t h, int64_t w,
                      int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                      int64_t oh, int64_t ow);
+/* conv2d.c: a convolution (no bias) and its two gradients, image by image, each image's
+ * im2col in a per-thread buffer; the geometry as above (the window is the weights' kh x kw)
+ * plus out_c, the output channels. wt is the weights (out_c, c, kh, kw), contiguous;
+ * out and gy (n, out_c, oh, ow); x and gx (n, c, h, w); gw like wt. conv2d writes out; grad_input
+ * writes gx = the input gradient for output gradient gy; grad_weight writes gw = the weights'
+ * gradient, summed over the images in fixed groups: the same bits for any thread count. */
+int ag_conv2d_f32(const float *x, const float *wt, float *out, int64_t n, int64_t c, int64_t h,
+                  int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                  int64_t pw, int64_t oh, int64_t ow, int64_t out_c);
+int ag_conv2d_f64(const double *x, const double *wt, double *out, int64_t n, int64_t c,
+                  int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                  int64_t ph, int64_t pw, int64_t oh, int64_t ow, int64_t out_c);
+int ag_conv2d_grad_input_f32(const float *gy, const float *wt, float *gx, int64_t n, int64_t c,
+                             int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+                             int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
+                             int64_t out_c);
+int ag_conv2d_grad_input_f64(const double *gy, const double *wt, double *gx, int64_t n,
+                             int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+                             int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
+                             int64_t out_c);
+int ag_conv2d_grad_weight_f32(const float *x, const float *gy, float *gw, int64_t n, int64_t c,
+                              int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+                              int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
+                              int64_t out_c);
+int ag_conv2d_grad_weight_f64(const double *x, const double *gy, double *gw, int64_t n,
+                              int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                              int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t oh,
+                              int64_t ow, int64_t out_c);
 /* A convolution's bias over x (n, c, hw), contiguous: add_channel_bias adds bias[ci] to every
  * element of channel ci in place; channel_sum writes out[ci] = the sum of g[:, ci, :] (its
  * gradient), accumulated in double in a fixed order whatever the thread count. */

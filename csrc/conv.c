@@ -314,6 +314,15 @@ int ag_avg_unpool_plane_f64(void *const b[3], const struct geom *g)
     return 0;
 }
 
+plane_fn ag_im2col_plane(int f64)
+{
+    return f64 ? PLANE_FN(im2col_f64) : PLANE_FN(im2col_f32);
+}
+plane_fn ag_col2im_plane(int f64)
+{
+    return f64 ? PLANE_FN(col2im_f64) : PLANE_FN(col2im_f32);
+}
+
 /* ------------------------------------------------------------------ exports */
 
 int ag_im2col_f32(const float *x, float *cols, AG_GEOM_PARAMS)

@@ -353,15 +353,7 @@ static int try_thin(struct ag_gemm_problem *pr)
 }
 #endif
 
-/* A thread's packed A kept across a batch's products that share A (stride 0): one MC x KC
- * block, packed by the first product, reused by the rest. */
-struct kept_a {
-    char *buf;
-    size_t bytes;
-    int ready;
-};
-
-static int run_gemm(struct ag_gemm_problem *pr, struct kept_a *keep)
+static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
 {
 #ifdef AG_SIMD_X86
     const int thin = try_thin(pr);
@@ -437,6 +429,45 @@ static int run_gemm(struct ag_gemm_problem *pr, struct kept_a *keep)
     return AG_OK;
 }
 
+static const float one_f32 = 1.0f;
+static const double one_f64 = 1.0;
+
+/* op(A) m x k, op(B) k x n, C m x n row-major with row stride ldc; beta NULL: beta = 0. */
+static struct ag_gemm_problem problem(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                      const void *alpha, const void *a, int64_t lda, const void *b,
+                                      int64_t ldb, const void *beta, void *c, int64_t ldc,
+                                      size_t es, int threads)
+{
+    const int is_f64 = es == sizeof(double);
+    return (struct ag_gemm_problem){
+        .kern = pick_kernel(ag_isa(), is_f64), .m = m, .n = n, .k = k,
+        .a = {a, trans_a ? 1 : lda, trans_a ? lda : 1},
+        .b = {b, trans_b ? 1 : ldb, trans_b ? ldb : 1},
+        .c = c, .rsc = ldc, .csc = 1,
+        .alpha = alpha, .beta = beta,
+        .one = is_f64 ? (const void *)&one_f64 : (const void *)&one_f32,
+        .threads = threads,
+    };
+}
+
+int ag_gemm_trusted(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a,
+                    int64_t lda, const void *b, int64_t ldb, int accumulate, void *c, int64_t ldc,
+                    size_t es, int threads, struct ag_gemm_keep *keep)
+{
+    if (m == 0 || n == 0 || k == 0)
+        return AG_OK;  /* callers never ask for these (an empty sum is their own zero fill) */
+    const void *one = es == sizeof(double) ? (const void *)&one_f64 : (const void *)&one_f32;
+    struct ag_gemm_problem pr = problem(trans_a, trans_b, m, n, k, one, a, lda, b, ldb,
+                                        accumulate ? one : NULL, c, ldc, es, threads);
+    return run_gemm(&pr, keep);
+}
+
+void ag_gemm_keep_free(struct ag_gemm_keep *keep)
+{
+    free(keep->buf);
+    keep->buf = NULL, keep->bytes = 0, keep->ready = 0;
+}
+
 /* ------------------------------------------------------------------ checks and exports */
 
 /* The byte range an r x c matrix with row stride ld spans (0 if empty). */
@@ -502,8 +533,8 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     }
     const int is_f64 = es == sizeof(double);
     const struct ag_gemm_kernel *kern = pick_kernel(ag_isa(), is_f64);
-    const float one_f = 1.0f, zero_f = 0.0f;
-    const double one_d = 1.0, zero_d = 0.0;
+    const float zero_f = 0.0f;  /* the reads_ab == 0 path's alpha */
+    const double zero_d = 0.0;
     if (!reads_ab) {  /* C = beta * C, without touching A or B (and without reading C if beta = 0) */
         const void *zero = is_f64 ? (const void *)&zero_d : (const void *)&zero_f;
         const double tile[1] = {0};
@@ -514,19 +545,13 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
                                 0, 0, zero, beta_zero ? NULL : beta);
         return AG_OK;
     }
-    const struct ag_gemm_problem first = {
-        .kern = kern, .m = m, .n = n, .k = k,
-        .a = {a, trans_a ? 1 : lda, trans_a ? lda : 1},
-        .b = {b, trans_b ? 1 : ldb, trans_b ? ldb : 1},
-        .c = c, .rsc = ldc, .csc = 1,
-        .alpha = alpha, .beta = beta_zero ? NULL : beta,
-        .one = is_f64 ? (const void *)&one_d : (const void *)&one_f,
-        .threads = ag_get_num_threads(),
-    };
+    const struct ag_gemm_problem first = problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                                                 beta_zero ? NULL : beta, c, ldc, es,
+                                                 ag_get_num_threads());
     const int threads = first.threads;
     if (!ag_gemm_batch_per_thread(batch)) {
         int status = AG_OK;
-        struct kept_a kept = {NULL, 0, 0};
+        struct ag_gemm_keep kept = {NULL, 0, 0};
         for (int64_t q = 0; q < batch && status == AG_OK; q++) {
             struct ag_gemm_problem pr = first;  /* run_gemm may transpose its copy */
             pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
@@ -539,7 +564,7 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        struct kept_a kept = {NULL, 0, 0};
+        struct ag_gemm_keep kept = {NULL, 0, 0};
 #pragma omp for schedule(static)
         for (int64_t q = 0; q < batch; q++) {
             struct ag_gemm_problem pr = first;

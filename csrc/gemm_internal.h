@@ -62,6 +62,25 @@ struct ag_smallk_f32 {
     int64_t ldc;
 };
 
+/* A thread's packed A kept across products that share A (a batch's stride-0 A, a convolution's
+ * weights): one MC x KC block, packed by the first product, reused by the rest. Zero-initialise;
+ * release with ag_gemm_keep_free. */
+struct ag_gemm_keep {
+    char *buf;
+    size_t bytes;
+    int ready;
+};
+void ag_gemm_keep_free(struct ag_gemm_keep *keep);
+
+/* For csrc/'s own callers, whose arguments are already checked (conv2d.c): C = op(A) @ op(B),
+ * or C += op(A) @ op(B) with `accumulate`, row-major operands of element size es (lda, ldb, ldc
+ * as in ag_sgemm), on at most `threads` threads; keep (or NULL) as above, for products sharing
+ * A. Nothing is done when m, n or k is 0. The same arithmetic as ag_sgemm/ag_dgemm with alpha
+ * 1 and beta 0 or 1, for any thread count. Returns AG_OK or AG_ERR_NOMEM. */
+int ag_gemm_trusted(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a,
+                    int64_t lda, const void *b, int64_t ldb, int accumulate, void *c, int64_t ldc,
+                    size_t es, int threads, struct ag_gemm_keep *keep);
+
 #ifdef AG_SIMD_X86
 /* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);

@@ -255,3 +255,94 @@ def test_channel_raw_kernels_check_sizes():
     assert lib.ag_channel_sum_f64(px, pb, 2, -3, 2) == lib.AG_ERR_SIZE
     assert lib.ag_channel_sum_f64(ffi.NULL, pb, 2, 3, 2) == lib.AG_ERR_NULL
     assert lib.ag_channel_sum_f64(px, pb, 0, 3, 2) == lib.AG_OK and not b.any()  # empty sum: 0
+
+
+# ---- conv2d image by image (conv2d.c) --------------------------------------------------------
+def _conv_reference(x, w, g, geo):
+    """conv2d and its gradients in float64 by the numpy reference, and the same on absolute
+    values: the size of the terms each result element sums, which scales its rounding error."""
+    kernel, stride, padding = geo
+    x64, w64, g64 = (np.asarray(a, np.float64) for a in (x, w, g))
+    exact = (_numpy.conv2d(x64, w64, stride, padding),
+             _numpy.conv2d_grad_input(g64, w64, x.shape, stride, padding),
+             _numpy.conv2d_grad_weight(x64, g64, kernel, stride, padding))
+    x64, w64, g64 = abs(x64), abs(w64), abs(g64)
+    bound = (_numpy.conv2d(x64, w64, stride, padding),
+             _numpy.conv2d_grad_input(g64, w64, x.shape, stride, padding),
+             _numpy.conv2d_grad_weight(x64, g64, kernel, stride, padding))
+    return exact, bound
+
+
+def _conv_all(x, w, g, geo):
+    kernel, stride, padding = geo
+    return (_c.conv2d(x, w, stride, padding), _c.conv2d_grad_input(g, w, x.shape, stride, padding),
+            _c.conv2d_grad_weight(x, g, kernel, stride, padding))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(geo=geometry(pool=False), n=st.sampled_from([1, 2, 3, 9, 17]), out_c=st.integers(1, 4),
+       dtype=st.sampled_from(DTYPES), layout=LAYOUTS, seed=st.integers(0, 2**16))
+def test_conv2d_and_gradients(isa, threads, geo, n, out_c, dtype, layout, seed):
+    """Forward, input and weight gradient against the float64 reference, within rounding of the
+    terms summed; 9 and 17 images make two and three groups of the weight gradient's sum."""
+    shape, kernel, stride, padding = geo
+    shape = (n, max(shape[1], 1)) + shape[2:]
+    oh, ow = _out_shape(shape, kernel, stride, padding)[2:]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng.standard_normal(shape).astype(dtype), layout)
+    w = _layout(rng.standard_normal((out_c, shape[1]) + kernel).astype(dtype), layout)
+    g = _layout(rng.standard_normal((n, out_c, oh, ow)).astype(dtype), layout)
+    exact, bound = _conv_reference(x, w, g, (kernel, stride, padding))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    results = []
+    for t in (1, 2):
+        threads(t)
+        results.append(_conv_all(x, w, g, (kernel, stride, padding)))
+        for got, want, size in zip(results[-1], exact, bound):
+            assert got.dtype == dtype and got.shape == want.shape
+            assert np.all(np.abs(got - want) <= tol * size + 1e-30), (got, want)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape, out_c, padding", [((64, 32, 13, 13), 64, 0), ((19, 3, 28, 28), 8, 1)],
+                         ids=["cnn-conv2", "padded-19-images"])
+def test_conv2d_bitwise_the_same_for_any_thread_count(isa, threads, dtype, shape, out_c, padding):
+    """The seeds' second conv layer at batch 64 (8 groups of the weight gradient over 1, 2 or 3
+    threads), and 19 padded images (groups of 8, 8 and 3)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((out_c, shape[1], 3, 3)).astype(dtype)
+    geo = ((3, 3), (1, 1), (padding, padding))
+    g = rng.standard_normal(_c.conv2d(x, w, geo[1], geo[2]).shape).astype(dtype)
+    runs = []
+    for t in (1, 2, 3):
+        threads(t)
+        runs.append(_conv_all(x, w, g, geo))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+    exact, bound = _conv_reference(x, w, g, geo)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for got, want, size in zip(runs[0], exact, bound):
+        assert np.all(np.abs(got - want) <= tol * size)
+
+
+def test_conv2d_raw_kernels_check_arguments_and_fill_empty_sums():
+    x, w = np.ones((2, 1, 4, 4)), np.ones((3, 1, 2, 2))
+    out, gx, gw = np.full((2, 3, 3, 3), 7.0), np.full((2, 1, 4, 4), 7.0), np.full((3, 1, 2, 2), 7.0)
+    good = (2, 1, 4, 4, 2, 2, 1, 1, 0, 0, 3, 3)
+    assert _raw("conv2d", x, w, out, geometry=good + (3,)) == lib.AG_OK and (out == 4).all()
+    assert _raw("conv2d", x, w, out, geometry=good + (-1,)) == lib.AG_ERR_SIZE
+    assert _raw("conv2d", x, w, out, geometry=good[:10] + (4, 3) + (3,)) == lib.AG_ERR_ARG  # oh
+    assert _raw("conv2d_grad_input", out, w, gx, geometry=(-2,) + good[1:] + (3,)) == lib.AG_ERR_SIZE
+    px = ffi.from_buffer("double[]", x)
+    assert lib.ag_conv2d_grad_weight_f64(px, ffi.NULL, ffi.from_buffer("double[]", gw), *good, 3) \
+        == lib.AG_ERR_NULL
+    # empty sums: no output channels (input gradient 0), no images (weight gradient 0)
+    assert _raw("conv2d_grad_input", out, w, gx, geometry=good + (0,)) == lib.AG_OK and not gx.any()
+    assert _raw("conv2d_grad_weight", x, out, gw, geometry=(0,) + good[1:] + (3,)) == lib.AG_OK
+    assert not gw.any()
+    # and no input channels: the forward's sum is empty
+    assert _raw("conv2d", x, w, out, geometry=(2, 0) + good[2:] + (3,)) == lib.AG_OK and not out.any()

@@ -38,6 +38,7 @@ CONV_CASES = [  # x shape, weight shape, stride, padding
     ((1, 1, 5, 5), (1, 1, 5, 5), 1, 0),
     ((3, 2, 4, 9), (2, 2, 1, 3), (1, 3), (0, 1)),
     ((1, 2, 1, 1), (3, 2, 3, 3), 1, 1),
+    ((3, 2, 8, 9), (2, 2, 3, 3), 1, 1),  # 72 positions per image: the per-image kernels
 ]
 
 
@@ -144,6 +145,19 @@ def test_overlapping_windows_accumulate():
     x = ag.zeros((1, 1, 3, 3), requires_grad=True)
     ag.max_pool2d(x, 2, stride=1).sum().backward()  # every window's first element
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+def test_conv2d_per_image_path_gradcheck(backend):
+    """Outputs of SMALL_OUTPUT positions or more take the backend's per-image conv2d and its
+    gradient kernels (the rest one 2-D product): gradcheck in float64 over images of the first
+    weight-gradient group and past it."""
+    from autograd.ops.conv import SMALL_OUTPUT
+    rng = np.random.default_rng(8)
+    for n in (1, 10):
+        x, w, b = (ag.tensor(rng.standard_normal(s), requires_grad=True)
+                   for s in ((n, 2, 8, 8), (3, 2, 3, 2), (3,)))
+        assert 8 * 9 >= SMALL_OUTPUT
+        assert ag.gradcheck(lambda x, w, b: ag.conv2d(x, w, b, padding=1), [x, w, b], fast_mode=n > 1)
 
 
 @pytest.mark.parametrize("x_shape", [(1, 2, 5, 5), (1, 1, 8, 9)])  # 2-D and batched products

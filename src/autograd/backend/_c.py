@@ -488,6 +488,45 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     return x
 
 
+def conv2d(x, weight, stride, padding):
+    """conv2d in C, image by image (csrc/conv2d.c); same semantics as
+    autograd.backend._numpy.conv2d."""
+    if not _c_ok(x, weight) or x.ndim != 4 or weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+        return _numpy.conv2d(x, weight, stride, padding)
+    geo = _conv_geometry("conv2d", x.shape, weight.shape[2:], stride, padding)
+    out = np.empty((geo[0], weight.shape[0], geo[10], geo[11]), dtype=x.dtype)
+    _call_conv("conv2d", geo + (weight.shape[0],), np.ascontiguousarray(x),
+               np.ascontiguousarray(weight), out)
+    return out
+
+
+def conv2d_grad_input(g, weight, x_shape, stride, padding):
+    """conv2d's input gradient in C; same semantics as autograd.backend._numpy.conv2d_grad_input."""
+    if not _c_ok(g, weight) or weight.ndim != 4 or len(x_shape) != 4 or 0 in tuple(x_shape):
+        return _numpy.conv2d_grad_input(g, weight, x_shape, stride, padding)
+    geo = _conv_geometry("conv2d_grad_input", x_shape, weight.shape[2:], stride, padding)
+    _expect_shape("conv2d_grad_input", "weight", weight, (weight.shape[0], geo[1]) + weight.shape[2:])
+    _expect_shape("conv2d_grad_input", "g", g, (geo[0], weight.shape[0], geo[10], geo[11]))
+    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    _call_conv("conv2d_grad_input", geo + (weight.shape[0],), np.ascontiguousarray(g),
+               np.ascontiguousarray(weight), gx)
+    return gx
+
+
+def conv2d_grad_weight(x, g, kernel_size, stride, padding):
+    """conv2d's weight gradient in C, summed in fixed image groups (the same bits for any thread
+    count); same semantics as autograd.backend._numpy.conv2d_grad_weight."""
+    if not _c_ok(x, g) or x.ndim != 4 or g.ndim != 4:
+        return _numpy.conv2d_grad_weight(x, g, kernel_size, stride, padding)
+    geo = _conv_geometry("conv2d_grad_weight", x.shape, kernel_size, stride, padding)
+    out_c = g.shape[1]
+    _expect_shape("conv2d_grad_weight", "g", g, (geo[0], out_c, geo[10], geo[11]))
+    gw = np.empty((out_c, geo[1], geo[4], geo[5]), dtype=x.dtype)
+    _call_conv("conv2d_grad_weight", geo + (out_c,), np.ascontiguousarray(x),
+               np.ascontiguousarray(g), gw)
+    return gw
+
+
 def add_channel_bias(out, bias):
     """add_channel_bias in C, threaded; same semantics as autograd.backend._numpy.add_channel_bias."""
     if (not _c_ok(out, bias) or out.ndim < 2 or bias.shape != out.shape[1:2]

@@ -136,6 +136,30 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     return _scatter_windows(cols6, x_shape, kernel_size, stride, padding)
 
 
+def conv2d(x, weight, stride, padding):
+    """x (n, c, h, w) and weight (out, c, kh, kw) -> (n, out, oh, ow), no bias: the weights as
+    (out, c kh kw) times each image's im2col."""
+    out_c, kernel_size = weight.shape[0], weight.shape[2:]
+    n, _, oh, ow = _geometry(x.shape, kernel_size, stride, padding)
+    cols = im2col(x, kernel_size, stride, padding)
+    return matmul(weight.reshape(out_c, -1), cols).reshape(n, out_c, oh, ow)
+
+
+def conv2d_grad_input(g, weight, x_shape, stride, padding):
+    """conv2d's input gradient for output gradient g: col2im of weight^T @ each image's g."""
+    n, out_c = g.shape[:2]
+    gcols = matmul(weight.reshape(out_c, -1).T, g.reshape(n, out_c, -1))
+    return col2im(gcols, x_shape, weight.shape[2:], stride, padding)
+
+
+def conv2d_grad_weight(x, g, kernel_size, stride, padding):
+    """conv2d's weight gradient (out, c, kh, kw): sum over images of g_i @ im2col(x_i)^T."""
+    n, out_c = g.shape[:2]
+    cols = im2col(x, kernel_size, stride, padding)
+    gw = matmul(g.reshape(n, out_c, -1), cols.swapaxes(-1, -2)).sum(axis=0)
+    return gw.reshape((out_c, x.shape[1]) + tuple(kernel_size))
+
+
 def add_channel_bias(out, bias):
     """out (n, c, ...) += bias (c,) along axis 1, in place (out is the caller's own new array);
     returns out."""

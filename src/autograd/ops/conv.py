@@ -1,11 +1,13 @@
 """conv2d, max_pool2d and avg_pool2d over NCHW tensors, with PyTorch's floor-mode output sizes.
 
-conv2d is im2col followed by one matmul: `weight.reshape(out, c*kh*kw) @ cols`, with cols
-(n, c*kh*kw, oh*ow), is a batched product giving (n, out, oh*ow), which is already NCHW, so
-neither the output nor the upstream gradient is transposed in memory. The backward products use
-the same layout: grad weight = sum over the batch of g[n] @ cols[n].T (a transposed view), grad
-input = col2im(weight2d.T @ g). For small outputs (few positions per image) those per-image
-products are too thin, and one 2-D product over the batch wins (see SMALL_OUTPUT).
+conv2d is im2col followed by a matmul: `weight.reshape(out, c*kh*kw) @ cols[i]`, with cols
+(n, c*kh*kw, oh*ow), gives image i's (out, oh*ow), which is already NCHW, so neither the output
+nor the upstream gradient is transposed in memory. The backward products use the same layout:
+grad weight = sum over the batch of g[i] @ cols[i].T, grad input = col2im(weight2d.T @ g[i]).
+The backend runs these per image (`conv2d`, `conv2d_grad_input`, `conv2d_grad_weight`: in C,
+each image's cols in a buffer that stays in cache, none kept for backward). For small outputs
+(few positions per image) per-image products are too thin, and one 2-D product over the batch
+wins, with cols batch-major and kept (see SMALL_OUTPUT).
 
 Each backward is written with `Function.apply`, so `create_graph` records it and higher
 derivatives work: im2col and col2im are each other's adjoint, and so are avg_pool2d and its
@@ -75,14 +77,13 @@ class Conv2d(Function):
         oh = (x.shape[2] + 2 * padding[0] - kh) // stride[0] + 1
         ow = (x.shape[3] + 2 * padding[1] - kw) // stride[1] + 1
         batched = oh * ow >= SMALL_OUTPUT
-        # (n, c*kh*kw, oh*ow), or batch-major (c*kh*kw, n*oh*ow) for small outputs
-        cols = _backend.active.im2col(x, (kh, kw), stride, padding, not batched)
-        w2 = weight.reshape(out_c, -1)
+        cols = None  # per image, the backend's conv2d makes its own and keeps none
         if batched:
-            out = _backend.active.matmul(w2, cols)  # (n, out_c, oh*ow): NCHW already
-        else:
-            out = _backend.active.matmul(w2, cols).reshape(out_c, n, oh * ow).swapaxes(0, 1)
-        out = out.reshape(n, out_c, oh, ow)
+            out = _backend.active.conv2d(x, weight, stride, padding)
+        else:  # batch-major cols (c*kh*kw, n*oh*ow), one product for the batch
+            cols = _backend.active.im2col(x, (kh, kw), stride, padding, True)
+            out = _backend.active.matmul(weight.reshape(out_c, -1), cols)
+            out = out.reshape(out_c, n, oh * ow).swapaxes(0, 1).reshape(n, out_c, oh, ow)
         if bias is not None:  # in place: out is this op's own new array
             _backend.active.add_channel_bias(out, bias)
         ctx.save_for_backward(x, weight)
@@ -95,19 +96,27 @@ class Conv2d(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         n, out_c, oh, ow = g.shape
         batched = oh * ow >= SMALL_OUTPUT
-        # create_graph hands Tensors: rebuild cols from x so they are part of the graph.
-        cols = Im2Col.apply(x, *ctx.geometry) if isinstance(x, Tensor) else ctx.cols
+        gx = gw = gb = None
+        if need_b:  # create_graph's Tensors go to the reference (tensor methods only: recorded)
+            gb = _backend.active.channel_sum(g)
+        graph = isinstance(x, Tensor)  # create_graph: the products below are recorded
+        if batched and not graph:
+            kernel_size, stride, padding = ctx.geometry[:3]
+            if need_w:
+                gw = _backend.active.conv2d_grad_weight(x, g, kernel_size, stride, padding)
+            if need_x:
+                gx = _backend.active.conv2d_grad_input(g, weight, x.shape, stride, padding)
+            return gx, gw, gb, None, None
+        # im2col again from x under create_graph, so cols are part of the graph
+        cols = Im2Col.apply(x, *ctx.geometry) if graph or ctx.cols is None else ctx.cols
         g3 = g.reshape(n, out_c, oh * ow)
         g2 = g3 if batched else _batch_major(g3)  # (out_c, n*oh*ow) for the 2-D products
-        gx = gw = gb = None
         if need_w:
             gw = MatMul.apply(g2, cols.swapaxes(-1, -2))
             gw = (gw.sum(axis=0) if batched else gw).reshape(weight.shape)
         if need_x:
             gcols = MatMul.apply(weight.reshape(out_c, -1).swapaxes(-1, -2), g2)
             gx = Col2Im.apply(gcols, x.shape, *ctx.geometry)
-        if need_b:  # create_graph's Tensors go to the reference (tensor methods only: recorded)
-            gb = _backend.active.channel_sum(g)
         return gx, gw, gb, None, None
 
 

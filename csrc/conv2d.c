@@ -1,0 +1,296 @@
+/* conv2d.c: a convolution's three products, image by image, each image's im2col (or col2im)
+ * done in a buffer of its thread's that stays in L2, instead of the whole batch's cols written
+ * to memory and read back by the GEMM (8.9 MB for the seeds' second conv layer at batch 64, and
+ * as much again saved for the backward pass):
+ *
+ *   forward       out_i = W @ cols_i                  (out_c x L)
+ *   input grad    gx_i  = col2im(W^T @ gy_i)
+ *   weight grad   gw    = sum over i of gy_i @ cols_i^T   (out_c x K)
+ *
+ * with K = c kh kw, L = oh ow, W the weights as (out_c, K) and cols_i image i's im2col (K x L,
+ * conv.c's layout). Threads take whole images, each product on one thread; with fewer images
+ * than threads the images run in turn and each product uses the threads. The GEMM's arithmetic
+ * does not depend on its thread count, so neither do these results: the weight gradient sums
+ * the images in fixed groups of AG_CONV_DW_GROUP, each group's products accumulated in order
+ * into its own buffer, then the groups added in order.
+ */
+#include "ag_conv.h"
+#include "gemm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define AG_CONV_DW_GROUP 8
+
+struct conv {
+    struct geom g;
+    int64_t out_c, k, l;  /* K = c kh kw, L = oh ow */
+    size_t es;
+    int f64;
+    int threads;          /* for each product: 1 when threads take whole images */
+};
+
+/* Checks the geometry and out_c (returns a status); decides how the images are shared
+ * (`units`: how many can run at once): *loop_threads for the image loop (1: images in turn). */
+static int setup(struct conv *cv, int64_t out_c, size_t es, int64_t units, int *loop_threads,
+                 AG_GEOM_PARAMS)
+{
+    if (out_c < 0)
+        return AG_ERR_SIZE;
+    const int status = make_geom(&cv->g, AG_GEOM_ARGS);
+    if (status != AG_OK)
+        return status;
+    cv->out_c = out_c, cv->es = es, cv->f64 = es == sizeof(double);
+    cv->k = mul_checked(c, kh * kw);  /* kh * kw: checked by make_geom */
+    cv->l = oh * ow;
+    if (cv->k < 0 || mul_checked(mul_checked(n, out_c), cv->l) < 0 || mul_checked(out_c, cv->k) < 0 ||
+        mul_checked(cv->k, cv->l) < 0)
+        return AG_ERR_SIZE;
+    const int threads = ag_get_num_threads();
+    const double flops = 2.0 * (double)n * (double)out_c * (double)cv->k * (double)cv->l;
+    const int split = threads > 1 && units >= threads && flops >= (double)AG_CONV_PARALLEL_MIN * 64;
+    cv->threads = split ? 1 : threads;
+    *loop_threads = split ? threads : 1;
+    return AG_OK;
+}
+
+/* This thread's share [*lo, *hi) of `count` units, static and in order. */
+static void my_share(int64_t count, int64_t *lo, int64_t *hi)
+{
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int64_t t = 0, nt = 1;
+#endif
+    *lo = count * t / nt, *hi = count * (t + 1) / nt;
+}
+
+static char *image_of(const void *base, int64_t i, int64_t per_image, size_t es)
+{
+    return (char *)base + (size_t)(i * per_image) * es;
+}
+
+/* cols (K x L) = im2col of one image x, one plane call per channel. */
+static void im2col_image(plane_fn fn, const struct conv *cv, const char *x, char *cols)
+{
+    const struct geom *g = &cv->g;
+    for (int64_t ci = 0; ci < g->c; ci++) {
+        void *const buf[3] = {(void *)image_of(x, ci, g->h * g->w, cv->es), NULL,
+                              image_of(cols, ci, g->kh * g->kw * cv->l, cv->es)};
+        fn(buf, g);
+    }
+}
+
+static int forward_images(const struct conv *cv, const char *x, const char *wt, char *out,
+                          int64_t i0, int64_t i1)
+{
+    const struct geom *g = &cv->g;
+    const plane_fn im2col = ag_im2col_plane(cv->f64);
+    char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
+    struct ag_gemm_keep keep = {NULL, 0, 0};  /* W packed once */
+    int status = cols ? AG_OK : AG_ERR_NOMEM;
+    for (int64_t i = i0; i < i1 && status == AG_OK; i++) {
+        im2col_image(im2col, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
+        status = ag_gemm_trusted(0, 0, cv->out_c, cv->l, cv->k, wt, cv->k, cols, cv->l, 0,
+                                 image_of(out, i, cv->out_c * cv->l, cv->es), cv->l, cv->es,
+                                 cv->threads, &keep);
+    }
+    free(cols);
+    ag_gemm_keep_free(&keep);
+    return status;
+}
+
+static int forward(const void *x, const void *wt, void *out, int64_t out_c, size_t es,
+                   AG_GEOM_PARAMS)
+{
+    struct conv cv;
+    int threads;
+    const int status = setup(&cv, out_c, es, n, &threads, AG_GEOM_ARGS);
+    if (status != AG_OK)
+        return status;
+    if (n == 0 || out_c == 0)
+        return AG_OK;
+    if (!x || !wt || !out)
+        return AG_ERR_NULL;
+    if (cv.k == 0) {  /* no input channels: an empty sum */
+        memset(out, 0, (size_t)(n * out_c * cv.l) * es);
+        return AG_OK;
+    }
+    if (threads == 1)
+        return forward_images(&cv, x, wt, out, 0, n);
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int64_t lo, hi;
+        my_share(n, &lo, &hi);
+        failed |= forward_images(&cv, x, wt, out, lo, hi) != AG_OK;
+    }
+    return failed ? AG_ERR_NOMEM : AG_OK;
+}
+
+static int input_grad_images(const struct conv *cv, const char *gy, const char *wt, char *gx,
+                             int64_t i0, int64_t i1)
+{
+    const struct geom *g = &cv->g;
+    const plane_fn col2im = ag_col2im_plane(cv->f64);
+    char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
+    struct ag_gemm_keep keep = {NULL, 0, 0};  /* W^T packed once */
+    int status = cols ? AG_OK : AG_ERR_NOMEM;
+    for (int64_t i = i0; i < i1 && status == AG_OK; i++) {
+        status = ag_gemm_trusted(1, 0, cv->k, cv->l, cv->out_c, wt, cv->k,
+                                 image_of(gy, i, cv->out_c * cv->l, cv->es), cv->l, 0, cols,
+                                 cv->l, cv->es, cv->threads, &keep);
+        char *gx_i = image_of(gx, i, g->c * g->h * g->w, cv->es);
+        for (int64_t ci = 0; ci < g->c && status == AG_OK; ci++) {
+            void *const buf[3] = {image_of(cols, ci, g->kh * g->kw * cv->l, cv->es), NULL,
+                                  image_of(gx_i, ci, g->h * g->w, cv->es)};
+            col2im(buf, g);
+        }
+    }
+    free(cols);
+    ag_gemm_keep_free(&keep);
+    return status;
+}
+
+static int input_grad(const void *gy, const void *wt, void *gx, int64_t out_c, size_t es,
+                      AG_GEOM_PARAMS)
+{
+    struct conv cv;
+    int threads;
+    const int status = setup(&cv, out_c, es, n, &threads, AG_GEOM_ARGS);
+    if (status != AG_OK)
+        return status;
+    if (n == 0 || c == 0 || h == 0 || w == 0)
+        return AG_OK;
+    if (!gx || (out_c && (!gy || !wt)))
+        return AG_ERR_NULL;
+    if (out_c == 0) {  /* no output channels: an empty sum */
+        memset(gx, 0, (size_t)(n * c * h * w) * es);
+        return AG_OK;
+    }
+    if (threads == 1)
+        return input_grad_images(&cv, gy, wt, gx, 0, n);
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int64_t lo, hi;
+        my_share(n, &lo, &hi);
+        failed |= input_grad_images(&cv, gy, wt, gx, lo, hi) != AG_OK;
+    }
+    return failed ? AG_ERR_NOMEM : AG_OK;
+}
+
+/* Groups [q0, q1) of the weight gradient: group q's images accumulated in order into sums[q]. */
+static int weight_grad_groups(const struct conv *cv, const char *x, const char *gy,
+                              char *const *sums, int64_t q0, int64_t q1)
+{
+    const struct geom *g = &cv->g;
+    const plane_fn im2col = ag_im2col_plane(cv->f64);
+    char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
+    int status = cols ? AG_OK : AG_ERR_NOMEM;
+    for (int64_t q = q0; q < q1 && status == AG_OK; q++) {
+        const int64_t first = q * AG_CONV_DW_GROUP;
+        const int64_t end = first + AG_CONV_DW_GROUP < g->n ? first + AG_CONV_DW_GROUP : g->n;
+        for (int64_t i = first; i < end && status == AG_OK; i++) {
+            im2col_image(im2col, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
+            status = ag_gemm_trusted(0, 1, cv->out_c, cv->k, cv->l,
+                                     image_of(gy, i, cv->out_c * cv->l, cv->es), cv->l, cols,
+                                     cv->l, i > first, sums[q], cv->k, cv->es, cv->threads, NULL);
+        }
+    }
+    free(cols);
+    return status;
+}
+
+static int weight_grad(const void *x, const void *gy, void *gw, int64_t out_c, size_t es,
+                       AG_GEOM_PARAMS)
+{
+    struct conv cv;
+    const int64_t groups = (n + AG_CONV_DW_GROUP - 1) / AG_CONV_DW_GROUP;
+    int threads;
+    const int status = setup(&cv, out_c, es, groups, &threads, AG_GEOM_ARGS);
+    if (status != AG_OK)
+        return status;
+    const int64_t size = out_c * cv.k;
+    if (size == 0)
+        return AG_OK;
+    if (!gw || (n && (!x || !gy)))
+        return AG_ERR_NULL;
+    if (n == 0) {  /* no images: an empty sum */
+        memset(gw, 0, (size_t)size * es);
+        return AG_OK;
+    }
+    /* group 0 sums straight into gw, the others into a buffer each */
+    char *extra = groups > 1 ? malloc((size_t)((groups - 1) * size) * es) : NULL;
+    char **sums = malloc((size_t)groups * sizeof *sums);
+    if (!sums || (groups > 1 && !extra)) {
+        free(extra);
+        free(sums);
+        return AG_ERR_NOMEM;
+    }
+    sums[0] = gw;
+    for (int64_t q = 1; q < groups; q++)
+        sums[q] = image_of(extra, q - 1, size, es);
+    int failed = 0;
+    if (threads == 1) {
+        failed = weight_grad_groups(&cv, x, gy, sums, 0, groups) != AG_OK;
+    } else {
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+        {
+            int64_t lo, hi;
+            my_share(groups, &lo, &hi);
+            failed |= weight_grad_groups(&cv, x, gy, sums, lo, hi) != AG_OK;
+        }
+    }
+    for (int64_t q = 1; q < groups && !failed; q++) {  /* gw = ((s0 + s1) + s2) + ... */
+        if (cv.f64) {
+            double *restrict d = gw;
+            const double *restrict s = (const double *)sums[q];
+            for (int64_t j = 0; j < size; j++)
+                d[j] += s[j];
+        } else {
+            float *restrict d = gw;
+            const float *restrict s = (const float *)sums[q];
+            for (int64_t j = 0; j < size; j++)
+                d[j] += s[j];
+        }
+    }
+    free(extra);
+    free(sums);
+    return failed ? AG_ERR_NOMEM : AG_OK;
+}
+
+/* ------------------------------------------------------------------ exports */
+
+int ag_conv2d_f32(const float *x, const float *wt, float *out, AG_GEOM_PARAMS, int64_t out_c)
+{
+    return forward(x, wt, out, out_c, sizeof(float), AG_GEOM_ARGS);
+}
+int ag_conv2d_f64(const double *x, const double *wt, double *out, AG_GEOM_PARAMS, int64_t out_c)
+{
+    return forward(x, wt, out, out_c, sizeof(double), AG_GEOM_ARGS);
+}
+int ag_conv2d_grad_input_f32(const float *gy, const float *wt, float *gx, AG_GEOM_PARAMS,
+                             int64_t out_c)
+{
+    return input_grad(gy, wt, gx, out_c, sizeof(float), AG_GEOM_ARGS);
+}
+int ag_conv2d_grad_input_f64(const double *gy, const double *wt, double *gx, AG_GEOM_PARAMS,
+                             int64_t out_c)
+{
+    return input_grad(gy, wt, gx, out_c, sizeof(double), AG_GEOM_ARGS);
+}
+int ag_conv2d_grad_weight_f32(const float *x, const float *gy, float *gw, AG_GEOM_PARAMS,
+                              int64_t out_c)
+{
+    return weight_grad(x, gy, gw, out_c, sizeof(float), AG_GEOM_ARGS);
+}
+int ag_conv2d_grad_weight_f64(const double *x, const double *gy, double *gw, AG_GEOM_PARAMS,
+                              int64_t out_c)
+{
+    return weight_grad(x, gy, gw, out_c, sizeof(double), AG_GEOM_ARGS);
+}
