@@ -117,7 +117,8 @@ def breakdown(threads, steps=30):
     x, y = _data()
     ag.manual_seed(0)
     net = Trainer(ag, x, y)
-    names = ["matmul", "im2col", "col2im", "max_pool2d", "max_pool2d_backward", "relu",
+    names = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "matmul", "im2col", "col2im",
+             "add_channel_bias", "channel_sum", "max_pool2d", "max_pool2d_backward", "relu",
              "relu_backward"]
     for _ in range(3):
         net.step()

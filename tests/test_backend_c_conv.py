@@ -346,3 +346,32 @@ def test_conv2d_raw_kernels_check_arguments_and_fill_empty_sums():
     assert not gw.any()
     # and no input channels: the forward's sum is empty
     assert _raw("conv2d", x, w, out, geometry=(2, 0) + good[2:] + (3,)) == lib.AG_OK and not out.any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 2), h=st.integers(1, 40), w=st.integers(1, 40),
+       kernel=st.tuples(st.integers(1, 6), st.integers(1, 6)), sh=st.integers(1, 3),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), batch_major=st.booleans(),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_col2im_row_builder_matches_the_scatter_bitwise(n, c, h, w, kernel, sh, padding,
+                                                        batch_major, dtype, seed):
+    """With unit column stride, AVX-512 col2im builds each input row in registers (16 or 8
+    columns at a time; rows up to 40 wide take several); the portable scatter adds the same
+    terms in the same order, so the two agree bit for bit, signs of zeros included."""
+    if lib.ag_isa() != lib.AG_ISA_AVX512:
+        pytest.skip("the row builder is the AVX-512 path; this CPU has no AVX-512")
+    kh, kw = min(kernel[0], h + 2 * padding[0]), min(kernel[1], w + 2 * padding[1])
+    oh, ow = (h + 2 * padding[0] - kh) // sh + 1, w + 2 * padding[1] - kw + 1
+    shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
+    cols = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    cols[..., ::5] = -0.0
+    args = ((n, c, h, w), (kh, kw), (sh, 1), padding, batch_major)
+    fast = _c.col2im(cols, *args)
+    lib.ag_set_isa_cap(lib.AG_ISA_PORTABLE)
+    try:
+        portable = _c.col2im(cols, *args)
+    finally:
+        lib.ag_set_isa_cap(lib.AG_ISA_AVX512)
+    np.testing.assert_array_equal(fast, portable)
+    np.testing.assert_array_equal(np.signbit(fast), np.signbit(portable))
+    _close(fast, _numpy.col2im(cols, *args))
