@@ -108,7 +108,7 @@ class Conv2d(Function):
                 gx = _backend.active.conv2d_grad_input(g, weight, x.shape, stride, padding)
             return gx, gw, gb, None, None
         # im2col again from x under create_graph, so cols are part of the graph
-        cols = Im2Col.apply(x, *ctx.geometry) if graph or ctx.cols is None else ctx.cols
+        cols = Im2Col.apply(x, *ctx.geometry) if graph else ctx.cols
         g3 = g.reshape(n, out_c, oh * ow)
         g2 = g3 if batched else _batch_major(g3)  # (out_c, n*oh*ow) for the 2-D products
         if need_w:
