@@ -375,3 +375,21 @@ def test_col2im_row_builder_matches_the_scatter_bitwise(n, c, h, w, kernel, sh, 
     np.testing.assert_array_equal(fast, portable)
     np.testing.assert_array_equal(np.signbit(fast), np.signbit(portable))
     _close(fast, _numpy.col2im(cols, *args))
+
+
+def test_conv2d_wrappers_check_shapes_and_hand_the_rest_to_the_reference():
+    x, w = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3))
+    geo = ((1, 1), (0, 0))
+    with pytest.raises(ShapeError, match=r"conv2d_grad_input: g must have shape \(2, 4, 4, 4\)"):
+        _c.conv2d_grad_input(np.ones((2, 4, 4, 5)), w, x.shape, *geo)
+    with pytest.raises(ShapeError, match=r"conv2d_grad_input: weight must have shape \(4, 3, 3, 3\)"):
+        _c.conv2d_grad_input(np.ones((2, 4, 4, 4)), np.ones((4, 2, 3, 3)), x.shape, *geo)
+    with pytest.raises(ShapeError, match=r"conv2d_grad_weight: g must have shape \(2, 4, 4, 4\)"):
+        _c.conv2d_grad_weight(x, np.ones((2, 4, 3, 4)), (3, 3), *geo)
+    # empty batches and dtypes without a kernel: the numpy reference, same results
+    for args in ((np.ones((0, 3, 6, 6)), w), (x.astype(np.float16), w.astype(np.float16))):
+        out = _c.conv2d(*args, *geo)
+        np.testing.assert_array_equal(out, _numpy.conv2d(*args, *geo))
+        assert out.dtype == args[0].dtype and out.shape == (args[0].shape[0], 4, 4, 4)
+    gw = _c.conv2d_grad_weight(np.ones((0, 3, 6, 6)), np.ones((0, 4, 4, 4)), (3, 3), *geo)
+    assert gw.shape == w.shape and not gw.any()  # an empty sum

@@ -160,6 +160,18 @@ def test_conv2d_per_image_path_gradcheck(backend):
         assert ag.gradcheck(lambda x, w, b: ag.conv2d(x, w, b, padding=1), [x, w, b], fast_mode=n > 1)
 
 
+@pytest.mark.parametrize("x_shape", [(0, 2, 9, 9), (0, 2, 3, 3)])  # per image and 2-D products
+def test_conv2d_on_an_empty_batch(x_shape, backend):
+    x = ag.zeros(x_shape, requires_grad=True)
+    w, b = ag.ones((3, 2, 2, 2), requires_grad=True), ag.ones(3, requires_grad=True)
+    y = ag.conv2d(x, w, b, padding=1)
+    assert y.shape == (0, 3, x_shape[2] + 1, x_shape[3] + 1)
+    y.sum().backward()
+    assert x.grad.shape == x_shape
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((3, 2, 2, 2), np.float32))
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(3, np.float32))
+
+
 @pytest.mark.parametrize("x_shape", [(1, 2, 5, 5), (1, 1, 8, 9)])  # 2-D and batched products
 def test_second_order_through_conv_and_pools(x_shape):
     rng = np.random.default_rng(5)

@@ -147,16 +147,16 @@ def conv2d(x, weight, stride, padding):
 
 def conv2d_grad_input(g, weight, x_shape, stride, padding):
     """conv2d's input gradient for output gradient g: col2im of weight^T @ each image's g."""
-    n, out_c = g.shape[:2]
-    gcols = matmul(weight.reshape(out_c, -1).T, g.reshape(n, out_c, -1))
+    n, out_c, oh, ow = g.shape
+    gcols = matmul(weight.reshape(out_c, -1).T, g.reshape(n, out_c, oh * ow))
     return col2im(gcols, x_shape, weight.shape[2:], stride, padding)
 
 
 def conv2d_grad_weight(x, g, kernel_size, stride, padding):
     """conv2d's weight gradient (out, c, kh, kw): sum over images of g_i @ im2col(x_i)^T."""
-    n, out_c = g.shape[:2]
+    n, out_c, oh, ow = g.shape
     cols = im2col(x, kernel_size, stride, padding)
-    gw = matmul(g.reshape(n, out_c, -1), cols.swapaxes(-1, -2)).sum(axis=0)
+    gw = matmul(g.reshape(n, out_c, oh * ow), cols.swapaxes(-1, -2)).sum(axis=0)
     return gw.reshape((out_c, x.shape[1]) + tuple(kernel_size))
 
 
