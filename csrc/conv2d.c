@@ -69,6 +69,27 @@ static void my_share(int64_t count, int64_t *lo, int64_t *hi)
     *lo = count * t / nt, *hi = count * (t + 1) / nt;
 }
 
+/* One thread's share of a call: units [lo, hi) (images, or weight-gradient groups) from the
+ * inputs a and b into out. Returns AG_OK or AG_ERR_NOMEM. */
+typedef int (*share_fn)(const struct conv *cv, const char *a, const char *b, void *out,
+                        int64_t lo, int64_t hi);
+
+/* fn over `units` units: on this thread (threads 1), or shared out in order on `threads`. */
+static int run_shares(share_fn fn, const struct conv *cv, const void *a, const void *b, void *out,
+                      int64_t units, int threads)
+{
+    if (threads == 1)
+        return fn(cv, a, b, out, 0, units);
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int64_t lo, hi;
+        my_share(units, &lo, &hi);
+        failed |= fn(cv, a, b, out, lo, hi) != AG_OK;
+    }
+    return failed ? AG_ERR_NOMEM : AG_OK;
+}
+
 static char *image_of(const void *base, int64_t i, int64_t per_image, size_t es)
 {
     return (char *)base + (size_t)(i * per_image) * es;
@@ -85,7 +106,7 @@ static void im2col_image(plane_fn fn, const struct conv *cv, const char *x, char
     }
 }
 
-static int forward_images(const struct conv *cv, const char *x, const char *wt, char *out,
+static int forward_images(const struct conv *cv, const char *x, const char *wt, void *out,
                           int64_t i0, int64_t i1)
 {
     const struct geom *g = &cv->g;
@@ -104,35 +125,7 @@ static int forward_images(const struct conv *cv, const char *x, const char *wt, 
     return status;
 }
 
-static int forward(const void *x, const void *wt, void *out, int64_t out_c, size_t es,
-                   AG_GEOM_PARAMS)
-{
-    struct conv cv;
-    int threads;
-    const int status = setup(&cv, out_c, es, n, &threads, AG_GEOM_ARGS);
-    if (status != AG_OK)
-        return status;
-    if (n == 0 || out_c == 0)
-        return AG_OK;
-    if (!x || !wt || !out)
-        return AG_ERR_NULL;
-    if (cv.k == 0) {  /* no input channels: an empty sum */
-        memset(out, 0, (size_t)(n * out_c * cv.l) * es);
-        return AG_OK;
-    }
-    if (threads == 1)
-        return forward_images(&cv, x, wt, out, 0, n);
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        int64_t lo, hi;
-        my_share(n, &lo, &hi);
-        failed |= forward_images(&cv, x, wt, out, lo, hi) != AG_OK;
-    }
-    return failed ? AG_ERR_NOMEM : AG_OK;
-}
-
-static int input_grad_images(const struct conv *cv, const char *gy, const char *wt, char *gx,
+static int input_grad_images(const struct conv *cv, const char *gy, const char *wt, void *gx,
                              int64_t i0, int64_t i1)
 {
     const struct geom *g = &cv->g;
@@ -156,38 +149,35 @@ static int input_grad_images(const struct conv *cv, const char *gy, const char *
     return status;
 }
 
-static int input_grad(const void *gy, const void *wt, void *gx, int64_t out_c, size_t es,
-                      AG_GEOM_PARAMS)
+/* The forward pass (a = x, out = the output) or the input gradient (a = gy, out = gx): images
+ * shared out; an empty sum (no input channels for the forward, no output channels for the
+ * input gradient) is a zero fill. */
+static int per_image(int input_grad, const void *a, const void *wt, void *out, int64_t out_c,
+                     size_t es, AG_GEOM_PARAMS)
 {
     struct conv cv;
     int threads;
     const int status = setup(&cv, out_c, es, n, &threads, AG_GEOM_ARGS);
     if (status != AG_OK)
         return status;
-    if (n == 0 || c == 0 || h == 0 || w == 0)
+    const int64_t size = input_grad ? n * c * h * w : n * out_c * cv.l;
+    const int64_t terms = input_grad ? out_c : cv.k;
+    if (size == 0)
         return AG_OK;
-    if (!gx || (out_c && (!gy || !wt)))
+    if (!out || (terms && (!a || !wt)))
         return AG_ERR_NULL;
-    if (out_c == 0) {  /* no output channels: an empty sum */
-        memset(gx, 0, (size_t)(n * c * h * w) * es);
+    if (terms == 0) {
+        memset(out, 0, (size_t)size * es);
         return AG_OK;
     }
-    if (threads == 1)
-        return input_grad_images(&cv, gy, wt, gx, 0, n);
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        int64_t lo, hi;
-        my_share(n, &lo, &hi);
-        failed |= input_grad_images(&cv, gy, wt, gx, lo, hi) != AG_OK;
-    }
-    return failed ? AG_ERR_NOMEM : AG_OK;
+    return run_shares(input_grad ? input_grad_images : forward_images, &cv, a, wt, out, n, threads);
 }
 
 /* Groups [q0, q1) of the weight gradient: group q's images accumulated in order into sums[q]. */
-static int weight_grad_groups(const struct conv *cv, const char *x, const char *gy,
-                              char *const *sums, int64_t q0, int64_t q1)
+static int weight_grad_groups(const struct conv *cv, const char *x, const char *gy, void *out,
+                              int64_t q0, int64_t q1)
 {
+    char *const *sums = out;
     const struct geom *g = &cv->g;
     const plane_fn im2col = ag_im2col_plane(cv->f64);
     char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
@@ -235,17 +225,7 @@ static int weight_grad(const void *x, const void *gy, void *gw, int64_t out_c, s
     sums[0] = gw;
     for (int64_t q = 1; q < groups; q++)
         sums[q] = image_of(extra, q - 1, size, es);
-    int failed = 0;
-    if (threads == 1) {
-        failed = weight_grad_groups(&cv, x, gy, sums, 0, groups) != AG_OK;
-    } else {
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-        {
-            int64_t lo, hi;
-            my_share(groups, &lo, &hi);
-            failed |= weight_grad_groups(&cv, x, gy, sums, lo, hi) != AG_OK;
-        }
-    }
+    const int failed = run_shares(weight_grad_groups, &cv, x, gy, sums, groups, threads) != AG_OK;
     for (int64_t q = 1; q < groups && !failed; q++) {  /* gw = ((s0 + s1) + s2) + ... */
         if (cv.f64) {
             double *restrict d = gw;
@@ -268,21 +248,21 @@ static int weight_grad(const void *x, const void *gy, void *gw, int64_t out_c, s
 
 int ag_conv2d_f32(const float *x, const float *wt, float *out, AG_GEOM_PARAMS, int64_t out_c)
 {
-    return forward(x, wt, out, out_c, sizeof(float), AG_GEOM_ARGS);
+    return per_image(0, x, wt, out, out_c, sizeof(float), AG_GEOM_ARGS);
 }
 int ag_conv2d_f64(const double *x, const double *wt, double *out, AG_GEOM_PARAMS, int64_t out_c)
 {
-    return forward(x, wt, out, out_c, sizeof(double), AG_GEOM_ARGS);
+    return per_image(0, x, wt, out, out_c, sizeof(double), AG_GEOM_ARGS);
 }
 int ag_conv2d_grad_input_f32(const float *gy, const float *wt, float *gx, AG_GEOM_PARAMS,
                              int64_t out_c)
 {
-    return input_grad(gy, wt, gx, out_c, sizeof(float), AG_GEOM_ARGS);
+    return per_image(1, gy, wt, gx, out_c, sizeof(float), AG_GEOM_ARGS);
 }
 int ag_conv2d_grad_input_f64(const double *gy, const double *wt, double *gx, AG_GEOM_PARAMS,
                              int64_t out_c)
 {
-    return input_grad(gy, wt, gx, out_c, sizeof(double), AG_GEOM_ARGS);
+    return per_image(1, gy, wt, gx, out_c, sizeof(double), AG_GEOM_ARGS);
 }
 int ag_conv2d_grad_weight_f32(const float *x, const float *gy, float *gw, AG_GEOM_PARAMS,
                               int64_t out_c)
