@@ -301,7 +301,7 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ij_stride = avg ? 0 : g->cols_row;  /* src elements per kernel offset (i, j) */
 #ifdef AG_SIMD_X86
-    if (simd && !avg && g->sw == 1) {
+    if (simd && !avg && g->sw == 1 && !small_plane(g)) {  /* small planes: the table below is 15% faster */
         col2im_rows_avx512(src, x, g, f64);
         return;
     }
