@@ -28,6 +28,8 @@
  *
  * Thin products (AVX-512 float32: k <= 16, or n or m <= 32) go to gemm_thin.c, where padding,
  * packing and edges would cost more than the arithmetic; its paths are thread-independent too.
+ * So does a last column panel that would be at least half zero padding (n % NR <= NR / 2): its
+ * columns are a product of their own, fixed by the shape alone.
  * Row-major A panels are packed by 4 x 4 SSE transposes (x86-64 baseline), not element-wise.
  */
 #include "ag_kernels.h"
@@ -361,6 +363,22 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
         return thin;
 #endif
     const struct ag_gemm_kernel *kern = pr->kern;
+#ifdef AG_SIMD_X86
+    /* A last column panel that would be mostly zero padding (203 = 6 x 32 + 11): its columns
+     * are a thin product of their own (try_thin's dot products), the rest full panels. */
+    const int64_t rem = pr->n % kern->nr;
+    if (kern == &ag_gemm_kernels[AG_ISA_AVX512][0] && rem && rem <= kern->nr / 2 &&
+        pr->n > kern->nr && pr->a.cs == 1 && pr->k >= AG_THIN_MIN_K) {
+        struct ag_gemm_problem edge = *pr;
+        pr->n -= rem;
+        edge.n = rem;
+        edge.b.p += (size_t)(pr->n * pr->b.cs) * kern->es;
+        edge.c += (size_t)(pr->n * pr->csc) * kern->es;
+        const int status = run_gemm(&edge, NULL);
+        if (status != AG_OK)
+            return status;
+    }
+#endif
     /* A narrow C is computed as C^T = op(B)^T op(A)^T when that wastes less zero padding. */
     const int64_t cost = round_up(pr->m, kern->mr) * round_up(pr->n, kern->nr);
     const int64_t cost_t = round_up(pr->n, kern->mr) * round_up(pr->m, kern->nr);
