@@ -1,5 +1,5 @@
 /* conv2d.c: a convolution's three products, image by image, each image's im2col (or col2im)
- * done in a buffer of its thread's that stays in L2, instead of the whole batch's cols written
+ * done in a per-thread buffer that stays in L2, instead of the whole batch's cols written
  * to memory and read back by the GEMM (8.9 MB for the seeds' second conv layer at batch 64, and
  * as much again saved for the backward pass):
  *
@@ -52,6 +52,7 @@ static int setup(struct conv *cv, int64_t out_c, size_t es, int64_t units, int *
         return AG_ERR_SIZE;
     const int threads = ag_get_num_threads();
     const double flops = 2.0 * (double)n * (double)out_c * (double)cv->k * (double)cv->l;
+    /* from 2 MFLOP, the GEMM's own bar for threads (a fork and join costs a few us) */
     const int split = threads > 1 && units >= threads && flops >= (double)AG_CONV_PARALLEL_MIN * 64;
     cv->threads = split ? 1 : threads;
     *loop_threads = split ? threads : 1;
