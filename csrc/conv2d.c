@@ -96,13 +96,15 @@ static char *image_of(const void *base, int64_t i, int64_t per_image, size_t es)
     return (char *)base + (size_t)(i * per_image) * es;
 }
 
-/* cols (K x L) = im2col of one image x, one plane call per channel. */
-static void im2col_image(plane_fn fn, const struct conv *cv, const char *x, char *cols)
+/* One image's planes through conv.c's plane function fn, one call per channel: im2col (x into
+ * cols, K x L) or col2im (cols into x). */
+static void image_planes(plane_fn fn, int to_cols, const struct conv *cv, const char *x, char *cols)
 {
     const struct geom *g = &cv->g;
     for (int64_t ci = 0; ci < g->c; ci++) {
-        void *const buf[3] = {(void *)image_of(x, ci, g->h * g->w, cv->es), NULL,
-                              image_of(cols, ci, g->kh * g->kw * cv->l, cv->es)};
+        char *plane = image_of(x, ci, g->h * g->w, cv->es);
+        char *rows = image_of(cols, ci, g->kh * g->kw * cv->l, cv->es);
+        void *const buf[3] = {to_cols ? plane : rows, NULL, to_cols ? rows : plane};
         fn(buf, g);
     }
 }
@@ -116,7 +118,7 @@ static int forward_images(const struct conv *cv, const char *x, const char *wt, 
     struct ag_gemm_keep keep = {NULL, 0, 0};  /* W packed once */
     int status = cols ? AG_OK : AG_ERR_NOMEM;
     for (int64_t i = i0; i < i1 && status == AG_OK; i++) {
-        im2col_image(im2col, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
+        image_planes(im2col, 1, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
         status = ag_gemm_trusted(0, 0, cv->out_c, cv->l, cv->k, wt, cv->k, cols, cv->l, 0,
                                  image_of(out, i, cv->out_c * cv->l, cv->es), cv->l, cv->es,
                                  cv->threads, &keep);
@@ -138,12 +140,8 @@ static int input_grad_images(const struct conv *cv, const char *gy, const char *
         status = ag_gemm_trusted(1, 0, cv->k, cv->l, cv->out_c, wt, cv->k,
                                  image_of(gy, i, cv->out_c * cv->l, cv->es), cv->l, 0, cols,
                                  cv->l, cv->es, cv->threads, &keep);
-        char *gx_i = image_of(gx, i, g->c * g->h * g->w, cv->es);
-        for (int64_t ci = 0; ci < g->c && status == AG_OK; ci++) {
-            void *const buf[3] = {image_of(cols, ci, g->kh * g->kw * cv->l, cv->es), NULL,
-                                  image_of(gx_i, ci, g->h * g->w, cv->es)};
-            col2im(buf, g);
-        }
+        if (status == AG_OK)
+            image_planes(col2im, 0, cv, image_of(gx, i, g->c * g->h * g->w, cv->es), cols);
     }
     free(cols);
     ag_gemm_keep_free(&keep);
@@ -187,7 +185,7 @@ static int weight_grad_groups(const struct conv *cv, const char *x, const char *
         const int64_t first = q * AG_CONV_DW_GROUP;
         const int64_t end = first + AG_CONV_DW_GROUP < g->n ? first + AG_CONV_DW_GROUP : g->n;
         for (int64_t i = first; i < end && status == AG_OK; i++) {
-            im2col_image(im2col, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
+            image_planes(im2col, 1, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
             status = ag_gemm_trusted(0, 1, cv->out_c, cv->k, cv->l,
                                      image_of(gy, i, cv->out_c * cv->l, cv->es), cv->l, cols,
                                      cv->l, i > first, sums[q], cv->k, cv->es, cv->threads, NULL);

@@ -58,6 +58,9 @@
 #define AG_SMALLK_PARALLEL_MIN_FLOPS (1 << 20)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
+static const float one_f32 = 1.0f, zero_f32 = 0.0f;
+static const double one_f64 = 1.0, zero_f64 = 0.0;
+
 /* A strided matrix view: element (i, j) at p + (i * rs + j * cs) * es. */
 struct ag_view {
     const char *p;
@@ -447,9 +450,6 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
     return AG_OK;
 }
 
-static const float one_f32 = 1.0f;
-static const double one_f64 = 1.0;
-
 /* op(A) m x k, op(B) k x n, C m x n row-major with row stride ldc; beta NULL: beta = 0. */
 static struct ag_gemm_problem problem(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                                       const void *alpha, const void *a, int64_t lda, const void *b,
@@ -551,10 +551,8 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     }
     const int is_f64 = es == sizeof(double);
     const struct ag_gemm_kernel *kern = pick_kernel(ag_isa(), is_f64);
-    const float zero_f = 0.0f;  /* the reads_ab == 0 path's alpha */
-    const double zero_d = 0.0;
     if (!reads_ab) {  /* C = beta * C, without touching A or B (and without reading C if beta = 0) */
-        const void *zero = is_f64 ? (const void *)&zero_d : (const void *)&zero_f;
+        const void *zero = is_f64 ? (const void *)&zero_f64 : (const void *)&zero_f32;
         const double tile[1] = {0};
         for (int64_t q = 0; q < batch; q++)
             for (int64_t i = 0; i < m; i++)
@@ -576,7 +574,7 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
             pr.c += (size_t)(q * stride_c) * es;
             status = run_gemm(&pr, stride_a == 0 && batch > 1 ? &kept : NULL);
         }
-        free(kept.buf);
+        ag_gemm_keep_free(&kept);
         return status;
     }
     int failed = 0;
@@ -591,7 +589,7 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
             pr.threads = 1;
             failed |= run_gemm(&pr, stride_a == 0 ? &kept : NULL) != AG_OK;
         }
-        free(kept.buf);
+        ag_gemm_keep_free(&kept);
     }
     return failed ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
