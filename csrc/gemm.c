@@ -137,6 +137,14 @@ static int64_t pack_transposed_sse(int64_t kc, const char *src, int64_t rs, int6
 }
 #endif
 
+/* kc runs of `row` bytes, cs apart in src, back to back in dst (row a constant after inlining). */
+static inline __attribute__((always_inline)) void
+copy_runs(int64_t kc, char *dst, const char *src, size_t cs, size_t row)
+{
+    for (int64_t p = 0; p < kc; p++)
+        memcpy(dst + (size_t)p * row, src + (size_t)p * cs, row);
+}
+
 /* rows x kc of x (element (i, p) at x.p + (i rs + p cs) es) into panels of `mr` rows: panel r
  * holds, for each p, the mr values of rows r*mr.. (zero past `rows`). Packing B is the same
  * with B^T's strides. `es` is a constant after inlining, so memcpy is one load and store. */
@@ -148,12 +156,15 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
         const char *src = x.p + (size_t)(r0 * x.rs) * es;
         if (x.rs == 1) {  /* a panel's values for one p are contiguous */
             const size_t row = (size_t)mr * es, cs = (size_t)x.cs * es;
-            if (h == mr && row == 128) {  /* fixed sizes: inline vector moves, not a libc call */
-                for (int64_t p = 0; p < kc; p++)
-                    memcpy(dst + (size_t)p * 128, src + (size_t)p * cs, 128);
-            } else if (h == mr && row == 64) {
-                for (int64_t p = 0; p < kc; p++)
-                    memcpy(dst + (size_t)p * 64, src + (size_t)p * cs, 64);
+            /* Full panels of the kernels' widths copy fixed sizes, inline vector moves: a libc
+             * call per p (48 bytes for 12 floats) cost 0.3 ms of a 10 ms MLP step. */
+            if (h == mr && (row == 128 || row == 96 || row == 64 || row == 48)) {
+                switch (row) {
+                case 128: copy_runs(kc, dst, src, cs, 128); break;
+                case 96: copy_runs(kc, dst, src, cs, 96); break;
+                case 64: copy_runs(kc, dst, src, cs, 64); break;
+                default: copy_runs(kc, dst, src, cs, 48); break;
+                }
             } else {
                 for (int64_t p = 0; p < kc; p++) {
                     memcpy(dst + (size_t)p * row, src + (size_t)p * cs, (size_t)h * es);
@@ -330,7 +341,7 @@ static int try_thin(struct ag_gemm_problem *pr)
     const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
     if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_SMALLK_MIN_N) {
         const int threads = flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
-        const struct ag_smallk_f32 t = {
+        const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
             .b = (const float *)pr->b.p, .ldb = pr->b.rs,
@@ -341,6 +352,16 @@ static int try_thin(struct ag_gemm_problem *pr)
     if (pr->k < AG_THIN_MIN_K)
         return -1;
     const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
+    if (pr->m <= AG_FEWROWS_MAX_M && pr->b.cs == 1 && pr->csc == 1 &&
+        !(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
+        const struct ag_direct_b_f32 t = {
+            .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
+            .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
+            .b = (const float *)pr->b.p, .ldb = pr->b.rs,
+            .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
+        };
+        return ag_gemm_fewrows_f32(&t, threads);
+    }
     if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
         if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
             return -1;

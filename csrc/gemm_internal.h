@@ -48,9 +48,14 @@ struct ag_thin_f32 {
 #define AG_SMALLK_MAX_K 16
 #define AG_SMALLK_MIN_N 16  /* narrower C: the packed kernel */
 
-/* The same for k <= AG_SMALLK_MAX_K, A with any strides (element (i, p) at a[i rsa + p csa]),
- * B row-major (element (p, j) at b[p * ldb + j]) and C row-major. */
-struct ag_smallk_f32 {
+/* Few rows: m <= AG_FEWROWS_MAX_M with B row-major; C = A^T-style heads such as the weight
+ * gradient of a 10-class layer (10 x batch @ batch x 512). */
+#define AG_FEWROWS_MAX_M 12
+
+/* The same for the paths that read B in place (k <= AG_SMALLK_MAX_K, or few rows): A with any
+ * strides (element (i, p) at a[i rsa + p csa]), B row-major (element (p, j) at b[p * ldb + j])
+ * and C row-major. */
+struct ag_direct_b_f32 {
     int64_t m, n, k;
     float alpha;
     const float *a;
@@ -84,7 +89,8 @@ int ag_gemm_trusted(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, c
 #ifdef AG_SIMD_X86
 /* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
-int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads);
+int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads);
+int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads);
 #endif
 
 #endif

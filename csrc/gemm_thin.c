@@ -369,7 +369,7 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
 #define SK_NR 32
 #define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
 
-THIN_TARGET static void smallk_rows_f32(const struct ag_smallk_f32 *t, int64_t r0, int64_t r1,
+THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t r0, int64_t r1,
                                              float *ap)
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
@@ -427,7 +427,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_smallk_f32 *t, int64_t r
     }
 }
 
-int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads)
+int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
 {
     const int64_t blocks = (t->m + SK_MR - 1) / SK_MR;
     if (threads > blocks)
@@ -446,6 +446,126 @@ int ag_gemm_smallk_f32(const struct ag_smallk_f32 *t, int threads)
             const int64_t r0 = blocks * i / threads * SK_MR, r1 = blocks * (i + 1) / threads * SK_MR;
             smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, ap + (size_t)i * per_thread / sizeof(float));
         }
+    }
+    free(ap);
+    return AG_OK;
+}
+
+/* ---- m <= 12 with B row-major: every element of B meets every row of A once, so packing B
+ * (the packed kernel's way) would copy all of B to read it once. Instead each 32-column block
+ * of C is one tile of m x 32 accumulators (m exact, a constant after inlining) that runs down
+ * all of k reading B's rows in place; A is packed once, p-major, m values per depth. The
+ * arithmetic: p in order over the whole k, FMA, then c = alpha * ab + beta * c (one rounding,
+ * fma). Threads take disjoint column blocks, so the result does not depend on their count. */
+
+#define FR_NR 32
+#define FR_PREFETCH 16  /* B rows ahead */
+
+THIN_TARGET static inline __attribute__((always_inline)) void
+fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, int64_t j0)
+{
+    const int64_t k = t->k, ldb = t->ldb, w = t->n - j0;
+    const __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+    const __mmask16 m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+    const float *b = t->b + j0;
+    __m512 lo[AG_FEWROWS_MAX_M], hi[AG_FEWROWS_MAX_M];
+#pragma GCC unroll 12
+    for (int r = 0; r < ra; r++)
+        lo[r] = hi[r] = _mm512_setzero_ps();
+    if (w >= FR_NR) {
+#pragma GCC unroll 2
+        for (int64_t p = 0; p < k; p++) {
+            const float *row = b + p * ldb;
+            _mm_prefetch((const char *)(row + FR_PREFETCH * ldb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(row + FR_PREFETCH * ldb + 16), _MM_HINT_T0);
+            const __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < ra; r++) {
+                const __m512 ar = _mm512_set1_ps(ap[p * ra + r]);
+                lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+            }
+        }
+    } else if (w <= 16) {  /* the last block, one vector wide: masked loads read nothing past n */
+        for (int64_t p = 0; p < k; p++) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
+#pragma GCC unroll 12
+            for (int r = 0; r < ra; r++)
+                lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(ap[p * ra + r]), b0, lo[r]);
+        }
+    } else {  /* the last block, two vectors wide */
+        for (int64_t p = 0; p < k; p++) {
+            const float *row = b + p * ldb;
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, row), b1 = _mm512_maskz_loadu_ps(m1, row + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < ra; r++) {
+                const __m512 ar = _mm512_set1_ps(ap[p * ra + r]);
+                lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+            }
+        }
+    }
+    const __m512 va = _mm512_set1_ps(t->alpha);
+#pragma GCC unroll 12
+    for (int r = 0; r < ra; r++) {
+        float *cr = t->c + r * t->ldc + j0;
+        __m512 t0 = _mm512_mul_ps(va, lo[r]), t1 = _mm512_mul_ps(va, hi[r]);
+        if (t->beta) {
+            const __m512 vb = _mm512_set1_ps(*t->beta);
+            t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
+            t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), t1);
+        }
+        _mm512_mask_storeu_ps(cr, m0, t0);
+        _mm512_mask_storeu_ps(cr + 16, m1, t1);
+    }
+}
+
+/* Column blocks [b0, b1) with ra = m rows. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+fewrows_span(const int ra, const struct ag_direct_b_f32 *t, const float *ap, int64_t b0, int64_t b1)
+{
+    for (int64_t j = b0; j < b1; j++)
+        fewrows_block(ra, t, ap, j * FR_NR);
+}
+
+THIN_TARGET static void fewrows_f32(const struct ag_direct_b_f32 *t, const float *ap, int64_t b0,
+                                    int64_t b1)
+{
+    switch (t->m) {  /* one loop per row count: the accumulators are registers only when it is fixed */
+    case 1: fewrows_span(1, t, ap, b0, b1); break;
+    case 2: fewrows_span(2, t, ap, b0, b1); break;
+    case 3: fewrows_span(3, t, ap, b0, b1); break;
+    case 4: fewrows_span(4, t, ap, b0, b1); break;
+    case 5: fewrows_span(5, t, ap, b0, b1); break;
+    case 6: fewrows_span(6, t, ap, b0, b1); break;
+    case 7: fewrows_span(7, t, ap, b0, b1); break;
+    case 8: fewrows_span(8, t, ap, b0, b1); break;
+    case 9: fewrows_span(9, t, ap, b0, b1); break;
+    case 10: fewrows_span(10, t, ap, b0, b1); break;
+    case 11: fewrows_span(11, t, ap, b0, b1); break;
+    default: fewrows_span(12, t, ap, b0, b1); break;
+    }
+}
+
+int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
+{
+    const int64_t m = t->m, k = t->k, blocks = (t->n + FR_NR - 1) / FR_NR;
+    if (m < 1 || m > AG_FEWROWS_MAX_M)
+        return AG_ERR_ARG;
+    float *ap = aligned_alloc(64, (size_t)((k * m + 15) / 16 * 16) * sizeof(float) + 64);
+    if (!ap)
+        return AG_ERR_NOMEM;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t r = 0; r < m; r++)
+            ap[p * m + r] = t->a[r * t->rsa + p * t->csa];
+    if (threads > blocks)
+        threads = (int)blocks;
+    if (threads <= 1) {
+        fewrows_f32(t, ap, 0, blocks);
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int i = 0; i < threads; i++)
+            fewrows_f32(t, ap, blocks * i / threads, blocks * (i + 1) / threads);
     }
     free(ap);
     return AG_OK;

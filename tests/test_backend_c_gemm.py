@@ -157,6 +157,23 @@ def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, beta, pads, seed):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.integers(1, 13), n=st.sampled_from([1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 515]),
+       k=st.sampled_from([17, 31, 32, 33, 100, 515]), ta=st.integers(0, 1), tb=st.integers(0, 1),
+       alpha=st.sampled_from([1.0, -0.75]), beta=st.sampled_from([0.0, 1.0, 0.5]),
+       pads=st.tuples(*[st.sampled_from([0, 1, 16])] * 3), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40)
+def test_gemm_few_rows(isa, dtype, m, n, k, ta, tb, alpha, beta, pads, seed):
+    """m <= 12 with B by rows: gemm_thin.c's few-rows path, which reads B in place (every row
+    count, full and masked 32-column blocks of one and two vectors, A by rows and by columns),
+    and m = 13 just past it."""
+    with _capped(isa):
+        rng = np.random.default_rng(seed)
+        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, alpha, beta, pads)
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.5, 0.0), (-1.0, 1.0), (0.5, -2.0),
                                         (0.0, 3.0), (0.0, 0.0), (1.0, 1.0)])
 def test_gemm_alpha_beta(isa, dtype, alpha, beta):
@@ -169,7 +186,7 @@ def test_gemm_alpha_beta(isa, dtype, alpha, beta):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,n,k", [(29, 37, 23), (1, 1, 1), (40, 3, 500), (3, 70, 0)])
+@pytest.mark.parametrize("m,n,k", [(29, 37, 23), (1, 1, 1), (40, 3, 500), (3, 70, 0), (10, 70, 200)])
 def test_gemm_beta_zero_never_reads_c(isa, dtype, m, n, k):
     with _capped(isa):
         rng = np.random.default_rng(1)
@@ -195,10 +212,12 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
            st.tuples(st.integers(150, 400), st.integers(100, 400), st.integers(50, 300)),
            st.tuples(st.integers(2000, 4000), st.integers(8, 32), st.integers(64, 200)),  # thin n
            st.tuples(st.integers(8, 32), st.integers(2000, 4000), st.integers(64, 200)),  # thin m
-           st.tuples(st.integers(1000, 2000), st.integers(128, 400), st.integers(8, 16))),  # shallow
+           st.tuples(st.integers(1000, 2000), st.integers(128, 400), st.integers(8, 16)),  # shallow
+           st.tuples(st.integers(1, 12), st.integers(300, 2000), st.integers(600, 1200))),  # few rows
        ta=st.integers(0, 1), tb=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
 @example(shape=(97, 203, 1001), ta=0, tb=0, seed=0)  # 9 x 7 tiles: 2 threads split a row panel
 @example(shape=(12, 300, 200), ta=1, tb=0, seed=1)   # one row panel: threads split its columns
+@example(shape=(10, 512, 1024), ta=1, tb=0, seed=2)  # a 10-class layer's weight gradient
 @settings(max_examples=12)
 def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed):
     """Large enough to run threaded, in every path (packed, thin n or m, shallow k); with beta
