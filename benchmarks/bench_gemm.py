@@ -29,7 +29,9 @@ from _harness import environment, interleaved, optional, write_json  # noqa: E40
 SQUARES = [(s, s, s) for s in (256, 512, 1024, 2048)]
 MLP = [(128, 784, 512), (784, 128, 512), (128, 512, 784)]  # forward and backward products
 ODD = [(333, 777, 555), (97, 1001, 203)]
-THIN = [(128, 512, 10), (128, 10, 512), (512, 128, 10)]     # a 10-class head and its backward
+# A 10-class head x @ W^T and its backward: g @ W, and the weight gradient both ways round
+# (g^T @ x is the one Linear's backward computes; x^T @ g is its transpose).
+THIN = [(128, 512, 10), (128, 10, 512), (10, 128, 512), (512, 128, 10)]
 CASES = [("square", c) for c in SQUARES] + [("mlp", c) for c in MLP] + \
         [("odd", c) for c in ODD] + [("thin", c) for c in THIN]
 TARGET = {"square": 0.95, "mlp": 0.95, "odd": 0.95, "thin": 1.5}
