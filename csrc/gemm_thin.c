@@ -413,7 +413,9 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                     if (r >= h)
                         break;
                     float *cr = t->c + (i + r) * t->ldc + j;
-                    __m512 t0 = _mm512_mul_ps(va, lo[r]), t1 = _mm512_mul_ps(va, hi[r]);
+                    __m512 t0 = lo[r], t1 = hi[r];
+                    if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
+                        t0 = _mm512_mul_ps(va, t0), t1 = _mm512_mul_ps(va, t1);
                     if (t->beta) {
                         const __m512 vb = _mm512_set1_ps(*t->beta);
                         t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
@@ -509,7 +511,9 @@ fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, in
 #pragma GCC unroll 12
     for (int r = 0; r < ra; r++) {
         float *cr = t->c + r * t->ldc + j0;
-        __m512 t0 = _mm512_mul_ps(va, lo[r]), t1 = _mm512_mul_ps(va, hi[r]);
+        __m512 t0 = lo[r], t1 = hi[r];
+        if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
+            t0 = _mm512_mul_ps(va, t0), t1 = _mm512_mul_ps(va, t1);
         if (t->beta) {
             const __m512 vb = _mm512_set1_ps(*t->beta);
             t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
