@@ -675,9 +675,13 @@ def softmax_cross_entropy_backward(g, saved):
     if reduction == "none":
         scale, stride = np.ascontiguousarray(g, dtype=x.dtype).reshape(n), 1
     else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.asarray(g, dtype=x.dtype) / x.dtype.type(count) if reduction == "mean" else g
-        scale, stride = np.full(1, s, dtype=x.dtype), 0
+        s, dtype = g, x.dtype.type
+        if reduction == "mean" and count:  # plain scalars: np.errstate and np.full cost ~2 us
+            s = dtype(g) / dtype(count)
+        elif reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s = np.asarray(g, dtype=x.dtype) / dtype(count)
+        scale, stride = np.array([s], dtype=x.dtype), 0
     grad = np.empty_like(x)
     status = getattr(lib, f"ag_softmax_xent_backward_{suffix}")(
         ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, stats), n, c,
