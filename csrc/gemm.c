@@ -330,39 +330,34 @@ static void transpose_problem(struct ag_gemm_problem *pr)
 
 #ifdef AG_SIMD_X86
 /* AVX-512 float32 thin products, where gemm_thin.c beats the packed kernel: k <= 16 with a
- * row-major op(B) (no packing), or n <= 32 (m <= 32 as C^T) with the rows of op(A) contiguous
- * along k (dot products: 1.5-3x the packed kernel there, which would transpose the big operand
- * into panels for little reuse; x @ W.T at batch 32 with W 512 x 784 went 40 -> 63 GFLOPS).
- * Returns -1 when not taken. */
+ * row-major op(B) (no packing); m <= 12 with a row-major op(B) (read in place: each of its
+ * elements meets every row of A once); or n <= 32 (m <= 32 as C^T) with the rows of op(A)
+ * contiguous along k (dot products: 1.5-3x the packed kernel there, which would transpose the
+ * big operand into panels for little reuse; x @ W.T at batch 32 with W 512 x 784 went 40 -> 63
+ * GFLOPS). Returns -1 when not taken. */
 static int try_thin(struct ag_gemm_problem *pr)
 {
     if (pr->kern != &ag_gemm_kernels[AG_ISA_AVX512][0])
         return -1;
     const double flops = 2.0 * (double)pr->m * (double)pr->n * (double)pr->k;
-    if (pr->k <= AG_SMALLK_MAX_K && pr->b.cs == 1 && pr->csc == 1 && pr->n >= AG_SMALLK_MIN_N) {
-        const int threads = flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
+    const int dots = pr->n <= AG_THIN_MAX_N && pr->a.cs == 1;
+    const int shallow = pr->k <= AG_SMALLK_MAX_K && pr->n >= AG_SMALLK_MIN_N;
+    const int few_rows = pr->k >= AG_THIN_MIN_K && pr->m <= AG_FEWROWS_MAX_M && !dots;
+    if ((shallow || few_rows) && pr->b.cs == 1 && pr->csc == 1) {
         const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
             .b = (const float *)pr->b.p, .ldb = pr->b.rs,
             .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
         };
-        return ag_gemm_smallk_f32(&t, threads);
+        if (shallow)
+            return ag_gemm_smallk_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        return ag_gemm_fewrows_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;
     const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
-    if (pr->m <= AG_FEWROWS_MAX_M && pr->b.cs == 1 && pr->csc == 1 &&
-        !(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
-        const struct ag_direct_b_f32 t = {
-            .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
-            .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
-            .b = (const float *)pr->b.p, .ldb = pr->b.rs,
-            .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
-        };
-        return ag_gemm_fewrows_f32(&t, threads);
-    }
-    if (!(pr->n <= AG_THIN_MAX_N && pr->a.cs == 1)) {
+    if (!dots) {
         if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
             return -1;
         transpose_problem(pr);

@@ -365,6 +365,25 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
  * C with masked stores (no edge buffer). The arithmetic is the packed kernel's: p in order, FMA,
  * then c = alpha * ab + beta * c. Threads take disjoint row blocks. */
 
+/* A row's 32 columns of C at cr from its two accumulators (lanes past n masked off by m0, m1):
+ * c = alpha * ab + beta * c, the packed kernel's store. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+store_row32(const struct ag_direct_b_f32 *t, __m512 lo, __m512 hi, float *cr, __mmask16 m0,
+            __mmask16 m1)
+{
+    if (t->alpha != 1.0f) {  /* 1 * x is x: skipping it changes no bit */
+        const __m512 va = _mm512_set1_ps(t->alpha);
+        lo = _mm512_mul_ps(va, lo), hi = _mm512_mul_ps(va, hi);
+    }
+    if (t->beta) {
+        const __m512 vb = _mm512_set1_ps(*t->beta);
+        lo = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), lo);
+        hi = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), hi);
+    }
+    _mm512_mask_storeu_ps(cr, m0, lo);
+    _mm512_mask_storeu_ps(cr + 16, m1, hi);
+}
+
 #define SK_MR 12
 #define SK_NR 32
 #define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
@@ -373,7 +392,6 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                                              float *ap)
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
-    const __m512 va = _mm512_set1_ps(t->alpha);
     const int64_t k = t->k;
     for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
         const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
@@ -412,17 +430,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                 for (int r = 0; r < SK_MR; r++) {
                     if (r >= h)
                         break;
-                    float *cr = t->c + (i + r) * t->ldc + j;
-                    __m512 t0 = lo[r], t1 = hi[r];
-                    if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
-                        t0 = _mm512_mul_ps(va, t0), t1 = _mm512_mul_ps(va, t1);
-                    if (t->beta) {
-                        const __m512 vb = _mm512_set1_ps(*t->beta);
-                        t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
-                        t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), t1);
-                    }
-                    _mm512_mask_storeu_ps(cr, m0, t0);
-                    _mm512_mask_storeu_ps(cr + 16, m1, t1);
+                    store_row32(t, lo[r], hi[r], t->c + (i + r) * t->ldc + j, m0, m1);
                 }
             }
         }
@@ -474,30 +482,12 @@ fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, in
 #pragma GCC unroll 12
     for (int r = 0; r < ra; r++)
         lo[r] = hi[r] = _mm512_setzero_ps();
-    if (w >= FR_NR) {
+    if (w > 16) {  /* masked loads read nothing past n (all lanes in a full block) */
 #pragma GCC unroll 2
         for (int64_t p = 0; p < k; p++) {
             const float *row = b + p * ldb;
             _mm_prefetch((const char *)(row + FR_PREFETCH * ldb), _MM_HINT_T0);
             _mm_prefetch((const char *)(row + FR_PREFETCH * ldb + 16), _MM_HINT_T0);
-            const __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16);
-#pragma GCC unroll 12
-            for (int r = 0; r < ra; r++) {
-                const __m512 ar = _mm512_set1_ps(ap[p * ra + r]);
-                lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
-            }
-        }
-    } else if (w <= 16) {  /* the last block, one vector wide: masked loads read nothing past n */
-        for (int64_t p = 0; p < k; p++) {
-            const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
-#pragma GCC unroll 12
-            for (int r = 0; r < ra; r++)
-                lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(ap[p * ra + r]), b0, lo[r]);
-        }
-    } else {  /* the last block, two vectors wide */
-        for (int64_t p = 0; p < k; p++) {
-            const float *row = b + p * ldb;
             const __m512 b0 = _mm512_maskz_loadu_ps(m0, row), b1 = _mm512_maskz_loadu_ps(m1, row + 16);
 #pragma GCC unroll 12
             for (int r = 0; r < ra; r++) {
@@ -506,22 +496,17 @@ fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, in
                 hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
             }
         }
-    }
-    const __m512 va = _mm512_set1_ps(t->alpha);
+    } else {  /* the last block, one vector wide: hi stays 0 and m1 stores nothing */
+        for (int64_t p = 0; p < k; p++) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
 #pragma GCC unroll 12
-    for (int r = 0; r < ra; r++) {
-        float *cr = t->c + r * t->ldc + j0;
-        __m512 t0 = lo[r], t1 = hi[r];
-        if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
-            t0 = _mm512_mul_ps(va, t0), t1 = _mm512_mul_ps(va, t1);
-        if (t->beta) {
-            const __m512 vb = _mm512_set1_ps(*t->beta);
-            t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), t0);
-            t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), t1);
+            for (int r = 0; r < ra; r++)
+                lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(ap[p * ra + r]), b0, lo[r]);
         }
-        _mm512_mask_storeu_ps(cr, m0, t0);
-        _mm512_mask_storeu_ps(cr + 16, m1, t1);
     }
+#pragma GCC unroll 12
+    for (int r = 0; r < ra; r++)
+        store_row32(t, lo[r], hi[r], t->c + r * t->ldc + j0, m0, m1);
 }
 
 /* Column blocks [b0, b1) with ra = m rows. */
