@@ -9,10 +9,11 @@
  * col2im sums in the numpy reference's order (backend/_numpy.py): kernel offsets (i, j)
  * outermost, output positions inside; one thread per plane, so no racing accumulation.
  *
- * No explicit SIMD or run-time ISA dispatch in this family yet: the inner loops are unit-stride
- * copies, zero fills and axpy updates that gcc -O3 vectorises for the baseline ISA, and what
- * costs time at a small CNN's sizes is per-row overhead on short rows (3 to 26 elements), which
- * wider vectors do not remove. (The kernels' tests still run under every ISA cap.)
+ * Each plane function exists twice, portable and inside an AVX-512 target (picked by ag_isa()):
+ * what costs time at a small CNN's sizes is per-row overhead on short rows (3 to 26 elements),
+ * so the AVX-512 versions copy and add a row under a mask, build col2im's rows in registers,
+ * and move planes of at most 32 elements as two registers. (The kernels' tests run under every
+ * ISA cap.)
  */
 #include "ag_conv.h"
 #include "ag_simd.h"
@@ -138,6 +139,73 @@ AG_INLINE void window_offsets(const struct geom *g, int64_t off[AG_SMALL_PLANE])
             off[r * g->ow + k] = r * g->sh * g->w + k * g->sw;
 }
 
+#ifdef AG_SIMD_X86
+/* Float planes this small (h w <= 32 elements, oh ow <= 16 outputs, no padding) fit in two
+ * registers: each kernel offset (i, j) is one permute of them (the window offsets plus the
+ * offset's corner i w + j index the 32 elements). A conv layer after two poolings (5 x 5
+ * planes, 3 x 3 outputs) spent ~2 cycles per element in the offset table's scalar loop. */
+AG_INLINE int tiny_plane(const struct geom *g)
+{
+    return small_plane(g) && g->h * g->w <= 32 && g->oh * g->ow <= 16;
+}
+
+/* The masks of a tiny plane's elements in its two registers: nothing past the plane. */
+AG_INLINE __mmask16 plane_lanes(const struct geom *g, int64_t half)
+{
+    const int64_t left = g->h * g->w - 16 * half;
+    return (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+}
+
+/* im2col of a tiny plane: per (i, j), one permute and one masked store of oh * ow elements. */
+AG_TARGET_AVX512 static void im2col_tiny_avx512(const float *x, float *col, const struct geom *g)
+{
+    const __m512 x0 = _mm512_maskz_loadu_ps(plane_lanes(g, 0), x);
+    const __m512 x1 = _mm512_maskz_loadu_ps(plane_lanes(g, 1), x + 16);
+    _Alignas(64) int32_t off[16] = {0};
+    for (int64_t r = 0; r < g->oh; r++)
+        for (int64_t k = 0; k < g->ow; k++)
+            off[r * g->ow + k] = (int32_t)(r * g->sh * g->w + k * g->sw);
+    const __m512i base = _mm512_load_si512(off);
+    const __mmask16 out = (__mmask16)((1u << (g->oh * g->ow)) - 1);
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32((int32_t)(i * g->w + j)));
+            _mm512_mask_storeu_ps(col + (i * g->kw + j) * g->cols_row, out,
+                                  _mm512_permutex2var_ps(x0, idx, x1));
+        }
+}
+
+/* col2im of a tiny plane: the plane is summed in two registers and stored once. Plane
+ * element p takes output t of offset (i, j) when p = off[t] + corner: `inverse` holds t at
+ * 32 + off[t] (-1 elsewhere), so the lanes for a corner are one unaligned load at 32 - corner.
+ * Per element the same additions in the same (i, j) order as the scalar path, from 0. */
+AG_TARGET_AVX512 static void col2im_tiny_avx512(const float *src, float *x, const struct geom *g)
+{
+    const int64_t len = g->oh * g->ow;
+    int32_t inverse[64];
+    for (int q = 0; q < 64; q++)
+        inverse[q] = -1;
+    for (int64_t r = 0; r < g->oh; r++)
+        for (int64_t k = 0; k < g->ow; k++)
+            inverse[32 + r * g->sh * g->w + k * g->sw] = (int32_t)(r * g->ow + k);
+    const __mmask16 in = (__mmask16)((1u << len) - 1);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const int64_t corner = i * g->w + j;
+            const __m512 v = _mm512_maskz_loadu_ps(in, src + (i * g->kw + j) * g->cols_row);
+            const __m512i t0 = _mm512_loadu_si512(inverse + 32 - corner);
+            const __m512i t1 = _mm512_loadu_si512(inverse + 48 - corner);
+            const __mmask16 m0 = _mm512_cmpge_epi32_mask(t0, _mm512_setzero_si512());
+            const __mmask16 m1 = _mm512_cmpge_epi32_mask(t1, _mm512_setzero_si512());
+            a0 = _mm512_mask_add_ps(a0, m0, a0, _mm512_permutexvar_ps(t0, v));
+            a1 = _mm512_mask_add_ps(a1, m1, a1, _mm512_permutexvar_ps(t1, v));
+        }
+    _mm512_mask_storeu_ps(x, plane_lanes(g, 0), a0);
+    _mm512_mask_storeu_ps(x + 16, plane_lanes(g, 1), a1);
+}
+#endif
+
 /* One plane of x into its kh * kw rows of cols (each oh * ow long). Plain loops rather than
  * memcpy/memset: rows are often a few elements long (3 to 26 in a small CNN), where the calls
  * cost more than the copy; gcc vectorises the unit-stride loops. */
@@ -146,6 +214,12 @@ AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const st
 {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ow = g->ow;
+#ifdef AG_SIMD_X86
+    if (simd && !f64 && tiny_plane(g)) {
+        im2col_tiny_avx512(x, col, g);
+        return;
+    }
+#endif
     if (small_plane(g)) {
         int64_t off[AG_SMALL_PLANE];
         window_offsets(g, off);
@@ -303,6 +377,12 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
 #ifdef AG_SIMD_X86
     if (simd && !avg && g->sw == 1 && !small_plane(g)) {  /* small planes: the table below is 15% faster */
         col2im_rows_avx512(src, x, g, f64);
+        return;
+    }
+#endif
+#ifdef AG_SIMD_X86
+    if (simd && !avg && !f64 && tiny_plane(g)) {
+        col2im_tiny_avx512(src, x, g);
         return;
     }
 #endif
