@@ -48,8 +48,8 @@ struct ag_thin_f32 {
 #define AG_SMALLK_MAX_K 16
 #define AG_SMALLK_MIN_N 16  /* narrower C: the packed kernel */
 
-/* Few rows: m <= AG_FEWROWS_MAX_M with B row-major; C = A^T-style heads such as the weight
- * gradient of a 10-class layer (10 x batch @ batch x 512). */
+/* Few rows: m <= AG_FEWROWS_MAX_M with B row-major, such as a 10-class layer's weight
+ * gradient g^T @ x (10 x batch @ batch x 512). */
 #define AG_FEWROWS_MAX_M 12
 
 /* The same for the paths that read B in place (k <= AG_SMALLK_MAX_K, or few rows): A with any

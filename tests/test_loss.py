@@ -5,6 +5,7 @@ torch's to the dtype's rounding, for every reduction, label smoothing, ignore_in
 targets, (N, C, d...) and unbatched inputs, logits of +-1e4, and second-order gradients.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -173,8 +174,13 @@ def test_nll_loss_everything_ignored_and_errors():
 
 
 def test_cross_entropy_everything_ignored_is_nan(backend):
-    loss = ag.cross_entropy(ag.zeros((2, 3)), [-100, -100])
+    x = ag.zeros((2, 3), requires_grad=True)
+    loss = ag.cross_entropy(x, [-100, -100])
     assert math.isnan(loss.item())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the mean's 1 / 0 is expected: no warning escapes
+        loss.backward()
+    assert x.grad.numpy().tolist() == [[0.0] * 3] * 2  # nothing counted: a zero gradient (torch)
     assert ag.cross_entropy(ag.zeros((2, 3)), [-100, -100], reduction="sum").item() == 0.0
 
 
