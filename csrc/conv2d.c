@@ -32,6 +32,7 @@ struct conv {
     size_t es;
     int f64;
     int threads;          /* for each product: 1 when threads take whole images */
+    int input_grad;       /* per_image's products: the input gradient, not the forward pass */
 };
 
 /* Checks the geometry and out_c (returns a status); decides how the images are shared
@@ -44,7 +45,7 @@ static int setup(struct conv *cv, int64_t out_c, size_t es, int64_t units, int *
     const int status = make_geom(&cv->g, AG_GEOM_ARGS);
     if (status != AG_OK)
         return status;
-    cv->out_c = out_c, cv->es = es, cv->f64 = es == sizeof(double);
+    cv->out_c = out_c, cv->es = es, cv->f64 = es == sizeof(double), cv->input_grad = 0;
     cv->k = mul_checked(c, kh * kw);  /* kh * kw: checked by make_geom */
     cv->l = oh * ow;
     if (cv->k < 0 || mul_checked(mul_checked(n, out_c), cv->l) < 0 || mul_checked(out_c, cv->k) < 0 ||
@@ -109,39 +110,32 @@ static void image_planes(plane_fn fn, int to_cols, const struct conv *cv, const 
     }
 }
 
-static int forward_images(const struct conv *cv, const char *x, const char *wt, void *out,
+/* Images [i0, i1) of the forward pass (a = x, out = the output: im2col into cols, then
+ * W @ cols) or of the input gradient (a = gy, out = gx: W^T @ gy_i into cols, then col2im), with
+ * W (or W^T) packed once for all of them. */
+static int image_products(const struct conv *cv, const char *a, const char *wt, void *out,
                           int64_t i0, int64_t i1)
 {
     const struct geom *g = &cv->g;
-    const plane_fn im2col = ag_im2col_plane(cv->f64);
+    const int grad = cv->input_grad;
+    const plane_fn planes = grad ? ag_col2im_plane(cv->f64) : ag_im2col_plane(cv->f64);
+    const int64_t x_size = g->c * g->h * g->w, y_size = cv->out_c * cv->l;
     char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
-    struct ag_gemm_keep keep = {NULL, 0, 0};  /* W packed once */
+    struct ag_gemm_keep keep = {NULL, 0, 0};
     int status = cols ? AG_OK : AG_ERR_NOMEM;
     for (int64_t i = i0; i < i1 && status == AG_OK; i++) {
-        image_planes(im2col, 1, cv, image_of(x, i, g->c * g->h * g->w, cv->es), cols);
-        status = ag_gemm_trusted(0, 0, cv->out_c, cv->l, cv->k, wt, cv->k, cols, cv->l, 0,
-                                 image_of(out, i, cv->out_c * cv->l, cv->es), cv->l, cv->es,
-                                 cv->threads, &keep);
-    }
-    free(cols);
-    ag_gemm_keep_free(&keep);
-    return status;
-}
-
-static int input_grad_images(const struct conv *cv, const char *gy, const char *wt, void *gx,
-                             int64_t i0, int64_t i1)
-{
-    const struct geom *g = &cv->g;
-    const plane_fn col2im = ag_col2im_plane(cv->f64);
-    char *cols = malloc((size_t)(cv->k * cv->l) * cv->es);
-    struct ag_gemm_keep keep = {NULL, 0, 0};  /* W^T packed once */
-    int status = cols ? AG_OK : AG_ERR_NOMEM;
-    for (int64_t i = i0; i < i1 && status == AG_OK; i++) {
-        status = ag_gemm_trusted(1, 0, cv->k, cv->l, cv->out_c, wt, cv->k,
-                                 image_of(gy, i, cv->out_c * cv->l, cv->es), cv->l, 0, cols,
-                                 cv->l, cv->es, cv->threads, &keep);
-        if (status == AG_OK)
-            image_planes(col2im, 0, cv, image_of(gx, i, g->c * g->h * g->w, cv->es), cols);
+        if (grad) {
+            status = ag_gemm_trusted(1, 0, cv->k, cv->l, cv->out_c, wt, cv->k,
+                                     image_of(a, i, y_size, cv->es), cv->l, 0, cols, cv->l,
+                                     cv->es, cv->threads, &keep);
+            if (status == AG_OK)
+                image_planes(planes, 0, cv, image_of(out, i, x_size, cv->es), cols);
+        } else {
+            image_planes(planes, 1, cv, image_of(a, i, x_size, cv->es), cols);
+            status = ag_gemm_trusted(0, 0, cv->out_c, cv->l, cv->k, wt, cv->k, cols, cv->l, 0,
+                                     image_of(out, i, y_size, cv->es), cv->l, cv->es,
+                                     cv->threads, &keep);
+        }
     }
     free(cols);
     ag_gemm_keep_free(&keep);
@@ -159,6 +153,7 @@ static int per_image(int input_grad, const void *a, const void *wt, void *out, i
     const int status = setup(&cv, out_c, es, n, &threads, AG_GEOM_ARGS);
     if (status != AG_OK)
         return status;
+    cv.input_grad = input_grad;
     const int64_t size = input_grad ? n * c * h * w : n * out_c * cv.l;
     const int64_t terms = input_grad ? out_c : cv.k;
     if (size == 0)
@@ -169,7 +164,7 @@ static int per_image(int input_grad, const void *a, const void *wt, void *out, i
         memset(out, 0, (size_t)size * es);
         return AG_OK;
     }
-    return run_shares(input_grad ? input_grad_images : forward_images, &cv, a, wt, out, n, threads);
+    return run_shares(image_products, &cv, a, wt, out, n, threads);
 }
 
 /* Groups [q0, q1) of the weight gradient: group q's images accumulated in order into sums[q]. */
