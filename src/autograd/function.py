@@ -53,8 +53,12 @@ class Function:
     # Ops whose local derivative can be infinite set this; see engine._guard_zero.
     _guard_zero_grad = False
     _output_meta = None  # ((shape, dtype), ...) for ops with several outputs
-    # Node state, as class defaults so that apply sets only what differs.
-    _saved = ()
+    # The state every recorded node has lives in slots, not in an instance dict: a long graph is
+    # hundreds of thousands of nodes that the cyclic collector scans again and again, and slotted
+    # ones scan faster (a full collection over a 150,000-op chain: 60-70 -> 53-55 ms). Anything
+    # else an op's forward keeps on ctx goes to __dict__, made only when first used.
+    __slots__ = ("_inputs", "_saved", "_stamp", "_seq", "_out", "__dict__", "__weakref__")
+    # Rarer node state, as class defaults so that apply sets only what differs.
     _hooks = None
     _create_graph = False
     _outputs_modified = False
@@ -135,7 +139,10 @@ class Function:
     @property
     def saved_tensors(self) -> tuple:
         """The saved values: arrays in a plain backward, Tensors in a `create_graph` backward."""
-        saved = self._saved
+        try:
+            saved = self._saved
+        except AttributeError:  # the op saved nothing
+            return ()
         if saved is None:
             raise GraphError(_freed_message(self))
         if _clock.now != self._stamp:  # something was modified in place since this node was made
@@ -208,11 +215,11 @@ def _last_modified(t: Tensor) -> int:
 def _check_not_modified(node):
     for i, t in enumerate(node._inputs):
         if (isinstance(t, Tensor) and _last_modified(t) > node._stamp
-                and any(t.data is v for v in node._saved)):
+                and any(t.data is v for v in getattr(node, "_saved", ()))):
             raise GraphError(_modified_message(node, f"input {i}", t))
     # Only an output the node saved matters (Mul saves its inputs, so changing its output is fine).
     outs = node._out if type(node._out) is tuple else (node._out,)
-    if node._outputs_modified and any(o is v for o in outs for v in node._saved):
+    if node._outputs_modified and any(o is v for o in outs for v in getattr(node, "_saved", ())):
         raise GraphError(_modified_message(node, "its output", None))
 
 
