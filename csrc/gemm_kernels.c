@@ -94,82 +94,96 @@ static void micro_portable_f64(int64_t kc, const void *pa, const void *pb, void 
 #ifdef AG_SIMD_X86
 /* ------------------------------------------------------------------ AVX-512 micro-kernels */
 
-/* 12 x 32 floats: 24 zmm accumulators, two B vectors and one broadcast per row and step. */
-AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *pa, const void *pb,
-                                              void *pc, int64_t ldc, const void *alpha,
-                                              const void *beta)
+/* A 12-row panel (12 packed values per step) times a 32-float (16-double) B panel. The first R
+ * rows are computed (R = 4, 8 or 12: a constant after inlining, so the accumulators stay in
+ * registers) and the first `rows` <= R of them stored. A tile of 32 rows in 12-row panels ends
+ * in one of 8: it costs 8 rows of work, not 12. Each element is the same sequence of FMAs
+ * whatever R is, so a short tile's bits equal a full one's. */
+#define MICRO_AVX512(T, V, W, SET1, ZERO, LOAD, LOADU, STOREU, MUL, FMA)                        \
+    enum { MR = 12 };                                                                      \
+    const T *a = pa, *b = pb;                                                              \
+    T *c = pc;                                                                             \
+    V lo[MR], hi[MR];                                                                      \
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) lo[i] = hi[i] = ZERO();           \
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) if (i < rows) /* C's lines arrive \
+        while the loop runs */                                                             \
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0),                            \
+        _mm_prefetch((const char *)(c + i * ldc + 2 * W - 1), _MM_HINT_T0);                \
+    _Pragma("GCC unroll 4") for (int64_t p = 0; p < kc; p++, a += MR, b += 2 * W) {        \
+        _mm_prefetch((const char *)(b + 2 * W * 8), _MM_HINT_T0); /* B streams from L2 */  \
+        const V b0 = LOAD(b), b1 = LOAD(b + W);                                            \
+        _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {                             \
+            const V ai = SET1(a[i]);                                                       \
+            lo[i] = FMA(ai, b0, lo[i]);                                                    \
+            hi[i] = FMA(ai, b1, hi[i]);                                                    \
+        }                                                                                  \
+    }                                                                                      \
+    const V va = SET1(*(const T *)alpha);                                                  \
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) if (i < rows) {                   \
+        T *ci = c + i * ldc;                                                               \
+        V t0 = MUL(va, lo[i]), t1 = MUL(va, hi[i]);                                        \
+        if (beta) {                                                                        \
+            const V vb = SET1(*(const T *)beta);                                           \
+            t0 = FMA(vb, LOADU(ci), t0);                                                   \
+            t1 = FMA(vb, LOADU(ci + W), t1);                                               \
+        }                                                                                  \
+        STOREU(ci, t0);                                                                    \
+        STOREU(ci + W, t1);                                                                \
+    }
+
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+rows_avx512_f32(const int R, int64_t rows, int64_t kc, const void *pa, const void *pb, void *pc,
+                int64_t ldc, const void *alpha, const void *beta)
 {
-    enum { MR = 12 };
-    const float *a = pa, *b = pb;
-    float *c = pc;
-    __m512 lo[MR], hi[MR];
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
-        lo[i] = hi[i] = _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)  /* C's lines arrive while the loop runs */
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0),
-        _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
-#pragma GCC unroll 4
-    for (int64_t p = 0; p < kc; p++, a += MR, b += 32) {
-        _mm_prefetch((const char *)(b + 32 * 8), _MM_HINT_T0);  /* B streams from L2 */
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i]);
-            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
-            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
-        }
-    }
-    const __m512 va = _mm512_set1_ps(*(const float *)alpha);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        __m512 t0 = _mm512_mul_ps(va, lo[i]), t1 = _mm512_mul_ps(va, hi[i]);
-        if (beta) {
-            const __m512 vb = _mm512_set1_ps(*(const float *)beta);
-            t0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), t0);
-            t1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), t1);
-        }
-        _mm512_storeu_ps(ci, t0);
-        _mm512_storeu_ps(ci + 16, t1);
-    }
+    MICRO_AVX512(float, __m512, 16, _mm512_set1_ps, _mm512_setzero_ps, _mm512_load_ps,
+                 _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps, _mm512_fmadd_ps)
+}
+
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+rows_avx512_f64(const int R, int64_t rows, int64_t kc, const void *pa, const void *pb, void *pc,
+                int64_t ldc, const void *alpha, const void *beta)
+{
+    MICRO_AVX512(double, __m512d, 8, _mm512_set1_pd, _mm512_setzero_pd, _mm512_load_pd,
+                 _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd, _mm512_fmadd_pd)
+}
+#undef MICRO_AVX512
+
+/* 12 x 32 floats: 24 zmm accumulators, two B vectors and one broadcast per row and step. */
+AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *a, const void *b, void *c,
+                                              int64_t ldc, const void *alpha, const void *beta)
+{
+    rows_avx512_f32(12, 12, kc, a, b, c, ldc, alpha, beta);
+}
+
+AG_TARGET_AVX512 static void part_avx512_f32(int64_t rows, int64_t kc, const void *a, const void *b,
+                                             void *c, int64_t ldc, const void *alpha,
+                                             const void *beta)
+{
+    if (rows <= 4)
+        rows_avx512_f32(4, rows, kc, a, b, c, ldc, alpha, beta);
+    else if (rows <= 8)
+        rows_avx512_f32(8, rows, kc, a, b, c, ldc, alpha, beta);
+    else
+        rows_avx512_f32(12, rows, kc, a, b, c, ldc, alpha, beta);
 }
 
 /* 12 x 16 doubles. */
-AG_TARGET_AVX512 static void micro_avx512_f64(int64_t kc, const void *pa, const void *pb,
-                                              void *pc, int64_t ldc, const void *alpha,
-                                              const void *beta)
+AG_TARGET_AVX512 static void micro_avx512_f64(int64_t kc, const void *a, const void *b, void *c,
+                                              int64_t ldc, const void *alpha, const void *beta)
 {
-    enum { MR = 12 };
-    const double *a = pa, *b = pb;
-    double *c = pc;
-    __m512d lo[MR], hi[MR];
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
-        lo[i] = hi[i] = _mm512_setzero_pd();
-    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) {
-        const __m512d b0 = _mm512_load_pd(b), b1 = _mm512_load_pd(b + 8);
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            const __m512d ai = _mm512_set1_pd(a[i]);
-            lo[i] = _mm512_fmadd_pd(ai, b0, lo[i]);
-            hi[i] = _mm512_fmadd_pd(ai, b1, hi[i]);
-        }
-    }
-    const __m512d va = _mm512_set1_pd(*(const double *)alpha);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        double *ci = c + i * ldc;
-        __m512d t0 = _mm512_mul_pd(va, lo[i]), t1 = _mm512_mul_pd(va, hi[i]);
-        if (beta) {
-            const __m512d vb = _mm512_set1_pd(*(const double *)beta);
-            t0 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci), t0);
-            t1 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci + 8), t1);
-        }
-        _mm512_storeu_pd(ci, t0);
-        _mm512_storeu_pd(ci + 8, t1);
-    }
+    rows_avx512_f64(12, 12, kc, a, b, c, ldc, alpha, beta);
+}
+
+AG_TARGET_AVX512 static void part_avx512_f64(int64_t rows, int64_t kc, const void *a, const void *b,
+                                             void *c, int64_t ldc, const void *alpha,
+                                             const void *beta)
+{
+    if (rows <= 4)
+        rows_avx512_f64(4, rows, kc, a, b, c, ldc, alpha, beta);
+    else if (rows <= 8)
+        rows_avx512_f64(8, rows, kc, a, b, c, ldc, alpha, beta);
+    else
+        rows_avx512_f64(12, rows, kc, a, b, c, ldc, alpha, beta);
 }
 
 /* ------------------------------------------------------------------ AVX2 + FMA micro-kernels */
@@ -259,8 +273,8 @@ const struct ag_gemm_kernel ag_gemm_kernels[3][2] = {
         {6, 8, 256, 1536, 256, sizeof(double), micro_avx2_f64, store_fma_f64},
     },
     [AG_ISA_AVX512] = {
-        {12, 32, 384, 1536, 384, sizeof(float), micro_avx512_f32, store_fma_f32},
-        {12, 16, 192, 1536, 384, sizeof(double), micro_avx512_f64, store_fma_f64},
+        {12, 32, 384, 1536, 384, sizeof(float), micro_avx512_f32, store_fma_f32, part_avx512_f32},
+        {12, 16, 192, 1536, 384, sizeof(double), micro_avx512_f64, store_fma_f64, part_avx512_f64},
     },
 #endif
 };

@@ -174,6 +174,35 @@ def test_gemm_few_rows(isa, dtype, m, n, k, ta, tb, alpha, beta, pads, seed):
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", range(1, 12))
+@pytest.mark.parametrize("n", [64, 90])
+@pytest.mark.parametrize("ta", [0, 1])
+def test_gemm_short_last_row_panel_is_bitwise_the_full_panels_rows(isa, dtype, rows, n, ta):
+    """A last row panel of 1..11 rows (36 + rows in panels of 12; AVX-512 computes it with a
+    4-, 8- or 12-row kernel), its tiles stored in place (n = 64) or through the edge buffer
+    (n = 90): within the bound of the float64 reference, and bit for bit the same rows as a
+    product whose last panel is full (each element is the same sequence of FMAs)."""
+    with _capped(isa):
+        rng = np.random.default_rng(rows)
+        k, m, full = 100, 36 + rows, 48
+        lda = full if ta else k
+        a = rng.standard_normal((k, full) if ta else (full, k)).astype(dtype).ravel()
+        b = rng.standard_normal((k, n)).astype(dtype).ravel()
+        c0 = rng.standard_normal((full, n)).astype(dtype)
+        for alpha, beta in ((1.0, 0.0), (-0.5, 1.5)):
+            short, whole = c0[:m].copy(), c0.copy()
+            _c.gemm(ta, 0, m, n, k, alpha, a, lda, b, n, beta, short.ravel(), n)
+            _c.gemm(ta, 0, full, n, k, alpha, a, lda, b, n, beta, whole.ravel(), n)
+            assert np.array_equal(short, whole[:m])
+            opa = (a.reshape(k, full).T if ta else a.reshape(full, k))[:m].astype(np.float64)
+            ref = alpha * (opa @ b.reshape(k, n).astype(np.float64)) + beta * c0[:m]
+            bound = (k + 2) * np.finfo(dtype).eps * (
+                abs(alpha) * (np.abs(opa) @ np.abs(b.reshape(k, n))) + abs(beta) * np.abs(c0[:m]))
+            assert np.all(np.abs(short - ref) <= bound)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.5, 0.0), (-1.0, 1.0), (0.5, -2.0),
                                         (0.0, 3.0), (0.0, 0.0), (1.0, 1.0)])
 def test_gemm_alpha_beta(isa, dtype, alpha, beta):
