@@ -214,17 +214,19 @@ int ag_softplus_backward_f64(const double *g, const double *x, double *out, int6
 /* losses.c: softmax cross-entropy over `rows` contiguous rows of `classes` logits, with either
  * class labels (int64, each in [0, classes) or ignore_index; else AG_ERR_ARG before any work)
  * or probabilities (rows x classes), the other pointer NULL. Forward writes each row's loss
- * (0 for an ignored row) and stats[2i], stats[2i + 1] = (max, log sum e^(x - max)) of the row;
- * backward reads them back and writes
+ * (0 for an ignored row) and stats[2i], stats[2i + 1] = (max, log sum e^(x - max)) of the row,
+ * and, when summary is not NULL, summary[0] = the sum of the rows' losses (as stored, added in
+ * row order in double) and summary[1] = the number of rows not ignored (what the reductions
+ * need, without another pass from Python); backward reads the stats back and writes
  * grad = scale[i * scale_stride] (softmax - smoothed target) (scale_stride 0: one scale).
  * bce_with_logits: max(x,0) - x t + log1p(e^-|x|); its backward sigmoid(x) - t. mse: (x - t)^2;
  * its backward 2 (x - t). Elementwise, unreduced. */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *stats);
+                        float *loss, float *stats, double *summary);
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *stats);
+                        double *loss, double *stats, double *summary);
 int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,
                                  double label_smoothing, int64_t ignore_index,

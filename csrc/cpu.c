@@ -5,6 +5,7 @@
  * GIL released and read them while another Python thread may be setting them.
  */
 #include "ag_kernels.h"
+#include "ag_spans.h"
 
 #include <stdatomic.h>
 
@@ -124,6 +125,20 @@ int ag_get_num_threads(void)
 #else
     return 1;
 #endif
+}
+
+void ag_run_spans(ag_span_fn fn, const void *args, int64_t n, int threads, int64_t align)
+{
+    if (threads < 2 || n <= align) {
+        fn(args, 0, n);
+        return;
+    }
+    int64_t chunk = (n + threads - 1) / threads;
+    chunk = (chunk + align - 1) / align * align;
+    const int64_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < nchunks; c++)
+        fn(args, c * chunk, n - c * chunk < chunk ? n : c * chunk + chunk);
 }
 
 #ifndef AG_BUILD_FLAGS

@@ -14,6 +14,7 @@
  * result is independent of the thread count. Class indices are checked before any work: out of range (and not ignore_index) gives
  * AG_ERR_ARG, so no index can make the kernel read outside a row.
  */
+#include "ag_spans.h"
 #include "ag_xent.h"
 
 #include <math.h>
@@ -131,47 +132,112 @@ static int threads_for(int64_t work)
     return work < AG_LOSS_PARALLEL_MIN ? 1 : t;
 }
 
+/* What a row of the forward or backward needs; the loops run over rows [lo, hi). */
+struct xent_args {
+    size_t es;
+    struct row_kernels rk;
+    const char *x, *probs, *stats;
+    const int64_t *labels;
+    int64_t classes, ignore;
+    double eps, smooth;
+    const char *scale;
+    int64_t scale_stride;
+    char *loss, *out;  /* forward: loss and stats (out); backward: the gradient (out) */
+};
+
+static void xent_forward_rows(const void *args, int64_t lo, int64_t hi)
+{
+    const struct xent_args *a = args;
+    const size_t es = a->es;
+    const int64_t classes = a->classes, ignore = a->ignore;
+    const double eps = a->eps;
+    for (int64_t i = lo; i < hi; i++) {
+        const size_t off = (size_t)i * (size_t)classes * es;
+        const double m = a->rk.max(a->x + off, classes);
+        const struct row_sums s = a->rk.sums(a->x + off, a->probs ? a->probs + off : NULL, classes, m);
+        const double L = log(s.e);
+        double r;
+        if (a->labels) {
+            const int64_t t = a->labels[i];
+            double xt = t == ignore ? 0.0
+                        : es == sizeof(double) ? ((const double *)a->x)[i * classes + t]
+                                               : ((const float *)a->x)[i * classes + t];
+            r = t == ignore ? 0.0 : L - (1.0 - eps) * (xt - m) - a->smooth * s.d;
+        } else {
+            r = L * ((1.0 - eps) * s.p + eps) - ((1.0 - eps) * s.pd + a->smooth * s.d);
+        }
+        if (es == sizeof(double)) {
+            ((double *)a->loss)[i] = r;
+            ((double *)a->out)[2 * i] = m;
+            ((double *)a->out)[2 * i + 1] = L;
+        } else {
+            ((float *)a->loss)[i] = (float)r;
+            ((float *)a->out)[2 * i] = (float)m;
+            ((float *)a->out)[2 * i + 1] = (float)L;
+        }
+    }
+}
+
 static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
                         const int64_t *labels, const void *probs, double eps, int64_t ignore,
-                        void *loss, void *stats)
+                        void *loss, void *stats, double *summary)
 {
     int status = check_rows(rows, classes, es);
+    if (status == AG_OK && rows == 0 && summary)
+        summary[0] = summary[1] = 0.0;
     if (status != AG_OK || rows == 0)
         return status;
     if (!x || !loss || !stats || (!labels == !probs) || classes == 0)
         return classes == 0 ? AG_ERR_ARG : AG_ERR_NULL;
     if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
         return status;
-    const struct row_kernels rk = pick(es == sizeof(double));
-    const char *cx = x, *cp = probs;
-    const double smooth = eps / (double)classes;
-#pragma omp parallel for num_threads(threads_for(rows * classes)) schedule(static)
-    for (int64_t i = 0; i < rows; i++) {
-        const size_t off = (size_t)i * (size_t)classes * es;
-        const double m = rk.max(cx + off, classes);
-        const struct row_sums s = rk.sums(cx + off, probs ? cp + off : NULL, classes, m);
-        const double L = log(s.e);
-        double r;
-        if (labels) {
-            const int64_t t = labels[i];
-            double xt = t == ignore ? 0.0
-                        : es == sizeof(double) ? ((const double *)x)[i * classes + t]
-                                               : ((const float *)x)[i * classes + t];
-            r = t == ignore ? 0.0 : L - (1.0 - eps) * (xt - m) - smooth * s.d;
-        } else {
-            r = L * ((1.0 - eps) * s.p + eps) - ((1.0 - eps) * s.pd + smooth * s.d);
+    const struct xent_args a = {
+        .es = es, .rk = pick(es == sizeof(double)), .x = x, .probs = probs, .labels = labels,
+        .classes = classes, .ignore = ignore, .eps = eps, .smooth = eps / (double)classes,
+        .loss = loss, .out = stats,
+    };
+    ag_run_spans(xent_forward_rows, &a, rows, threads_for(rows * classes), 1);
+    if (summary) {  /* in row order after the rows are done: the same on any thread count */
+        double total = 0.0;
+        int64_t counted = 0;
+        for (int64_t i = 0; i < rows; i++) {
+            total += es == sizeof(double) ? ((const double *)loss)[i] : ((const float *)loss)[i];
+            counted += !labels || labels[i] != ignore;
         }
-        if (es == sizeof(double)) {
-            ((double *)loss)[i] = r;
-            ((double *)stats)[2 * i] = m;
-            ((double *)stats)[2 * i + 1] = L;
-        } else {
-            ((float *)loss)[i] = (float)r;
-            ((float *)stats)[2 * i] = (float)m;
-            ((float *)stats)[2 * i + 1] = (float)L;
-        }
+        summary[0] = total, summary[1] = (double)counted;
     }
     return AG_OK;
+}
+
+static void xent_backward_rows(const void *args, int64_t lo, int64_t hi)
+{
+    const struct xent_args *a = args;
+    const int f64 = a->es == sizeof(double);
+    const int64_t classes = a->classes, ignore = a->ignore;
+    const double eps = a->eps, smooth = a->smooth;
+    for (int64_t i = lo; i < hi; i++) {
+        const size_t off = (size_t)i * (size_t)classes * a->es;
+        const int64_t si = i * a->scale_stride;
+        const double s = f64 ? ((const double *)a->scale)[si] : ((const float *)a->scale)[si];
+        const double m = f64 ? ((const double *)a->stats)[2 * i] : ((const float *)a->stats)[2 * i];
+        const double L = f64 ? ((const double *)a->stats)[2 * i + 1] : ((const float *)a->stats)[2 * i + 1];
+        if (a->labels) {
+            const int64_t t = a->labels[i];
+            const double st = t == ignore ? 0.0 : s;
+            a->rk.grad(a->x + off, NULL, classes, m, L, st, 0.0, st * smooth, a->out + off);
+            if (t != ignore) {
+                if (f64)
+                    ((double *)a->out)[i * classes + t] -= st * (1.0 - eps);
+                else
+                    ((float *)a->out)[i * classes + t] -= (float)(st * (1.0 - eps));
+            }
+        } else {
+            const struct row_sums ps = a->rk.sums(a->probs + off, NULL, classes, 0.0);
+            const double total = (1.0 - eps) * ps.d + eps;  /* sum of the smoothed targets */
+            a->rk.grad(a->x + off, a->probs + off, classes, m, L, s * total, s * (1.0 - eps),
+                       s * smooth, a->out + off);
+        }
+    }
 }
 
 static int xent_backward(size_t es, const void *x, const void *stats, int64_t rows,
@@ -187,35 +253,12 @@ static int xent_backward(size_t es, const void *x, const void *stats, int64_t ro
         return AG_ERR_ARG;
     if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
         return status;
-    const struct row_kernels rk = pick(es == sizeof(double));
-    const int f64 = es == sizeof(double);
-    const char *cx = x, *cp = probs;
-    char *cg = grad;
-    const double smooth = eps / (double)classes;
-#pragma omp parallel for num_threads(threads_for(rows * classes)) schedule(static)
-    for (int64_t i = 0; i < rows; i++) {
-        const size_t off = (size_t)i * (size_t)classes * es;
-        const int64_t si = i * scale_stride;
-        const double s = f64 ? ((const double *)scale)[si] : ((const float *)scale)[si];
-        const double m = f64 ? ((const double *)stats)[2 * i] : ((const float *)stats)[2 * i];
-        const double L = f64 ? ((const double *)stats)[2 * i + 1] : ((const float *)stats)[2 * i + 1];
-        if (labels) {
-            const int64_t t = labels[i];
-            const double st = t == ignore ? 0.0 : s;
-            rk.grad(cx + off, NULL, classes, m, L, st, 0.0, st * smooth, cg + off);
-            if (t != ignore) {
-                if (f64)
-                    ((double *)grad)[i * classes + t] -= st * (1.0 - eps);
-                else
-                    ((float *)grad)[i * classes + t] -= (float)(st * (1.0 - eps));
-            }
-        } else {
-            const struct row_sums ps = rk.sums(cp + off, NULL, classes, 0.0);
-            const double total = (1.0 - eps) * ps.d + eps;  /* sum of the smoothed targets */
-            rk.grad(cx + off, cp + off, classes, m, L, s * total, s * (1.0 - eps), s * smooth,
-                    cg + off);
-        }
-    }
+    const struct xent_args a = {
+        .es = es, .rk = pick(es == sizeof(double)), .x = x, .probs = probs, .stats = stats,
+        .labels = labels, .classes = classes, .ignore = ignore, .eps = eps,
+        .smooth = eps / (double)classes, .scale = scale, .scale_stride = scale_stride, .out = grad,
+    };
+    ag_run_spans(xent_backward_rows, &a, rows, threads_for(rows * classes), 1);
     return AG_OK;
 }
 
@@ -223,22 +266,22 @@ static int xent_backward(size_t es, const void *x, const void *stats, int64_t ro
 
 enum pair_op { BCE, BCE_BACKWARD, MSE, MSE_BACKWARD };
 
-static int pair_loss(enum pair_op op, size_t es, const void *x, const void *t, void *out,
-                     int64_t n)
+struct pair_args {
+    enum pair_op op;
+    int f64;
+    const void *x, *t;
+    void *out;
+};
+
+static void pair_span(const void *args, int64_t lo, int64_t hi)
 {
-    if (n < 0 || (uint64_t)n > PTRDIFF_MAX / es)
-        return AG_ERR_SIZE;
-    if (n == 0)
-        return AG_OK;
-    if (!x || !t || !out)
-        return AG_ERR_NULL;
-    const int f64 = es == sizeof(double);
-#pragma omp parallel for num_threads(threads_for(n * 4)) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        const double a = f64 ? ((const double *)x)[i] : ((const float *)x)[i];
-        const double b = f64 ? ((const double *)t)[i] : ((const float *)t)[i];
+    const struct pair_args *p = args;
+    const int f64 = p->f64;
+    for (int64_t i = lo; i < hi; i++) {
+        const double a = f64 ? ((const double *)p->x)[i] : ((const float *)p->x)[i];
+        const double b = f64 ? ((const double *)p->t)[i] : ((const float *)p->t)[i];
         double r;
-        switch (op) {
+        switch (p->op) {
         case BCE:  /* (1 - t) x + log(1 + e^-x), as max(x, 0) - x t + log1p(e^-|x|) */
             r = fmax(a, 0.0) - a * b + log1p(exp(-fabs(a)));
             break;
@@ -251,27 +294,40 @@ static int pair_loss(enum pair_op op, size_t es, const void *x, const void *t, v
         default: r = 2.0 * (a - b); break;
         }
         if (f64)
-            ((double *)out)[i] = r;
+            ((double *)p->out)[i] = r;
         else
-            ((float *)out)[i] = (float)r;
+            ((float *)p->out)[i] = (float)r;
     }
+}
+
+static int pair_loss(enum pair_op op, size_t es, const void *x, const void *t, void *out,
+                     int64_t n)
+{
+    if (n < 0 || (uint64_t)n > PTRDIFF_MAX / es)
+        return AG_ERR_SIZE;
+    if (n == 0)
+        return AG_OK;
+    if (!x || !t || !out)
+        return AG_ERR_NULL;
+    const struct pair_args p = {op, es == sizeof(double), x, t, out};
+    ag_run_spans(pair_span, &p, n, threads_for(n * 4), 1);
     return AG_OK;
 }
 
 /* ------------------------------------------------------------------ exports */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *stats)
+                        float *loss, float *stats, double *summary)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, stats);
+                        ignore_index, loss, stats, summary);
 }
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *stats)
+                        double *loss, double *stats, double *summary)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, stats);
+                        ignore_index, loss, stats, summary);
 }
 int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,

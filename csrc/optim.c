@@ -16,6 +16,7 @@
 
 #include "ag_kernels.h"
 #include "ag_simd.h"
+#include "ag_spans.h"
 
 #define AG_OPTIM_PARALLEL_MIN (1 << 15)
 #define AG_OPTIM_CHUNK_ALIGN 64
@@ -81,7 +82,7 @@ struct add_scaled_args {
 DEFINE_ADD_SCALED_SPAN(float, f32)
 DEFINE_ADD_SCALED_SPAN(double, f64)
 
-typedef void (*span_fn)(const void *, int64_t, int64_t);
+typedef ag_span_fn span_fn;
 
 /* Each span compiled for the portable target and inside AVX2 and AVX-512 target functions. */
 #ifdef AG_SIMD_X86
@@ -127,17 +128,8 @@ static int check_size(int64_t n)
 /* fn over [0, n), split into cache-line-aligned chunks across the threads when n is large. */
 static void run_spans(span_fn fn, const void *args, int64_t n)
 {
-    const int threads = ag_get_num_threads();
-    if (n < AG_OPTIM_PARALLEL_MIN || threads < 2) {
-        fn(args, 0, n);
-        return;
-    }
-    int64_t chunk = (n + threads - 1) / threads;
-    chunk = (chunk + AG_OPTIM_CHUNK_ALIGN - 1) / AG_OPTIM_CHUNK_ALIGN * AG_OPTIM_CHUNK_ALIGN;
-    const int64_t nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < nchunks; c++)
-        fn(args, c * chunk, n - c * chunk < chunk ? n : c * chunk + chunk);
+    ag_run_spans(fn, args, n, n < AG_OPTIM_PARALLEL_MIN ? 1 : ag_get_num_threads(),
+                 AG_OPTIM_CHUNK_ALIGN);
 }
 
 static int adam(const struct adam_args *a, int64_t n, size_t elsize)

@@ -121,13 +121,14 @@ def test_activation_threads_agree_bitwise(isa, threads, name, dtype):
 # ----------------------------------------------------------------- softmax cross-entropy
 
 
-def _xent(x, labels, probs, eps, ignore):
-    """The forward kernel: (per-row losses, (rows, 2) stats)."""
+def _xent(x, labels, probs, eps, ignore, summary=None):
+    """The forward kernel: (per-row losses, (rows, 2) stats); fills `summary` when given."""
     n, c = x.shape
     loss, stats = np.full(n, 777.0, x.dtype), np.full((n, 2), 777.0, x.dtype)
     status = getattr(lib, f"ag_softmax_xent_{_suffix(x.dtype)}")(
         _ptr(x), n, c, ffi.NULL if labels is None else _ptr(labels),
-        ffi.NULL if probs is None else _ptr(probs), eps, ignore, _ptr(loss, True), _ptr(stats, True))
+        ffi.NULL if probs is None else _ptr(probs), eps, ignore, _ptr(loss, True), _ptr(stats, True),
+        ffi.NULL if summary is None else _ptr(summary, True))
     return status, loss, stats
 
 
@@ -153,12 +154,22 @@ def _xent_case(rng, n, c, dtype, labels, scale=8.0, ignore=-100):
 def _check_xent(x, labels, probs, eps, ignore=-100):
     """Kernel forward (per row) and backward (per-row scale) against the numpy reference."""
     target = labels if labels is not None else probs
-    status, loss, stats = _xent(x, labels, probs, eps, ignore)
+    summary = np.full(2, 777.0)
+    status, loss, stats = _xent(x, labels, probs, eps, ignore, summary)
     assert status == lib.AG_OK
     want, saved = _numpy.softmax_cross_entropy(x, target, "none", eps, ignore)
     tol = dict(rtol=3e-6, atol=3e-6) if x.dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(loss, want, **tol)
     np.testing.assert_allclose(stats, saved[2], **tol)
+    # the summary: the stored row losses added in row order in double (cumsum adds in that
+    # order too), and the rows that count (the reference's count)
+    assert summary[0] == (np.cumsum(loss.astype(np.float64))[-1] if len(loss) else 0.0)
+    assert summary[1] == saved[-1]
+    # and without one: the same rows
+    status, loss_alone, stats_alone = _xent(x, labels, probs, eps, ignore)
+    assert status == lib.AG_OK
+    np.testing.assert_array_equal(loss_alone, loss)
+    np.testing.assert_array_equal(stats_alone, stats)
     g = np.random.default_rng(0).standard_normal(x.shape[0]).astype(x.dtype)
     grad = _xent_backward(x, stats, labels, probs, eps, ignore, g, 1)
     np.testing.assert_allclose(grad, _numpy.softmax_cross_entropy_backward(g, saved), **tol)
@@ -216,13 +227,15 @@ def test_xent_status_codes():
     labels = np.zeros(2, np.int64)
     loss, stats = np.empty(2), np.empty((2, 2))
     f = lib.ag_softmax_xent_f64
-    assert f(_ptr(x), 2, 3, ffi.NULL, ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True)) == lib.AG_ERR_NULL
-    assert f(_ptr(x), 2, 3, _ptr(labels), _ptr(x), 0.0, -100, _ptr(loss, True), _ptr(stats, True)) == lib.AG_ERR_NULL
-    assert f(_ptr(x), -1, 3, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True)) == lib.AG_ERR_SIZE
-    assert f(_ptr(x), 2, 0, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True)) == lib.AG_ERR_ARG
-    assert f(ffi.NULL, 0, 3, ffi.NULL, ffi.NULL, 0.0, -100, ffi.NULL, ffi.NULL) == lib.AG_OK
+    assert f(_ptr(x), 2, 3, ffi.NULL, ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_NULL
+    assert f(_ptr(x), 2, 3, _ptr(labels), _ptr(x), 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_NULL
+    assert f(_ptr(x), -1, 3, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_SIZE
+    assert f(_ptr(x), 2, 0, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_ARG
+    summary = np.full(2, 777.0)  # no rows: a summary of nothing
+    assert f(ffi.NULL, 0, 3, ffi.NULL, ffi.NULL, 0.0, -100, ffi.NULL, ffi.NULL, _ptr(summary, True)) == lib.AG_OK
+    assert summary.tolist() == [0.0, 0.0]
     assert f(_ptr(x), 2 ** 62, 2 ** 62, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True),
-             _ptr(stats, True)) == lib.AG_ERR_SIZE
+             _ptr(stats, True), ffi.NULL) == lib.AG_ERR_SIZE
     g = np.ones(1)
     assert lib.ag_softmax_xent_backward_f64(_ptr(x), _ptr(stats), 2, 3, _ptr(labels), ffi.NULL, 0.0,
                                             -100, _ptr(g), -1, _ptr(x, True)) == lib.AG_ERR_ARG

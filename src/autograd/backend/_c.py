@@ -646,21 +646,29 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
     n, c = x.shape
     labels = target.dtype.kind in "iu"
     t = np.ascontiguousarray(target, dtype=np.int64 if labels else x.dtype)
-    loss, stats = np.empty(n, x.dtype), np.empty((n, 2), x.dtype)
-    if n and c:
-        status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
-            ffi.from_buffer(ctype, x), n, c,
-            ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
-            ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),
-            int(ignore_index), ffi.from_buffer(ctype, loss, require_writable=True),
-            ffi.from_buffer(ctype, stats, require_writable=True))
-        if status:
-            _ensure(status, "softmax_cross_entropy", x, t)
-    else:  # no classes or no rows: the reference's conventions (NaN or empty)
+    if not (n and c):  # no classes or no rows: the reference's conventions (NaN or empty)
         return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)
-    count = int(np.count_nonzero(t != ignore_index)) if labels else n
+    loss, stats, summary = np.empty(n, x.dtype), np.empty((n, 2), x.dtype), np.empty(2)
+    status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
+        ffi.from_buffer(ctype, x), n, c,
+        ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
+        ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),
+        int(ignore_index), ffi.from_buffer(ctype, loss, require_writable=True),
+        ffi.from_buffer(ctype, stats, require_writable=True),
+        ffi.from_buffer("double[]", summary, require_writable=True))
+    if status:
+        _ensure(status, "softmax_cross_entropy", x, t)
+    # The kernel sums the rows and counts the targets (row order, in double): the reductions
+    # need no more passes over the rows here.
+    total, count = summary.tolist()
+    count = int(count)
     saved = (x, t, stats, reduction, label_smoothing, ignore_index, count)
-    return _numpy._reduce(loss, reduction, count), saved
+    if reduction == "none":
+        return loss, saved
+    dtype = x.dtype.type
+    if reduction == "sum":
+        return dtype(total), saved
+    return (dtype(total / count) if count else dtype(np.nan)), saved
 
 
 def softmax_cross_entropy_backward(g, saved):
