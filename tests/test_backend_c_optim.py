@@ -56,6 +56,35 @@ def _copies(arrays):
     return [None if a is None else a.copy() for a in arrays]
 
 
+@pytest.mark.parametrize("layout", ["strided out", "strided x", "fortran y", "all fortran"])
+def test_add_scaled_takes_the_numpy_path_for_layouts_c_cannot_take(layout):
+    """Each operand C cannot take as a flat buffer sends the update to numpy, whose result it is."""
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((4, 12)).astype(np.float32)
+    x, y = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((4, 6)).astype(np.float32)
+    out = np.zeros((4, 6), np.float32)
+    if layout == "strided out":
+        out = base[:, ::2]
+    elif layout == "strided x":
+        x = base[:, 1::2]
+    elif layout == "fortran y":
+        y = np.asfortranarray(y)
+    else:
+        out, x, y = np.asfortranarray(out), np.asfortranarray(x), np.asfortranarray(y)
+    expected = _numpy.add_scaled(np.empty((4, 6), np.float32), x, -0.5, y, np.empty((4, 6), np.float32))
+    assert _c.add_scaled(out, x, -0.5, y, np.empty((4, 6), np.float32)) is out
+    _assert_same_bits(out, expected, layout)
+
+
+def test_add_scaled_into_a_read_only_array_raises_and_writes_nothing():
+    x = np.ones(8, np.float32)
+    out = np.zeros(8, np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _c.add_scaled(out, x, 1.0, x, np.empty(8, np.float32))
+    assert not out.any()
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered")
 @settings(max_examples=30)
 @given(n=SIZES, dtype=st.sampled_from([np.float32, np.float64]), amsgrad=st.booleans(),

@@ -764,13 +764,15 @@ def add_scaled(out, x, alpha: float, y, tmp):
     dtype, shape = out.dtype, out.shape
     entry = _ADD_SCALED.get(dtype)
     if (entry is None or type(out) is not np.ndarray or type(x) is not np.ndarray or type(y) is not np.ndarray
-            or x.dtype != dtype or y.dtype != dtype or x.shape != shape or y.shape != shape
-            or not (out.flags.c_contiguous and out.flags.writeable and x.flags.c_contiguous
-                    and y.flags.c_contiguous)):
+            or x.dtype != dtype or y.dtype != dtype or x.shape != shape or y.shape != shape):
         return _numpy.add_scaled(out, x, alpha, y, tmp)
     fn, ctype = entry
-    status = fn(ffi.from_buffer(ctype, out, require_writable=True), ffi.from_buffer(ctype, x), alpha,
-                ffi.from_buffer(ctype, y), out.size)
+    try:  # from_buffer takes C-contiguous arrays only (out writable): the flags checks, for free
+        cout = ffi.from_buffer(ctype, out, require_writable=True)
+        cx, cy = ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, y)
+    except ValueError:
+        return _numpy.add_scaled(out, x, alpha, y, tmp)
+    status = fn(cout, cx, alpha, cy, out.size)
     if status == lib.AG_ERR_OVERLAP:  # checked before any write
         return _numpy.add_scaled(out, x, alpha, y, tmp)
     _ensure(status, "add_scaled", out, x, y)
