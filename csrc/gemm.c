@@ -268,15 +268,13 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
                         const char *bp = bpack + (size_t)(ir * kc) * es;
                         const int64_t w = min64(nr, nc - ir);
                         char *c = pr->c + (size_t)((ic + jr) * pr->rsc + (jc + ir) * pr->csc) * es;
-                        const int part = h < mr && kern->part;
-                        if (direct && w == nr && (h == mr || part)) {
-                            if (part)
-                                kern->part(h, kc, ap, bp, c, pr->rsc, pr->alpha, beta);
-                            else
-                                kern->micro(kc, ap, bp, c, pr->rsc, pr->alpha, beta);
+                        if (direct && h == mr && w == nr) {
+                            kern->micro(kc, ap, bp, c, pr->rsc, pr->alpha, beta);
+                        } else if (direct && kern->part) {
+                            kern->part(h, w, kc, ap, bp, c, pr->rsc, pr->alpha, beta);
                         } else {
-                            if (part)
-                                kern->part(h, kc, ap, bp, edge, nr, pr->one, NULL);
+                            if (kern->part)  /* C by columns: a tile in the edge buffer */
+                                kern->part(h, w, kc, ap, bp, edge, nr, pr->one, NULL);
                             else
                                 kern->micro(kc, ap, bp, edge, nr, pr->one, NULL);
                             kern->store(h, w, edge, nr, c, pr->rsc, pr->csc, pr->alpha, beta);

@@ -18,10 +18,11 @@ typedef void (*ag_micro_fn)(int64_t kc, const void *a, const void *b, void *c, i
 typedef void (*ag_store_fn)(int64_t mr, int64_t nr, const void *ab, int64_t ldab, void *c,
                             int64_t rsc, int64_t csc, const void *alpha, const void *beta);
 
-/* The micro-kernel's update for only the first `rows` (< MR) rows of a packed A panel, at less
- * cost than a full tile (optional: NULL where an instruction set has none). */
-typedef void (*ag_part_fn)(int64_t rows, int64_t kc, const void *a, const void *b, void *c,
-                           int64_t ldc, const void *alpha, const void *beta);
+/* The micro-kernel's update for an edge tile, the first rows x cols (rows <= MR, cols <= NR)
+ * of a packed A and B panel, stored straight into a C with unit column stride, at less cost
+ * than a full tile (optional: NULL where an instruction set has none). */
+typedef void (*ag_part_fn)(int64_t rows, int64_t cols, int64_t kc, const void *a, const void *b,
+                           void *c, int64_t ldc, const void *alpha, const void *beta);
 
 struct ag_gemm_kernel {
     int64_t mr, nr, kc, mc, nc;

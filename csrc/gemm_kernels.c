@@ -94,28 +94,33 @@ static void micro_portable_f64(int64_t kc, const void *pa, const void *pb, void 
 #ifdef AG_SIMD_X86
 /* ------------------------------------------------------------------ AVX-512 micro-kernels */
 
-/* A 12-row panel (12 packed values per step) times a 32-float (16-double) B panel. The first R
- * rows are computed (R = 4, 8 or 12: a constant after inlining, so the accumulators stay in
- * registers) and the first `rows` <= R of them stored. A tile of 32 rows in 12-row panels ends
- * in one of 8: it costs 8 rows of work, not 12. Each element is the same sequence of FMAs
- * whatever R is, so a short tile's bits equal a full one's. */
-#define MICRO_AVX512(T, V, W, SET1, ZERO, LOAD, LOADU, STOREU, MUL, FMA)                        \
+/* A 12-row panel (12 packed values per step) times a 32-float (16-double) B panel: the first R
+ * rows (R = 4, 8 or 12) and NV vectors (1 or 2) computed, constants after inlining so the
+ * accumulators stay in registers, and the first `rows` x `cols` of them stored (masked stores:
+ * an edge tile goes straight into C). A tile of 32 rows in 12-row panels ends in one of 8 and
+ * costs 8 rows of work, not 12; 784 columns end in a panel of 16 that costs one vector, not
+ * two. Each element is the same sequence of FMAs (then alpha * ab, then fma(beta, c, .))
+ * whatever R and NV are, so an edge tile's bits equal a full one's. */
+#define MICRO_AVX512(T, V, W, M, SET1, ZERO, LOAD, MLOADZ, MSTORE, MUL, FMA)                    \
     enum { MR = 12 };                                                                      \
     const T *a = pa, *b = pb;                                                              \
     T *c = pc;                                                                             \
+    const M m0 = cols >= W ? (M)-1 : (M)((1u << cols) - 1);                                \
+    const M m1 = cols >= 2 * W ? (M)-1 : cols > W ? (M)((1u << (cols - W)) - 1) : (M)0;    \
     V lo[MR], hi[MR];                                                                      \
     _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) lo[i] = hi[i] = ZERO();           \
     _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) if (i < rows) /* C's lines arrive \
         while the loop runs */                                                             \
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0),                            \
-        _mm_prefetch((const char *)(c + i * ldc + 2 * W - 1), _MM_HINT_T0);                \
+        _mm_prefetch((const char *)(c + i * ldc + cols - 1), _MM_HINT_T0);                 \
     _Pragma("GCC unroll 4") for (int64_t p = 0; p < kc; p++, a += MR, b += 2 * W) {        \
         _mm_prefetch((const char *)(b + 2 * W * 8), _MM_HINT_T0); /* B streams from L2 */  \
-        const V b0 = LOAD(b), b1 = LOAD(b + W);                                            \
+        const V b0 = LOAD(b), b1 = NV == 2 ? LOAD(b + W) : ZERO();                         \
         _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {                             \
             const V ai = SET1(a[i]);                                                       \
             lo[i] = FMA(ai, b0, lo[i]);                                                    \
-            hi[i] = FMA(ai, b1, hi[i]);                                                    \
+            if (NV == 2)                                                                   \
+                hi[i] = FMA(ai, b1, hi[i]);                                                \
         }                                                                                  \
     }                                                                                      \
     const V va = SET1(*(const T *)alpha);                                                  \
@@ -124,67 +129,72 @@ static void micro_portable_f64(int64_t kc, const void *pa, const void *pb, void 
         V t0 = MUL(va, lo[i]), t1 = MUL(va, hi[i]);                                        \
         if (beta) {                                                                        \
             const V vb = SET1(*(const T *)beta);                                           \
-            t0 = FMA(vb, LOADU(ci), t0);                                                   \
-            t1 = FMA(vb, LOADU(ci + W), t1);                                               \
+            t0 = FMA(vb, MLOADZ(m0, ci), t0);                                              \
+            if (NV == 2)                                                                   \
+                t1 = FMA(vb, MLOADZ(m1, ci + W), t1);                                      \
         }                                                                                  \
-        STOREU(ci, t0);                                                                    \
-        STOREU(ci + W, t1);                                                                \
+        MSTORE(ci, m0, t0);                                                                \
+        if (NV == 2)                                                                       \
+            MSTORE(ci + W, m1, t1);                                                        \
     }
 
 AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
-rows_avx512_f32(const int R, int64_t rows, int64_t kc, const void *pa, const void *pb, void *pc,
-                int64_t ldc, const void *alpha, const void *beta)
+tile_avx512_f32(const int R, const int NV, int64_t rows, int64_t cols, int64_t kc, const void *pa,
+                const void *pb, void *pc, int64_t ldc, const void *alpha, const void *beta)
 {
-    MICRO_AVX512(float, __m512, 16, _mm512_set1_ps, _mm512_setzero_ps, _mm512_load_ps,
-                 _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps, _mm512_fmadd_ps)
+    MICRO_AVX512(float, __m512, 16, __mmask16, _mm512_set1_ps, _mm512_setzero_ps, _mm512_load_ps,
+                 _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_mul_ps, _mm512_fmadd_ps)
 }
 
 AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
-rows_avx512_f64(const int R, int64_t rows, int64_t kc, const void *pa, const void *pb, void *pc,
-                int64_t ldc, const void *alpha, const void *beta)
+tile_avx512_f64(const int R, const int NV, int64_t rows, int64_t cols, int64_t kc, const void *pa,
+                const void *pb, void *pc, int64_t ldc, const void *alpha, const void *beta)
 {
-    MICRO_AVX512(double, __m512d, 8, _mm512_set1_pd, _mm512_setzero_pd, _mm512_load_pd,
-                 _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mul_pd, _mm512_fmadd_pd)
+    MICRO_AVX512(double, __m512d, 8, __mmask8, _mm512_set1_pd, _mm512_setzero_pd, _mm512_load_pd,
+                 _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_mul_pd, _mm512_fmadd_pd)
 }
 #undef MICRO_AVX512
+
+/* The edge tile's instantiation: the fewest rows (4, 8, 12) and vectors (1, 2) that cover it. */
+#define PART_AVX512(TILE, W)                                                                   \
+    if (cols <= W) {                                                                       \
+        if (rows <= 4) TILE(4, 1, rows, cols, kc, a, b, c, ldc, alpha, beta);             \
+        else if (rows <= 8) TILE(8, 1, rows, cols, kc, a, b, c, ldc, alpha, beta);        \
+        else TILE(12, 1, rows, cols, kc, a, b, c, ldc, alpha, beta);                      \
+    } else {                                                                               \
+        if (rows <= 4) TILE(4, 2, rows, cols, kc, a, b, c, ldc, alpha, beta);             \
+        else if (rows <= 8) TILE(8, 2, rows, cols, kc, a, b, c, ldc, alpha, beta);        \
+        else TILE(12, 2, rows, cols, kc, a, b, c, ldc, alpha, beta);                      \
+    }
 
 /* 12 x 32 floats: 24 zmm accumulators, two B vectors and one broadcast per row and step. */
 AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *a, const void *b, void *c,
                                               int64_t ldc, const void *alpha, const void *beta)
 {
-    rows_avx512_f32(12, 12, kc, a, b, c, ldc, alpha, beta);
+    tile_avx512_f32(12, 2, 12, 32, kc, a, b, c, ldc, alpha, beta);
 }
 
-AG_TARGET_AVX512 static void part_avx512_f32(int64_t rows, int64_t kc, const void *a, const void *b,
-                                             void *c, int64_t ldc, const void *alpha,
-                                             const void *beta)
+AG_TARGET_AVX512 static void part_avx512_f32(int64_t rows, int64_t cols, int64_t kc, const void *a,
+                                             const void *b, void *c, int64_t ldc,
+                                             const void *alpha, const void *beta)
 {
-    if (rows <= 4)
-        rows_avx512_f32(4, rows, kc, a, b, c, ldc, alpha, beta);
-    else if (rows <= 8)
-        rows_avx512_f32(8, rows, kc, a, b, c, ldc, alpha, beta);
-    else
-        rows_avx512_f32(12, rows, kc, a, b, c, ldc, alpha, beta);
+    PART_AVX512(tile_avx512_f32, 16)
 }
 
 /* 12 x 16 doubles. */
 AG_TARGET_AVX512 static void micro_avx512_f64(int64_t kc, const void *a, const void *b, void *c,
                                               int64_t ldc, const void *alpha, const void *beta)
 {
-    rows_avx512_f64(12, 12, kc, a, b, c, ldc, alpha, beta);
+    tile_avx512_f64(12, 2, 12, 16, kc, a, b, c, ldc, alpha, beta);
 }
 
-AG_TARGET_AVX512 static void part_avx512_f64(int64_t rows, int64_t kc, const void *a, const void *b,
-                                             void *c, int64_t ldc, const void *alpha,
-                                             const void *beta)
+AG_TARGET_AVX512 static void part_avx512_f64(int64_t rows, int64_t cols, int64_t kc, const void *a,
+                                             const void *b, void *c, int64_t ldc,
+                                             const void *alpha, const void *beta)
 {
-    if (rows <= 4)
-        rows_avx512_f64(4, rows, kc, a, b, c, ldc, alpha, beta);
-    else if (rows <= 8)
-        rows_avx512_f64(8, rows, kc, a, b, c, ldc, alpha, beta);
-    else
-        rows_avx512_f64(12, rows, kc, a, b, c, ldc, alpha, beta);
+    PART_AVX512(tile_avx512_f64, 8)
 }
+#undef PART_AVX512
 
 /* ------------------------------------------------------------------ AVX2 + FMA micro-kernels */
 
