@@ -167,33 +167,25 @@ tile_avx512_f64(const int R, const int NV, int64_t rows, int64_t cols, int64_t k
         else TILE(12, 2, rows, cols, kc, a, b, c, ldc, alpha, beta);                      \
     }
 
-/* 12 x 32 floats: 24 zmm accumulators, two B vectors and one broadcast per row and step. */
-AG_TARGET_AVX512 static void micro_avx512_f32(int64_t kc, const void *a, const void *b, void *c,
-                                              int64_t ldc, const void *alpha, const void *beta)
-{
-    tile_avx512_f32(12, 2, 12, 32, kc, a, b, c, ldc, alpha, beta);
-}
-
-AG_TARGET_AVX512 static void part_avx512_f32(int64_t rows, int64_t cols, int64_t kc, const void *a,
-                                             const void *b, void *c, int64_t ldc,
-                                             const void *alpha, const void *beta)
-{
-    PART_AVX512(tile_avx512_f32, 16)
-}
-
-/* 12 x 16 doubles. */
-AG_TARGET_AVX512 static void micro_avx512_f64(int64_t kc, const void *a, const void *b, void *c,
-                                              int64_t ldc, const void *alpha, const void *beta)
-{
-    tile_avx512_f64(12, 2, 12, 16, kc, a, b, c, ldc, alpha, beta);
-}
-
-AG_TARGET_AVX512 static void part_avx512_f64(int64_t rows, int64_t cols, int64_t kc, const void *a,
-                                             const void *b, void *c, int64_t ldc,
-                                             const void *alpha, const void *beta)
-{
-    PART_AVX512(tile_avx512_f64, 8)
-}
+/* Per type, the full tile (12 x 32 floats or 12 x 16 doubles: 24 zmm accumulators, two B
+ * vectors and one broadcast per row and step) and the edge tiles. */
+#define AVX512_KERNELS(SUFFIX, W)                                                              \
+    AG_TARGET_AVX512 static void micro_avx512_##SUFFIX(int64_t kc, const void *a, const void *b, \
+                                                       void *c, int64_t ldc, const void *alpha, \
+                                                       const void *beta)                   \
+    {                                                                                      \
+        tile_avx512_##SUFFIX(12, 2, 12, 2 * W, kc, a, b, c, ldc, alpha, beta);             \
+    }                                                                                      \
+    AG_TARGET_AVX512 static void part_avx512_##SUFFIX(int64_t rows, int64_t cols, int64_t kc, \
+                                                      const void *a, const void *b, void *c, \
+                                                      int64_t ldc, const void *alpha,     \
+                                                      const void *beta)                   \
+    {                                                                                      \
+        PART_AVX512(tile_avx512_##SUFFIX, W)                                               \
+    }
+AVX512_KERNELS(f32, 16)
+AVX512_KERNELS(f64, 8)
+#undef AVX512_KERNELS
 #undef PART_AVX512
 
 /* ------------------------------------------------------------------ AVX2 + FMA micro-kernels */
