@@ -81,7 +81,9 @@ def test_graph_freed_after_backward_while_output_alive():
         tensor_ref, node_ref, data_ref = weakref.ref(h), weakref.ref(h.grad_fn), weakref.ref(h.data)
         y = (h * 2).sum()
         del h
-        assert tensor_ref() is not None and node_ref() is not None and data_ref() is not None
+        # the graph keeps what backward needs, h's node and array; the tensor object itself
+        # is kept as its node, so it goes with the last reference to it
+        assert tensor_ref() is None and node_ref() is not None and data_ref() is not None
         y.backward()
         assert tensor_ref() is None and node_ref() is None and data_ref() is None
         assert y.grad_fn is not None and y.grad_fn._saved is None
@@ -484,6 +486,58 @@ def test_modified_detached_alias_raises():
     assert values(w) == [4.0, 5.0]
     with pytest.raises(GraphError, match="Mul"):
         y.backward()
+
+
+# An op's output is kept by its consumers as the node that made it (Function._inputs), so
+# these go through the node's stamps rather than the tensor's.
+@pytest.mark.parametrize("change", ["in place", "slice view", "reshaped view", "detached alias"])
+def test_modified_saved_intermediate_raises_naming_op_and_input(change):
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    w = ag.tensor([3.0, 4.0], requires_grad=True)
+    h = x.exp()
+    y = (w * h).sum()  # Mul saves h
+    with ag.no_grad():
+        if change == "in place":
+            h += 1
+        elif change == "slice view":
+            h[0:1].zero_()
+        elif change == "reshaped view":
+            h.reshape(1, 2)[0].fill_(7.0)
+    if change == "detached alias":
+        d = h.detach()
+        d += 1.0  # d does not require grad: allowed outside no_grad, and it changes h
+    with pytest.raises(GraphError, match=r"^Mul: .*input 1 of shape \(2,\).*in-place"):
+        y.backward()
+
+
+def test_intermediate_changed_before_its_consumer_or_not_saved_does_not_raise():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2  # Mul saves x and 2, not h
+    with ag.no_grad():
+        h += 1  # before the next Mul saves h: it saves the changed values
+    y = (h * h).sum()
+    z = (h + 1).sum()  # Add saves nothing
+    y.backward(retain_graph=True)  # h's node is z's too
+    np.testing.assert_allclose(x.grad.numpy(), 4 * (2 * np.array([1.0, 2.0]) + 1))
+    x.grad = None
+    with ag.no_grad():
+        h.zero_()
+    z.backward()  # nothing z's graph saved has changed
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_an_intermediate_tensor_dropped_by_the_user_still_gets_its_gradient_and_hooks():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    h = x * 2
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))
+    s = h * h
+    node = h.grad_fn
+    del h  # the graph keeps h as its node
+    assert s.grad_fn.next_functions == ((node, 0), (node, 0))
+    s.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 8 * np.array([1.0, 2.0]))
+    np.testing.assert_allclose(seen[0], 4 * np.array([1.0, 2.0]))
 
 
 def test_modifying_tensors_not_saved_does_not_raise():

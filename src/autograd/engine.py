@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import GraphError, ShapeError
-from .function import _check_finite, _freed_message
+from .function import Function, _check_finite, _freed_message
 from .grad_mode import _anomaly, _grad_enabled
 from .tensor import Tensor
 
@@ -144,19 +144,31 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         else:  # every consumer passed None: run nothing, but pass None on so the graph is freed
             in_grads = (None,) * len(inputs)
         for t, g in zip(inputs, in_grads):
-            if g is None:
-                if isinstance(t, Tensor) and t.grad_fn is not None and t.grad_fn not in pending:
-                    pending[t.grad_fn] = None  # nothing to add, but run it: it frees its inputs
-                    heappush(heap, (t.grad_fn._seq, t.grad_fn))
+            # t: a constant, a tensor, or an op's output kept as its node (Function._inputs)
+            if isinstance(t, Tensor):
+                child = t.grad_fn
+                if g is None or not t.requires_grad:
+                    if g is None and child is not None and child not in pending:
+                        pending[child] = None  # nothing to add, but run it: it frees its inputs
+                        heappush(heap, (child._seq, child))
+                    continue
+                data = t.data
+            elif isinstance(t, Function):
+                child = t
+                if g is None:
+                    if child not in pending:
+                        pending[child] = None
+                        heappush(heap, (child._seq, child))
+                    continue
+                data = child._out
+                if data is None:  # that node's backward already ran and freed it
+                    raise GraphError(_freed_message(child))
+            else:
                 continue
-            if not isinstance(t, Tensor) or not t.requires_grad:
-                continue
-            data = t.data
             kind = type(g)
             # Same numpy scalar type, or an array of the same shape and dtype: nothing to do.
             if kind is not type(data) or (kind is ndarray and (g.shape != data.shape or g.dtype != data.dtype)):
                 g = _conform(g, data, node)
-            child = t.grad_fn
             if child is None:
                 _deliver_leaf(leaf_grads, t, g)
             elif child._output_meta is None:

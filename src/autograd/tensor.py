@@ -252,7 +252,7 @@ class Tensor:
         if cell is not None:
             cell.stamp = stamp
         if self.grad_fn is not None:
-            self.grad_fn._outputs_modified = True
+            self.grad_fn._outputs_modified = stamp
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
