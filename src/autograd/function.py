@@ -77,6 +77,7 @@ class Function:
         datas = []
         append = datas.append
         kept = args  # what the node keeps of its inputs: see _inputs
+        n = len(args)
         has_tensor = requires_grad = False
         i = 0
         for a in args:
@@ -88,21 +89,22 @@ class Function:
                     if a.requires_grad:
                         requires_grad = True
                 else:  # an op's output (so it requires grad), kept as its node
-                    if kept is args:
-                        kept = list(args)
-                    kept[i] = node
                     requires_grad = True
+                    if n == 1:  # one tuple built, whatever the count (most ops have one or two)
+                        kept = (node,)
+                    elif n == 2:
+                        kept = (node, kept[1]) if i == 0 else (kept[0], node)
+                    else:
+                        kept = kept[:i] + (node,) + kept[i + 1:]
             else:
                 append(a)
             i += 1
         ctx = _new(cls)
         if has_tensor:
-            # before forward: ctx.needs_input_grad works there, as in PyTorch
-            ctx._inputs = kept if kept is args else tuple(kept)
+            ctx._inputs = kept  # before forward: ctx.needs_input_grad works there, as in PyTorch
         try:
             # Plain calls for one or two arguments: a call with *datas cannot be inlined by the
             # interpreter and costs a C-level frame (these run for every op).
-            n = len(datas)
             if n == 1:
                 out = cls.forward(ctx, datas[0])
             elif n == 2:
