@@ -144,25 +144,25 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         else:  # every consumer passed None: run nothing, but pass None on so the graph is freed
             in_grads = (None,) * len(inputs)
         for t, g in zip(inputs, in_grads):
-            # t: a constant, a tensor, or an op's output kept as its node (Function._inputs)
-            if isinstance(t, Tensor):
-                child = t.grad_fn
-                if g is None or not t.requires_grad:
-                    if g is None and child is not None and child not in pending:
-                        pending[child] = None  # nothing to add, but run it: it frees its inputs
-                        heappush(heap, (child._seq, child))
-                    continue
-                data = t.data
-            elif isinstance(t, Function):
+            # t: an op's output kept as its node (Function._inputs), a tensor, or a constant
+            if isinstance(t, Function):
                 child = t
                 if g is None:
                     if child not in pending:
-                        pending[child] = None
+                        pending[child] = None  # nothing to add, but run it: it frees its inputs
                         heappush(heap, (child._seq, child))
                     continue
                 data = child._out
                 if data is None:  # that node's backward already ran and freed it
                     raise GraphError(_freed_message(child))
+            elif isinstance(t, Tensor):
+                child = t.grad_fn
+                if g is None or not t.requires_grad:
+                    if g is None and child is not None and child not in pending:
+                        pending[child] = None
+                        heappush(heap, (child._seq, child))
+                    continue
+                data = t.data
             else:
                 continue
             kind = type(g)
