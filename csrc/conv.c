@@ -379,8 +379,6 @@ AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const s
         col2im_rows_avx512(src, x, g, f64);
         return;
     }
-#endif
-#ifdef AG_SIMD_X86
     if (simd && !avg && !f64 && tiny_plane(g)) {
         col2im_tiny_avx512(src, x, g);
         return;

@@ -236,10 +236,16 @@ def shared_version(t: Tensor) -> _SharedVersion:
     """t's shared stamp, made on first use (when a view or detached copy of t appears)."""
     cell = getattr(t, "_alias", None)
     if cell is None:
-        cell = t._alias = _SharedVersion(t._version)
-        if t.grad_fn is not None and t.grad_fn._output_meta is None:
-            # consumers that keep t as its node see changes through views of t there
-            t.grad_fn._alias_cell = cell
+        cell = _share(t, _SharedVersion(t._version))
+    return cell
+
+
+def _share(t: Tensor, cell: _SharedVersion) -> _SharedVersion:
+    """Give t the shared stamp `cell`, on its node too when consumers keep t as its node
+    (Function._inputs): they see changes through t's views and aliases there."""
+    t._alias = cell
+    if t.grad_fn is not None and t.grad_fn._output_meta is None:
+        t.grad_fn._alias_cell = cell
     return cell
 
 
@@ -262,7 +268,7 @@ def _check_not_modified(node):
                 raise GraphError(_modified_message(node, f"input {i}", np.shape(t._out)))
     # Only an output the node saved matters (Mul saves its inputs, so changing its output is fine).
     outs = node._out if type(node._out) is tuple else (node._out,)
-    if node._outputs_modified and any(o is v for o in outs for v in getattr(node, "_saved", ())):
+    if node._outputs_modified and any(o is v for o in outs for v in saved):
         raise GraphError(_modified_message(node, "its output", None))
 
 
@@ -300,9 +306,7 @@ def _mark_view(source, results):
         return
     for r in results if type(results) is tuple else (results,):
         if isinstance(r.data, np.ndarray) and r.data.base is not None:
-            r._alias = cell = shared_version(source)
-            if r.grad_fn is not None and r.grad_fn._output_meta is None:
-                r.grad_fn._alias_cell = cell  # consumers keep r as its node: see shared_version
+            _share(r, shared_version(source))
 
 
 def _op_error(cls, error, datas):

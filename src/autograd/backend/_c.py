@@ -663,12 +663,7 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
     total, count = summary.tolist()
     count = int(count)
     saved = (x, t, stats, reduction, label_smoothing, ignore_index, count)
-    if reduction == "none":
-        return loss, saved
-    dtype = x.dtype.type
-    if reduction == "sum":
-        return dtype(total), saved
-    return (dtype(total / count) if count else dtype(np.nan)), saved
+    return _numpy._reduce(loss, reduction, count, total), saved
 
 
 def softmax_cross_entropy_backward(g, saved):

@@ -265,11 +265,12 @@ def softplus_backward(g, x, beta, threshold):
     return np.where(t > x.dtype.type(threshold), g, g * sigmoid(t))
 
 
-def _reduce(rows, reduction, count):
-    """A loss from its per-row (or per-element) values; "mean" divides by `count`."""
+def _reduce(rows, reduction, count, total=None):
+    """A loss from its per-row (or per-element) values; "mean" divides by `count`. `total`:
+    the rows' sum when the caller has it already (the C cross-entropy kernel adds them up)."""
     if reduction == "none":
         return rows
-    total = rows.sum(dtype=rows.dtype)
+    total = rows.sum(dtype=rows.dtype) if total is None else rows.dtype.type(total)
     if reduction == "sum":
         return total
     if count == 0:  # PyTorch: nothing counted gives NaN (tested here, not with np.errstate: ~1 us)
