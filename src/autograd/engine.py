@@ -120,8 +120,16 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
     general = create_graph or bool(captured_nodes)
     ndarray = np.ndarray
     unscheduled = _UNSCHEDULED
-    while heap:
-        node = heappop(heap)[1]
+    # One scheduled node may wait here instead of in the heap: in a chain each node schedules
+    # one child and the heap would only take it in and give it back (a tuple, a push, a pop).
+    ready = None
+    while True:
+        if ready is not None and not (heap and heap[0][0] < ready._seq):  # newest of the two
+            node, ready = ready, None
+        elif heap:
+            node = heappop(heap)[1]
+        else:
+            break
         waiting = pending.pop(node)
         inputs = node._inputs
         if inputs is None:
@@ -174,7 +182,10 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
             elif child._output_meta is None:
                 previous = pending.get(child, unscheduled)
                 if previous is unscheduled:
-                    heappush(heap, (child._seq, child))
+                    if ready is None:
+                        ready = child
+                    else:
+                        heappush(heap, (child._seq, child))
                     pending[child] = g
                 else:
                     pending[child] = g if previous is None else previous + g
