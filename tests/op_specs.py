@@ -264,6 +264,9 @@ SPECS = [
     R("rsub:scalar", lambda a: 1.5 - a, lambda a: 1.5 - a, unary(), api=("__rsub__",)),
     R("mul", lambda a, b: a * b, np.multiply, binary(), api=("__mul__",)),
     R("mul:fn scalar", lambda a: ag.mul(a, 0.5), lambda a: a * 0.5, unary(), api=("mul",)),
+    # A Python number factor is the one value Mul keeps, on either side.
+    R("mul:fn scalar on the left", lambda a: ag.mul(-1.5, a), lambda a: -1.5 * a, unary(), api=("mul",)),
+    R("mul:fn int scalar", lambda a: ag.mul(a, 3), lambda a: a * 3, unary(), api=("mul",)),
     R("rmul:numpy scalar", lambda a: np.float64(3.0) * a, lambda a: 3.0 * a, unary(), api=("__rmul__",)),
     R("div", lambda a, b: a / b, np.divide, binary(REAL, NONZERO), api=("__truediv__",)),
     R("div:fn", lambda a, b: ag.div(a, b), np.divide, binary(REAL, NONZERO), api=("div",)),

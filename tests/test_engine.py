@@ -219,6 +219,28 @@ def test_user_function_with_create_graph():
     assert ag.gradgradcheck(lambda t: Cube.apply(t), [f64([0.3, -0.7])])
 
 
+@pytest.mark.parametrize("kept", [None, (2, 3), "label", 0.5])
+def test_saved_tensors_returns_what_was_saved(kept):
+    # save_for_backward keeps a single value without its tuple; saved_tensors must not be fooled
+    # by a single None (the freed marker) or a single tuple.
+    seen = []
+
+    class Scale(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(kept)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(ctx.saved_tensors)
+            return g * 2
+
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    Scale.apply(x).sum().backward()
+    assert seen == [(kept,)] and values(x.grad) == [2.0, 2.0]
+
+
 # ---- ag.grad -------------------------------------------------------------------------------
 def test_grad_does_not_touch_dot_grad():
     x = ag.tensor([1.0, 2.0], requires_grad=True)

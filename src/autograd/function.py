@@ -158,7 +158,12 @@ class Function:
     # ---- ctx API ---------------------------------------------------------------------------
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays for backward; inputs and outputs saved here are checked for in-place changes."""
-        self._saved = arrays
+        # One array is kept as itself, not in its 1-tuple: one object fewer per node that the
+        # cyclic collector counts (see _saved_values).
+        if len(arrays) == 1 and type(arrays[0]) is not tuple and arrays[0] is not None:
+            self._saved = arrays[0]
+        else:
+            self._saved = arrays
 
     @property
     def saved_tensors(self) -> tuple:
@@ -169,6 +174,8 @@ class Function:
             return ()
         if saved is None:
             raise GraphError(_freed_message(self))
+        if type(saved) is not tuple:
+            saved = (saved,)
         if _clock.now != self._stamp:  # something was modified in place since this node was made
             _check_not_modified(self)
         if not self._create_graph:
@@ -255,8 +262,14 @@ def _last_modified(t: Tensor) -> int:
     return t._version if cell is None else max(t._version, cell.stamp)
 
 
-def _check_not_modified(node):
+def _saved_values(node) -> tuple:
+    """What node saved, as a tuple (save_for_backward keeps a single array without one)."""
     saved = getattr(node, "_saved", ())
+    return saved if type(saved) is tuple else (saved,)
+
+
+def _check_not_modified(node):
+    saved = _saved_values(node)
     for i, t in enumerate(node._inputs):
         if isinstance(t, Tensor):
             if _last_modified(t) > node._stamp and any(t.data is v for v in saved):

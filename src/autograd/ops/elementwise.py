@@ -47,16 +47,30 @@ class Sub(Function):
         return g, -g
 
 
+# A Python number operand is a constant (a tensor's values are numpy arrays or numpy scalars).
+_PY_NUMBERS = frozenset({float, int, bool})
+
+
 class Mul(_StrongZero):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # A constant factor is all backward needs (x * 0.5 keeps one value, not a pair).
+        if type(b) in _PY_NUMBERS:
+            ctx.save_for_backward(b)
+        elif type(a) in _PY_NUMBERS:
+            ctx.save_for_backward(a)
+        else:
+            ctx.save_for_backward(a, b)
         return a * b
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
+        saved = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
+        if len(saved) == 1:  # a constant factor c: the other operand's gradient is g * c
+            (c,) = saved
+            return (g * c if need_a else None), (g * c if need_b else None)
+        a, b = saved
         return (g * b if need_a else None), (g * a if need_b else None)
 
 
