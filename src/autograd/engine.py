@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import GraphError, ShapeError
-from .function import Function, _check_finite, _freed_message
+from .function import Function, _check_finite, _freed_message, _input_tuple
 from .grad_mode import _anomaly, _grad_enabled
 from .tensor import Tensor
 
@@ -131,8 +131,10 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         else:
             break
         waiting = pending.pop(node)
-        inputs = node._inputs
-        if inputs is None:
+        inputs = node._inputs  # _input_tuple inlined: this runs for every node
+        if type(inputs) is int:
+            inputs = (node._in0, node._in1) if inputs == 2 else (node._in0,)
+        elif inputs is None:
             raise GraphError(_freed_message(node))
         if waiting is not None:
             if general or node._hooks or node._output_meta is not None or node._create_graph:
@@ -194,9 +196,7 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
                     heappush(heap, (child._seq, child))
                 _deliver(pending, child, t._out_index, g)
         if not retain_graph:
-            node._saved = None
-            node._inputs = None
-            node._out = None
+            node._saved = node._inputs = node._in0 = node._in1 = node._out = None
 
 
 def _conform(g, data, node):
@@ -256,7 +256,7 @@ def _prepare_call(node, slots, create_graph):
 
 def _fit_result(node, result):
     """Trailing Nones beyond the inputs are allowed (PyTorch allows them); anything else is an error."""
-    n_inputs = len(node._inputs)
+    n_inputs = len(_input_tuple(node))
     if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
         return result[:n_inputs]
     raise GraphError(f"{node.name()}.backward returned {len(result)} gradients, expected "
