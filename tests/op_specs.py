@@ -128,6 +128,20 @@ def where_inputs(ea=REAL, eb=REAL):
     return inputs
 
 
+def clip_bounds_inputs():
+    """x, lo and hi of three broadcastable shapes, x never within 0.5 of a bound and lo < hi
+    (ties with tensor bounds are tested exactly in test_kinks.py)."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            sx, slo, shi = draw(ags.broadcastable_shapes(3, 0, lim.max_dims, 1, lim.max_side))
+            lo = draw(ags.arrays(slo, "float64", st.integers(-8, -1).map(lambda k: k + 0.75)))
+            hi = draw(ags.arrays(shi, "float64", st.integers(0, 8).map(lambda k: k + 0.75)))
+            return (_array(draw, sx, GRID_A), lo, hi), {}
+        return case()
+    return inputs
+
+
 def same_shape(n, elements=REAL, min_dims=0):
     def inputs(lim):
         @st.composite
@@ -300,6 +314,10 @@ SPECS = [
     R("clip", lambda a: ag.clip(a, -1.0, 1.0), lambda a: np.minimum(np.maximum(a, -1.0), 1.0),
       unary(away_from(-1.0, 1.0)), api=("clip",)),
     R("clip:min only", lambda a: a.clip(min=0.0), lambda a: np.maximum(a, 0.0), unary(NONZERO)),
+    R("clip:tensor bounds", lambda a, lo, hi: ag.clip(a, lo, hi),
+      lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi), clip_bounds_inputs(), api=("clip",)),
+    R("clamp:tensor min", lambda a, lo: a.clamp(min=lo), np.maximum,
+      lambda lim: clip_bounds_inputs()(lim).map(lambda c: (c[0][:2], {}))),
     R("clamp:max only", lambda a: a.clamp(max=0.5), lambda a: np.minimum(a, 0.5),
       unary(away_from(0.5)), api=("clamp",)),
     R("clamp:fn", lambda a: ag.clamp(a, -2.0, 2.0), lambda a: np.minimum(np.maximum(a, -2.0), 2.0),

@@ -90,6 +90,23 @@ def test_clip_passes_gradient_strictly_inside(kwargs, value, grad, create_graph)
     exactly(g, grad)
 
 
+@MODES
+def test_clip_tensor_bounds_get_the_gradient_where_they_are_the_output(create_graph):
+    # At a tie the bound is the output (x's gradient passes strictly inside only): the
+    # gradient is never lost or counted twice.
+    x = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    gx, glo, ghi = grads(lambda x, lo, hi: ag.clip(x, lo, hi), x, -1.0, [1.0, 1.0, 1.0, 1.0, 0.0],
+                         create_graph=create_graph)
+    exactly(gx, [0, 0, 1, 0, 0])
+    exactly(glo, 2)
+    exactly(ghi, [0, 0, 0, 1, 1])
+    # lo > hi: hi is the output everywhere, as in np.clip
+    gx, glo, ghi = grads(lambda x, lo, hi: ag.clip(x, lo, hi), x, 1.0, -1.0, create_graph=create_graph)
+    exactly(gx, [0] * 5)
+    exactly(glo, 0)
+    exactly(ghi, 5)
+
+
 # ---- ties: max/min reductions and maximum/minimum share the gradient evenly ---------------------------
 @MODES
 @pytest.mark.parametrize("fn, x, expected", [

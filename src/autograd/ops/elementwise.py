@@ -7,7 +7,8 @@ Conventions at kinks and infinities (each tested at exactly that point, see READ
 | relu'(0)            | 0                                                               |
 | abs'(0)             | 0                                                               |
 | sign'               | 0 everywhere                                                    |
-| clip(x, lo, hi)'    | 1 strictly inside (lo, hi), 0 at and beyond the bounds          |
+| clip(x, lo, hi)'    | 1 strictly inside (lo, hi), 0 at and beyond the bounds; a       |
+|                     | tensor bound gets it where it is the output, at a tie too       |
 | maximum / minimum   | ties split the gradient evenly: 0.5 to each operand             |
 | where(c, a, b)      | gradient goes only to the selected branch, never NaN from the other |
 | zero upstream grad  | gives a zero gradient through mul, div, pow, exp, log, sqrt even  |
@@ -263,23 +264,30 @@ class Sign(Function):
 
 
 class Clip(Function):
+    """min(max(a, lo), hi); a bound is None (absent), a number or a tensor (which may need grad)."""
+
     @staticmethod
     def forward(ctx, a, lo, hi):
-        ctx.save_for_backward(a)
-        ctx.bounds = (lo, hi)
+        ctx.save_for_backward(a, lo, hi)
         return np.clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        a = raw(a)
-        inside = np.ones(np.shape(a), dtype=bool)
+        a, lo, hi = (raw(v) for v in ctx.saved_tensors)
+        need_a, need_lo, need_hi = ctx.needs_input_grad
+        shape = np.broadcast_shapes(*(np.shape(v) for v in (a, lo, hi) if v is not None))
+        inside = np.ones(shape, dtype=bool)
         if lo is not None:
             inside &= a > lo
         if hi is not None:
             inside &= a < hi
-        return g * inside, None, None
+        # A bound gets the gradient where it is the output, at a tie too (a gets it strictly
+        # inside only): hi where max(a, lo) >= hi, lo where a <= lo and hi is not the output.
+        at_hi = (np.maximum(a, lo) if lo is not None else a) >= hi if hi is not None else False
+        ga = g * inside if need_a else None
+        glo = g * ((a <= lo) & ~at_hi) if need_lo else None
+        ghi = g * at_hi if need_hi else None
+        return ga, glo, ghi
 
 
 class Maximum(Function):
@@ -409,10 +417,11 @@ abs = _unary(Abs, "abs", "|x|; abs'(0) = 0, elementwise.")
 sign = _unary(Sign, "sign", "-1, 0 or 1; its gradient is 0 everywhere, elementwise.")
 
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max]; the gradient passes only strictly inside the bounds."""
+    """Limit values to [min, max] (numbers or tensors, broadcast); x's gradient passes only
+    strictly inside the bounds, a tensor bound's where it is the output."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    return Clip.apply(as_tensor(x), raw(min), raw(max))
+    return Clip.apply(as_tensor(x), min, max)
 
 
 maximum = _binary(Maximum, "maximum", "The larger of a and b; ties share the gradient evenly, elementwise.")
