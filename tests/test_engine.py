@@ -483,6 +483,25 @@ def test_modified_saved_output_raises():
         y.backward()
 
 
+# Regression: a change through a view or detached alias of an op's saved output was missed (the
+# node looked only at changes to the output tensor itself) and gave a silently wrong gradient.
+@pytest.mark.parametrize("change", ["slice view", "reshaped view", "detached alias"])
+def test_saved_output_changed_through_an_alias_raises(change):
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    e = x.exp()  # Exp saves its output
+    y = e.sum()
+    with ag.no_grad():
+        if change == "slice view":
+            e[0:1].zero_()
+        elif change == "reshaped view":
+            e.reshape(1, 2)[0].fill_(7.0)
+    if change == "detached alias":
+        d = e.detach()
+        d += 1.0  # d does not require grad: allowed outside no_grad, and it changes e
+    with pytest.raises(GraphError, match=r"^Exp: .*its output.*in-place"):
+        y.backward()
+
+
 def test_modified_base_of_saved_view_raises():
     x = ag.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     w = ag.tensor([[3.0, 4.0], [5.0, 6.0]], requires_grad=True)

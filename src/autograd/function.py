@@ -167,7 +167,7 @@ class Function:
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays for backward; inputs and outputs saved here are checked for in-place changes."""
         # One array is kept as itself, not in its 1-tuple: one object fewer per node that the
-        # cyclic collector counts (see _saved_values).
+        # cyclic collector counts (saved_tensors gives the tuple back).
         if len(arrays) == 1 and type(arrays[0]) is not tuple and arrays[0] is not None:
             self._saved = arrays[0]
         else:
@@ -185,7 +185,7 @@ class Function:
         if type(saved) is not tuple:
             saved = (saved,)
         if _clock.now != self._stamp:  # something was modified in place since this node was made
-            _check_not_modified(self)
+            _check_not_modified(self, saved)
         if not self._create_graph:
             return saved
         return tuple(self._as_graph_value(v) for v in saved)
@@ -272,32 +272,27 @@ def _share(t: Tensor, cell: _SharedVersion) -> _SharedVersion:
     return cell
 
 
-def _last_modified(t: Tensor) -> int:
-    """The stamp of the last in-place change to t or to any tensor sharing its memory."""
-    cell = getattr(t, "_alias", None)
-    return t._version if cell is None else max(t._version, cell.stamp)
+def _last_modified(own: int, cell) -> int:
+    """The stamp of the last in-place change to an array: its own stamp (a tensor's version, a
+    node's _outputs_modified) or, once it shares memory, that of any tensor sharing it."""
+    return own if cell is None else max(own, cell.stamp)
 
 
-def _saved_values(node) -> tuple:
-    """What node saved, as a tuple (save_for_backward keeps a single array without one)."""
-    saved = getattr(node, "_saved", ())
-    return saved if type(saved) is tuple else (saved,)
-
-
-def _check_not_modified(node):
-    saved = _saved_values(node)
+def _check_not_modified(node, saved: tuple):
     for i, t in enumerate(_input_tuple(node)):
         if isinstance(t, Tensor):
-            if _last_modified(t) > node._stamp and any(t.data is v for v in saved):
-                raise GraphError(_modified_message(node, f"input {i}", t.shape))
+            data, last = t.data, _last_modified(t._version, getattr(t, "_alias", None))
         elif isinstance(t, Function):  # an op's output, kept as its node
-            cell = t._alias_cell
-            last = t._outputs_modified if cell is None else max(t._outputs_modified, cell.stamp)
-            if last > node._stamp and any(t._out is v for v in saved):
-                raise GraphError(_modified_message(node, f"input {i}", np.shape(t._out)))
-    # Only an output the node saved matters (Mul saves its inputs, so changing its output is fine).
+            data, last = t._out, _last_modified(t._outputs_modified, t._alias_cell)
+        else:
+            continue
+        if last > node._stamp and any(data is v for v in saved):
+            raise GraphError(_modified_message(node, f"input {i}", np.shape(data)))
+    # Only an output the node saved matters (Mul saves its inputs, so changing its output is fine),
+    # changed directly or through a view or detached alias of it (the shared stamp).
     outs = node._out if type(node._out) is tuple else (node._out,)
-    if node._outputs_modified and any(o is v for o in outs for v in saved):
+    if (_last_modified(node._outputs_modified, node._alias_cell) > node._stamp
+            and any(o is v for o in outs for v in saved)):
         raise GraphError(_modified_message(node, "its output", None))
 
 
