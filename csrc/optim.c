@@ -82,8 +82,6 @@ struct add_scaled_args {
 DEFINE_ADD_SCALED_SPAN(float, f32)
 DEFINE_ADD_SCALED_SPAN(double, f64)
 
-typedef ag_span_fn span_fn;
-
 /* Each span compiled for the portable target and inside AVX2 and AVX-512 target functions. */
 #ifdef AG_SIMD_X86
 #define DEFINE_SPAN_VARIANTS(NAME, ARGS)                                                        \
@@ -102,7 +100,7 @@ DEFINE_SPAN_VARIANTS(adam_span_f64, struct adam_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f32, struct add_scaled_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f64, struct add_scaled_args)
 
-static span_fn pick(const span_fn variants[3])
+static ag_span_fn pick(const ag_span_fn variants[3])
 {
     switch (ag_isa()) {
     case AG_ISA_AVX512:
@@ -126,7 +124,7 @@ static int check_size(int64_t n)
 }
 
 /* fn over [0, n), split into cache-line-aligned chunks across the threads when n is large. */
-static void run_spans(span_fn fn, const void *args, int64_t n)
+static void run_spans(ag_span_fn fn, const void *args, int64_t n)
 {
     ag_run_spans(fn, args, n, n < AG_OPTIM_PARALLEL_MIN ? 1 : ag_get_num_threads(),
                  AG_OPTIM_CHUNK_ALIGN);
@@ -148,7 +146,7 @@ static int adam(const struct adam_args *a, int64_t n, size_t elsize)
         for (int j = i + 1; j < 5; j++)
             if (overlaps(buffers[i], buffers[j], bytes))
                 return AG_ERR_OVERLAP;
-    static const span_fn f32[3] = SPAN_VARIANTS(adam_span_f32), f64[3] = SPAN_VARIANTS(adam_span_f64);
+    static const ag_span_fn f32[3] = SPAN_VARIANTS(adam_span_f32), f64[3] = SPAN_VARIANTS(adam_span_f64);
     run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
@@ -165,7 +163,7 @@ static int add_scaled(const struct add_scaled_args *a, int64_t n, size_t elsize)
     const uint64_t bytes = (uint64_t)n * elsize;
     if ((a->out != a->x && overlaps(a->out, a->x, bytes)) || (a->out != a->y && overlaps(a->out, a->y, bytes)))
         return AG_ERR_OVERLAP;
-    static const span_fn f32[3] = SPAN_VARIANTS(add_scaled_span_f32),
+    static const ag_span_fn f32[3] = SPAN_VARIANTS(add_scaled_span_f32),
                          f64[3] = SPAN_VARIANTS(add_scaled_span_f64);
     run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;

@@ -156,25 +156,20 @@ def _walk(roots, seeds, retain_graph, create_graph, captured, captured_nodes, le
         for t, g in zip(inputs, in_grads):
             # t: an op's output kept as its node (Function._inputs), a tensor, or a constant
             if isinstance(t, Function):
-                child = t
-                if g is None:
-                    if child not in pending:
-                        pending[child] = None  # nothing to add, but run it: it frees its inputs
-                        heappush(heap, (child._seq, child))
-                    continue
-                data = child._out
-                if data is None:  # that node's backward already ran and freed it
-                    raise GraphError(_freed_message(child))
+                child, data = t, t._out
             elif isinstance(t, Tensor):
-                child = t.grad_fn
-                if g is None or not t.requires_grad:
-                    if g is None and child is not None and child not in pending:
-                        pending[child] = None
-                        heappush(heap, (child._seq, child))
+                if g is not None and not t.requires_grad:
                     continue
-                data = t.data
+                child, data = t.grad_fn, t.data
             else:
                 continue
+            if g is None:
+                if child is not None and child not in pending:
+                    pending[child] = None  # nothing to add, but run it: it frees its inputs
+                    heappush(heap, (child._seq, child))
+                continue
+            if data is None:  # a node whose backward already ran and freed it
+                raise GraphError(_freed_message(child))
             kind = type(g)
             # Same numpy scalar type, or an array of the same shape and dtype: nothing to do.
             if kind is not type(data) or (kind is ndarray and (g.shape != data.shape or g.dtype != data.dtype)):

@@ -275,12 +275,7 @@ class Clip(Function):
     def backward(ctx, g):
         a, lo, hi = (raw(v) for v in ctx.saved_tensors)
         need_a, need_lo, need_hi = ctx.needs_input_grad
-        shape = np.broadcast_shapes(*(np.shape(v) for v in (a, lo, hi) if v is not None))
-        inside = np.ones(shape, dtype=bool)
-        if lo is not None:
-            inside &= a > lo
-        if hi is not None:
-            inside &= a < hi
+        inside = (a > lo if lo is not None else True) & (a < hi if hi is not None else True)
         # A bound gets the gradient where it is the output, at a tie too (a gets it strictly
         # inside only): hi where max(a, lo) >= hi, lo where a <= lo and hi is not the output.
         at_hi = (np.maximum(a, lo) if lo is not None else a) >= hi if hi is not None else False
