@@ -131,16 +131,28 @@ THIN_TARGET static void pack_b_pairs(const struct ag_thin_f32 *t, float *bp, int
     }
 }
 
-/* Lane 4r + q of the result: the total of 128-bit lane q of v_r. */
-THIN_TARGET static inline __m512 reduce_lanes4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+/* Lane 4q + r of the result: the total of 128-bit lane q of v_r (the sums for a 4 x 4 block,
+ * column-major). */
+THIN_TARGET static inline __m512 sum_lanes4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 {
     const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
     const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
     const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
-    const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
-                                   _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
+    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
+}
+
+/* A column-major 4 x 4 block (lane 4q + r) as row-major (lane 4r + q). */
+THIN_TARGET static inline __m512 transpose4x4(__m512 block)
+{
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(order, u);
+    return _mm512_permutexvar_ps(order, block);
+}
+
+/* Lane 4r + q of the result: the total of 128-bit lane q of v_r. */
+THIN_TARGET static inline __m512 reduce_lanes4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+{
+    return transpose4x4(sum_lanes4(v0, v1, v2, v3));
 }
 
 /* Two groups' accumulators as [4 columns x 4 partial sums]: lane q = column q of the pair. */
@@ -149,9 +161,11 @@ THIN_TARGET static inline __m512 fold_pair(__m512 u, __m512 v)
     return _mm512_add_ps(_mm512_shuffle_f32x4(u, v, 0x88), _mm512_shuffle_f32x4(u, v, 0xdd));
 }
 
-/* C[i + r][4g .. 4g + 3] for r < h (<= 4) from a reduced block. With unit column stride each
- * row is one masked 512-bit store of lanes 4r..4r+3 at its row's address minus 4r (masked-off
- * lanes touch no memory). */
+/* C[i + r][4g .. 4g + 3] for r < h (<= 4) from a column-major block of sums (lane 4q + r: row
+ * r, column q). A row-major C (unit column stride) takes each row as one masked 512-bit store
+ * of lanes 4r..4r+3 of the transposed block, at its row's address minus 4r (masked-off lanes
+ * touch no memory); a column-major C (unit row stride: C^T of a transposed problem, such as
+ * x @ W^T at batch 32) takes each column the same way from the block as it is. */
 THIN_TARGET static inline __attribute__((always_inline)) void
 store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int64_t g)
 {
@@ -159,16 +173,21 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
         block = _mm512_mul_ps(_mm512_set1_ps(t->alpha), block);
     const int64_t j0 = 4 * g, w = t->n - j0 < 4 ? t->n - j0 : 4;
     float *c = t->c + i * t->rsc + j0 * t->csc;
-    if (t->csc == 1) {
-        const unsigned cols = (1u << w) - 1;
+    if (t->csc == 1 || t->rsc == 1) {
+        /* lines (rows of a row-major C, else columns) of `len` elements, `ld` apart */
+        const int row_major = t->csc == 1;
+        const int64_t lines = row_major ? h : w, ld = row_major ? t->rsc : t->csc;
+        const unsigned len = (1u << (row_major ? w : h)) - 1;
+        if (row_major)
+            block = transpose4x4(block);
         if (t->beta) {
             __m512 old = _mm512_setzero_ps();
-            for (int64_t r = 0; r < h; r++)
-                old = _mm512_mask_loadu_ps(old, (__mmask16)(cols << (4 * r)), c + r * t->rsc - 4 * r);
+            for (int64_t r = 0; r < lines; r++)
+                old = _mm512_mask_loadu_ps(old, (__mmask16)(len << (4 * r)), c + r * ld - 4 * r);
             block = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), old, block);
         }
-        for (int64_t r = 0; r < h; r++)
-            _mm512_mask_storeu_ps(c + r * t->rsc - 4 * r, (__mmask16)(cols << (4 * r)), block);
+        for (int64_t r = 0; r < lines; r++)
+            _mm512_mask_storeu_ps(c + r * ld - 4 * r, (__mmask16)(len << (4 * r)), block);
         return;
     }
     _Alignas(64) float out[VF];
@@ -176,7 +195,7 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
     for (int64_t r = 0; r < h; r++)
         for (int64_t q = 0; q < w; q++) {
             float *cij = c + r * t->rsc + q * t->csc;
-            const float v = out[r * 4 + q];
+            const float v = out[q * 4 + r];
             *cij = t->beta ? fmaf(*t->beta, *cij, v) : v;
         }
 }
@@ -272,7 +291,7 @@ tile_f32(const int cw, const int ra, const int ng, const struct ag_thin_f32 *t, 
                 break;
 #pragma GCC unroll 5
             for (int g = 0; g < ng; g++)
-                store_rows4(t, reduce_lanes4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
+                store_rows4(t, sum_lanes4(acc[r][g], acc[r + 1][g], acc[r + 2][g], acc[r + 3][g]),
                             i + r, h - r < 4 ? h - r : 4, g0 + g);
         }
         return;

@@ -140,6 +140,21 @@ def test_gemm_thin_products(isa, dtype, small, big, k, swap, ta, tb, alpha, beta
         _check(c, ref, bound, fc, ldc, m, n)
 
 
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 3, 4, 5, 9, 10, 11, 12, 13, 16, 17, 31, 32])
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_gemm_thin_rows_stored_as_columns(isa, dtype, m, beta):
+    """m <= 32 with B by columns (x @ W.T at a small batch): gemm_thin.c computes C^T = B^T A^T
+    by dot products and stores C^T's 4 x 4 blocks into C's columns (every row count of a block,
+    both layouts, beta reading C in the same places)."""
+    with _capped(isa):
+        rng = np.random.default_rng(m)
+        for n, k in ((33, 37), (130, 100)):
+            c, ref, bound, fc, ldc = _run(rng, dtype, 0, 1, m, n, k, 1.25, beta, (1, 3, 5))
+            _check(c, ref, bound, fc, ldc, m, n)
+
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 100]),
