@@ -74,6 +74,15 @@ int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
 int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
              double *c, int64_t ldc);
+/* C = alpha * op(A) @ op(B) + bias, bias (n contiguous elements, not overlapping C) added to
+ * every row: a linear layer's x @ W^T + b in one pass. Bitwise what ag_sgemm gives with C
+ * filled with the bias rows and beta = 1, without that extra pass over C. */
+int ag_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, const float *bias,
+                  float *c, int64_t ldc);
+int ag_dgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                  const double *a, int64_t lda, const double *b, int64_t ldb, const double *bias,
+                  double *c, int64_t ldc);
 /* batch such products at once: A_i = a + i * stride_a elements (likewise B_i, C_i; stride_a or
  * stride_b 0 shares one operand); the C_i must not overlap (stride_c spans at least one C).
  * Small products run one per thread; each result is bitwise the single product's. */

@@ -21,7 +21,9 @@
  * KC slice (FMA in the SIMD kernels), then c = alpha * ab + beta * c (one rounding, fma), KC
  * slices in order with beta = 1 after the first. Threads own disjoint sets of MR x NR tiles of
  * C (runs in row-major order within column groups; see split), and k is never split: the result
- * does not depend on the thread count.
+ * does not depend on the thread count. A bias (ag_sgemm_bias: x @ W^T + b) is copied into
+ * each tile of C just before its first KC slice, which then adds onto it with beta = 1: the
+ * bits of a C prefilled with the bias, without a pass over C of its own.
  * A product with n < NR that would waste more on zero padding than its transpose is computed
  * as C^T = op(B)^T op(A)^T (again only strides; C then goes through the scalar store), which
  * changes no element's arithmetic. k is cut into equal slices (784 = 392 + 392), fixed by k.
@@ -99,16 +101,77 @@ static inline int64_t max64(int64_t a, int64_t b)
 }
 
 #ifdef AG_SIMD_X86
+/* Rows g.. g + R - 1 (R <= 16, constant after inlining) of a row-major block, depths p..p + 15,
+ * into 16 runs of R values, one per depth, mr apart from dst + p * mr + g: one 16 x 16 transpose
+ * in registers (32-bit then 64-bit interleaves within 128-bit lanes, then two rounds across
+ * them; 64 shuffles for 256 values), rows past R zero and never stored. */
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+transpose16_f32(const int R, const float *s, int64_t rs, int64_t mr, float *d)
+{
+    __m512 r[16], t[16], u[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = i < R ? _mm512_loadu_ps(s + i * rs) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++)
+        _mm_prefetch((const char *)(s + i * rs + 64), _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2)
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) {  /* u[g + c], lane L: column 4L + c of rows g..g + 3 */
+        const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    const __mmask16 lanes = (__mmask16)((1u << R) - 1);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {  /* column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
+        const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        _mm512_mask_storeu_ps(d + (0 + c) * mr, lanes, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_mask_storeu_ps(d + (4 + c) * mr, lanes, _mm512_shuffle_f32x4(x0, y0, 0xdd));
+        _mm512_mask_storeu_ps(d + (8 + c) * mr, lanes, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_mask_storeu_ps(d + (12 + c) * mr, lanes, _mm512_shuffle_f32x4(x1, y1, 0xdd));
+    }
+}
+
+/* The transposing pack of a full float panel for the AVX-512 kernels (mr = 12 A rows or 32 B
+ * columns) by 16 x 16 transposes: about a third of the SSE version's instructions per value
+ * (x @ W^T packs all of W this way: 128 x 784 @ 784 x 512 spent 12% of its time packing).
+ * Returns how many p it packed, a multiple of 16. */
+AG_TARGET_AVX512 static int64_t pack_transposed_avx512(int64_t kc, const float *s, int64_t rs,
+                                                       int64_t mr, float *d)
+{
+    if (mr != 12 && mr % 16)
+        return 0;
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        if (mr == 12)
+            transpose16_f32(12, s + p, rs, 12, d + p * 12);
+        else
+            for (int64_t g = 0; g < mr; g += 16)
+                transpose16_f32(16, s + g * rs + p, rs, mr, d + p * mr + g);
+    }
+    return p;
+}
+
 /* The transposing pack of a full panel of row-major rows (unit stride along p) with SSE, which
  * every x86-64 has: 4 x 4 float (2 x 2 double) blocks transposed in registers, about 4x fewer
- * stores than element by element. Returns how many p it packed (the rest: scalar). */
-static int64_t pack_transposed_sse(int64_t kc, const char *src, int64_t rs, int64_t mr, char *dst,
-                                   size_t es)
+ * stores than element by element. Packs from p0 on; returns how many p are packed (the rest:
+ * scalar). */
+static int64_t pack_transposed_sse(int64_t p0, int64_t kc, const char *src, int64_t rs,
+                                   int64_t mr, char *dst, size_t es)
 {
     if (es == sizeof(float) && mr % 4 == 0) {
         const float *s = (const float *)src;
         float *d = (float *)dst;
-        int64_t p = 0;
+        int64_t p = p0 / 4 * 4;
         for (; p + 4 <= kc; p += 4)
             for (int64_t g = 0; g < mr; g += 4) {
                 __m128 r0 = _mm_loadu_ps(s + (g + 0) * rs + p), r1 = _mm_loadu_ps(s + (g + 1) * rs + p);
@@ -124,7 +187,7 @@ static int64_t pack_transposed_sse(int64_t kc, const char *src, int64_t rs, int6
     if (es == sizeof(double) && mr % 2 == 0) {
         const double *s = (const double *)src;
         double *d = (double *)dst;
-        int64_t p = 0;
+        int64_t p = p0 / 2 * 2;
         for (; p + 2 <= kc; p += 2)
             for (int64_t g = 0; g < mr; g += 2) {
                 const __m128d r0 = _mm_loadu_pd(s + g * rs + p), r1 = _mm_loadu_pd(s + (g + 1) * rs + p);
@@ -133,7 +196,7 @@ static int64_t pack_transposed_sse(int64_t kc, const char *src, int64_t rs, int6
             }
         return p;
     }
-    return 0;
+    return p0;
 }
 #endif
 
@@ -147,9 +210,11 @@ copy_runs(int64_t kc, char *dst, const char *src, size_t cs, size_t row)
 
 /* rows x kc of x (element (i, p) at x.p + (i rs + p cs) es) into panels of `mr` rows: panel r
  * holds, for each p, the mr values of rows r*mr.. (zero past `rows`). Packing B is the same
- * with B^T's strides. `es` is a constant after inlining, so memcpy is one load and store. */
+ * with B^T's strides. `es` is a constant after inlining, so memcpy is one load and store.
+ * `wide`: the AVX-512 float kernel's panels, which may be transposed with AVX-512. */
 static inline __attribute__((always_inline)) void
-pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, size_t es)
+pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, size_t es,
+            int wide)
 {
     for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (size_t)(mr * kc) * es) {
         const int64_t h = min64(mr, rows - r0);
@@ -176,8 +241,10 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
         }
         int64_t done = 0;  /* p < done already packed by the vector transpose */
 #ifdef AG_SIMD_X86
+        if (x.cs == 1 && h == mr && wide && es == sizeof(float))
+            done = pack_transposed_avx512(kc, (const float *)src, x.rs, mr, (float *)dst);
         if (x.cs == 1 && h == mr)
-            done = pack_transposed_sse(kc, src, x.rs, mr, dst, es);
+            done = pack_transposed_sse(done, kc, src, x.rs, mr, dst, es);
 #endif
         /* A transpose: in chunks of p, so the chunk of the panel being written stays in L1. */
         for (int64_t p0 = done; p0 < kc; p0 += 32) {
@@ -197,12 +264,18 @@ pack_panels(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, s
     }
 }
 
-static void pack(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst, size_t es)
+static void pack(int64_t rows, int64_t kc, struct ag_view x, int64_t mr, char *dst,
+                 const struct ag_gemm_kernel *kern)
 {
-    if (es == sizeof(float))
-        pack_panels(rows, kc, x, mr, dst, sizeof(float));
+#ifdef AG_SIMD_X86
+    const int wide = kern == &ag_gemm_kernels[AG_ISA_AVX512][0];
+#else
+    const int wide = 0;
+#endif
+    if (kern->es == sizeof(float))
+        pack_panels(rows, kc, x, mr, dst, sizeof(float), wide);
     else
-        pack_panels(rows, kc, x, mr, dst, sizeof(double));
+        pack_panels(rows, kc, x, mr, dst, sizeof(double), 0);
 }
 
 /* ------------------------------------------------------------------ the driver */
@@ -214,6 +287,10 @@ struct ag_gemm_problem {
     char *c;
     int64_t rsc, csc;
     const void *alpha, *beta;  /* beta NULL: beta = 0 */
+    /* or NULL: C = alpha op(A) op(B) + bias, element (i, j) of it at bias + (i bias_rs +
+     * j bias_cs) es (one stride 0, the other 1); beta is then NULL */
+    const char *bias;
+    int64_t bias_rs, bias_cs;
     const void *one;           /* 1 in the element type: beta for the later k slices */
     int64_t kc;                /* the k slice, <= kern->kc */
     int threads;               /* at most this many threads for this product */
@@ -225,6 +302,34 @@ static int64_t balanced(int64_t len, int64_t max, int64_t to)
 {
     const int64_t blocks = (len + max - 1) / max, size = (len + blocks - 1) / blocks;
     return (size + to - 1) / to * to;
+}
+
+/* C's h x w block at (i0, j0) = the bias there: the first k slice then adds its products onto
+ * it (beta 1), bit for bit c = alpha * ab + bias. Filled tile by tile, just before its kernel
+ * runs: by the thread that computes it, and while the tile is in L1. (Filling all of C first,
+ * in numpy, was a pass more over C, read back from the other core's cache on two threads:
+ * 22 us of a 290 us 128 x 784 @ 784 x 512.) */
+static void fill_bias(const struct ag_gemm_problem *pr, int64_t i0, int64_t j0, int64_t h,
+                      int64_t w)
+{
+    const size_t es = pr->kern->es;
+    char *c = pr->c + (size_t)(i0 * pr->rsc + j0 * pr->csc) * es;
+    const char *bias = pr->bias + (size_t)(i0 * pr->bias_rs + j0 * pr->bias_cs) * es;
+    const size_t rsc = (size_t)pr->rsc * es;
+    if (pr->csc == 1 && pr->bias_cs == 1) {  /* every row of the block: the same run of bias */
+        const size_t row = (size_t)w * es;
+        if (row == 128)  /* a full AVX-512 tile's row: a fixed-size copy, inline */
+            for (int64_t r = 0; r < h; r++)
+                memcpy(c + (size_t)r * rsc, bias, 128);
+        else
+            for (int64_t r = 0; r < h; r++)
+                memcpy(c + (size_t)r * rsc, bias, row);
+        return;
+    }
+    for (int64_t r = 0; r < h; r++)
+        for (int64_t q = 0; q < w; q++)
+            memcpy(c + (size_t)r * rsc + (size_t)(q * pr->csc) * es,
+                   bias + (size_t)(r * pr->bias_rs + q * pr->bias_cs) * es, es);
 }
 
 /* C[m0:m1, n0:n1] with one thread, except that the first MR rows start at column `head` and the
@@ -247,17 +352,18 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
         const int64_t mc = min64(mcb, m1 - ic);
         for (int64_t pc = 0; pc < pr->k; pc += pr->kc) {
             const int64_t kc = min64(pr->kc, pr->k - pc);
-            const void *beta = pc == 0 ? pr->beta : pr->one;
+            const int first = pc == 0 && pr->bias;  /* fill each tile with the bias first */
+            const void *beta = pc == 0 && !pr->bias ? pr->beta : pr->one;
             struct ag_view a = {pr->a.p + (size_t)(ic * pr->a.rs + pc * pr->a.cs) * es,
                                 pr->a.rs, pr->a.cs};
             if (!a_packed)  /* else apack holds this, the only A block, from the batch's last product */
-                pack(mc, kc, a, mr, apack, es);
+                pack(mc, kc, a, mr, apack, kern);
             for (int64_t jc = n0; jc < n1; jc += ncb) {
                 const int64_t nc = min64(ncb, n1 - jc);
                 /* B block as B^T (nc x kc) panels of nr rows */
                 struct ag_view bt = {pr->b.p + (size_t)(pc * pr->b.rs + jc * pr->b.cs) * es,
                                      pr->b.cs, pr->b.rs};
-                pack(nc, kc, bt, nr, bpack, es);
+                pack(nc, kc, bt, nr, bpack, kern);
                 for (int64_t jr = 0; jr < mc; jr += mr) {
                     const char *ap = apack + (size_t)(jr * kc) * es;
                     const int64_t h = min64(mr, mc - jr);
@@ -268,6 +374,8 @@ static void gemm_block(const struct ag_gemm_problem *pr, int64_t m0, int64_t m1,
                         const char *bp = bpack + (size_t)(ir * kc) * es;
                         const int64_t w = min64(nr, nc - ir);
                         char *c = pr->c + (size_t)((ic + jr) * pr->rsc + (jc + ir) * pr->csc) * es;
+                        if (first)
+                            fill_bias(pr, ic + jr, jc + ir, h, w);
                         if (direct && h == mr && w == nr) {
                             kern->micro(kc, ap, bp, c, pr->rsc, pr->alpha, beta);
                         } else if (direct && kern->part) {
@@ -331,6 +439,8 @@ static void transpose_problem(struct ag_gemm_problem *pr)
     const int64_t m = pr->m, rsc = pr->rsc;
     pr->m = pr->n, pr->n = m;
     pr->rsc = pr->csc, pr->csc = rsc;
+    const int64_t bias_rs = pr->bias_rs;
+    pr->bias_rs = pr->bias_cs, pr->bias_cs = bias_rs;
 }
 
 #ifdef AG_SIMD_X86
@@ -354,6 +464,7 @@ static int try_thin(struct ag_gemm_problem *pr)
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
             .b = (const float *)pr->b.p, .ldb = pr->b.rs,
             .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
+            .bias = (const float *)pr->bias,
         };
         if (shallow)
             return ag_gemm_smallk_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
@@ -374,6 +485,7 @@ static int try_thin(struct ag_gemm_problem *pr)
         .a = (const float *)pr->a.p, .lda = pr->a.rs,
         .b = (const float *)pr->b.p, .rsb = pr->b.rs, .csb = pr->b.cs,
         .beta = pr->beta, .c = (float *)pr->c, .rsc = pr->rsc, .csc = pr->csc,
+        .bias = (const float *)pr->bias, .bias_per_row = pr->bias_rs != 0,
     };
     return ag_gemm_thin_f32(&t, threads);
 }
@@ -398,6 +510,8 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
         edge.n = rem;
         edge.b.p += (size_t)(pr->n * pr->b.cs) * kern->es;
         edge.c += (size_t)(pr->n * pr->csc) * kern->es;
+        if (edge.bias)
+            edge.bias += (size_t)(pr->n * pr->bias_cs) * kern->es;
         const int status = run_gemm(&edge, NULL);
         if (status != AG_OK)
             return status;
@@ -474,8 +588,8 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
 /* op(A) m x k, op(B) k x n, C m x n row-major with row stride ldc; beta NULL: beta = 0. */
 static struct ag_gemm_problem problem(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                                       const void *alpha, const void *a, int64_t lda, const void *b,
-                                      int64_t ldb, const void *beta, void *c, int64_t ldc,
-                                      size_t es, int threads)
+                                      int64_t ldb, const void *beta, const void *bias, void *c,
+                                      int64_t ldc, size_t es, int threads)
 {
     const int is_f64 = es == sizeof(double);
     return (struct ag_gemm_problem){
@@ -484,6 +598,7 @@ static struct ag_gemm_problem problem(int trans_a, int trans_b, int64_t m, int64
         .b = {b, trans_b ? 1 : ldb, trans_b ? ldb : 1},
         .c = c, .rsc = ldc, .csc = 1,
         .alpha = alpha, .beta = beta,
+        .bias = bias, .bias_rs = 0, .bias_cs = 1,
         .one = is_f64 ? (const void *)&one_f64 : (const void *)&one_f32,
         .threads = threads,
     };
@@ -497,7 +612,7 @@ int ag_gemm_trusted(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, c
         return AG_OK;  /* callers never ask for these (an empty sum is their own zero fill) */
     const void *one = es == sizeof(double) ? (const void *)&one_f64 : (const void *)&one_f32;
     struct ag_gemm_problem pr = problem(trans_a, trans_b, m, n, k, one, a, lda, b, ldb,
-                                        accumulate ? one : NULL, c, ldc, es, threads);
+                                        accumulate ? one : NULL, NULL, c, ldc, es, threads);
     return run_gemm(&pr, keep);
 }
 
@@ -528,12 +643,12 @@ int ag_gemm_batch_per_thread(int64_t batch)
 }
 
 /* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, X_i at x + i * stride_x elements
- * (stride 0: one operand for all). A batch of small products runs one product per thread (each
+ * (stride 0: one operand for all); with a bias (n elements; batch 1, beta 0), + bias[j] instead. A batch of small products runs one product per thread (each
  * on one thread, so the same arithmetic as alone); a single or large product threads inside. */
 static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                 const void *alpha, int alpha_zero, const void *a, int64_t lda, int64_t stride_a,
                 const void *b, int64_t ldb, int64_t stride_b, const void *beta, int beta_zero,
-                void *c, int64_t ldc, int64_t stride_c, size_t es)
+                const void *bias, void *c, int64_t ldc, int64_t stride_c, size_t es)
 {
     if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1))
         return AG_ERR_ARG;
@@ -561,6 +676,8 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
         return AG_ERR_SIZE;
     if (!c)
         return AG_ERR_NULL;
+    if (bias && overlaps(c, c_one, bias, (uint64_t)n * es))
+        return AG_ERR_OVERLAP;
     const int reads_ab = k > 0 && !alpha_zero;
     const uint64_t c_bytes = (uint64_t)last * (uint64_t)stride_c * es + c_one;
     if (reads_ab) {
@@ -572,6 +689,11 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     }
     const int is_f64 = es == sizeof(double);
     const struct ag_gemm_kernel *kern = pick_kernel(ag_isa(), is_f64);
+    if (!reads_ab && bias) {  /* C = the bias rows */
+        for (int64_t i = 0; i < m; i++)
+            memcpy((char *)c + (size_t)(i * ldc) * es, bias, (size_t)n * es);
+        return AG_OK;
+    }
     if (!reads_ab) {  /* C = beta * C, without touching A or B (and without reading C if beta = 0) */
         const void *zero = is_f64 ? (const void *)&zero_f64 : (const void *)&zero_f32;
         const double tile[1] = {0};
@@ -583,7 +705,7 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
         return AG_OK;
     }
     const struct ag_gemm_problem first = problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
-                                                 beta_zero ? NULL : beta, c, ldc, es,
+                                                 beta_zero ? NULL : beta, bias, c, ldc, es,
                                                  ag_get_num_threads());
     const int threads = first.threads;
     if (!ag_gemm_batch_per_thread(batch)) {
@@ -620,7 +742,17 @@ int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
              float *c, int64_t ldc)
 {
     return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, 0, b, ldb, 0, &beta,
-                beta == 0.0f, c, ldc, 0, sizeof(float));
+                beta == 0.0f, NULL, c, ldc, 0, sizeof(float));
+}
+
+int ag_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, const float *bias,
+                  float *c, int64_t ldc)
+{
+    if (!bias)
+        return AG_ERR_NULL;
+    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, 0, b, ldb, 0, NULL, 1,
+                bias, c, ldc, 0, sizeof(float));
 }
 
 int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -628,7 +760,17 @@ int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double a
              double *c, int64_t ldc)
 {
     return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, 0, b, ldb, 0, &beta,
-                beta == 0.0, c, ldc, 0, sizeof(double));
+                beta == 0.0, NULL, c, ldc, 0, sizeof(double));
+}
+
+int ag_dgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                  const double *a, int64_t lda, const double *b, int64_t ldb, const double *bias,
+                  double *c, int64_t ldc)
+{
+    if (!bias)
+        return AG_ERR_NULL;
+    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, 0, b, ldb, 0, NULL, 1,
+                bias, c, ldc, 0, sizeof(double));
 }
 
 int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
@@ -637,7 +779,7 @@ int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t
                      int64_t stride_c)
 {
     return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, stride_a, b, ldb,
-                stride_b, &beta, beta == 0.0f, c, ldc, stride_c, sizeof(float));
+                stride_b, &beta, beta == 0.0f, NULL, c, ldc, stride_c, sizeof(float));
 }
 
 int ag_dgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
@@ -646,5 +788,5 @@ int ag_dgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t
                      int64_t stride_c)
 {
     return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, stride_a, b, ldb,
-                stride_b, &beta, beta == 0.0, c, ldc, stride_c, sizeof(double));
+                stride_b, &beta, beta == 0.0, NULL, c, ldc, stride_c, sizeof(double));
 }

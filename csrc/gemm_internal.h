@@ -39,7 +39,8 @@ extern const struct ag_gemm_kernel ag_gemm_kernels[3][2];
 
 /* C = alpha * A @ B + beta * C for an m x k A whose rows are contiguous (element (i, p) at
  * a[i * lda + p]), B element (p, j) at b[p * rsb + j * csb] (rsb or csb is 1), C element
- * (i, j) at c[i * rsc + j * csc]; beta NULL means beta = 0 and C is never read. */
+ * (i, j) at c[i * rsc + j * csc]; beta NULL means beta = 0 and C is never read. With a bias
+ * (beta then NULL), C = alpha * A @ B + bias[j], or + bias[i] with bias_per_row. */
 struct ag_thin_f32 {
     int64_t m, n, k;
     float alpha;
@@ -50,6 +51,8 @@ struct ag_thin_f32 {
     const float *beta;
     float *c;
     int64_t rsc, csc;
+    const float *bias;
+    int bias_per_row;
 };
 
 #define AG_SMALLK_MAX_K 16
@@ -61,7 +64,7 @@ struct ag_thin_f32 {
 
 /* The same for the paths that read B in place (k <= AG_SMALLK_MAX_K, or few rows): A with any
  * strides (element (i, p) at a[i rsa + p csa]), B row-major (element (p, j) at b[p * ldb + j])
- * and C row-major. */
+ * and C row-major; a bias (or NULL) is bias[j]. */
 struct ag_direct_b_f32 {
     int64_t m, n, k;
     float alpha;
@@ -72,6 +75,7 @@ struct ag_direct_b_f32 {
     const float *beta;
     float *c;
     int64_t ldc;
+    const float *bias;
 };
 
 /* A thread's packed A kept across products that share A (a batch's stride-0 A, a convolution's

@@ -23,9 +23,10 @@
  *
  * Numerics: lane p mod 4 of an accumulator sums the terms of those depths in p order (FMA; with
  * two columns per group, depths p mod 8 in one half and p + 4 mod 8 in the other, added when
- * folded), then (s0 + s2) + (s1 + s3), then c = alpha * ab + beta * c (one rounding, fma). The
- * layout is fixed by n, threads take disjoint tiles of rows, and a row's arithmetic does not
- * depend on its tile: the result does not depend on the thread count.
+ * folded), then (s0 + s2) + (s1 + s3), then c = alpha * ab + beta * c (one rounding, fma), or
+ * alpha * ab + bias (one rounding: fma(1, bias, x) is that sum, so the same bits). The layout
+ * is fixed by n, threads take disjoint tiles of rows, and a row's arithmetic does not depend on
+ * its tile: the result does not depend on the thread count.
  */
 #include "gemm_internal.h"
 
@@ -173,6 +174,14 @@ store_rows4(const struct ag_thin_f32 *t, __m512 block, int64_t i, int64_t h, int
         block = _mm512_mul_ps(_mm512_set1_ps(t->alpha), block);
     const int64_t j0 = 4 * g, w = t->n - j0 < 4 ? t->n - j0 : 4;
     float *c = t->c + i * t->rsc + j0 * t->csc;
+    if (t->bias) {  /* + bias[i + r] into lane r of each 128-bit lane, or bias[j0 + q] into lane q */
+        const __m512 add = t->bias_per_row
+            ? _mm512_broadcast_f32x4(_mm_maskz_loadu_ps((__mmask8)((1u << h) - 1), t->bias + i))
+            : _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                    _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)((1u << w) - 1),
+                                                                              t->bias + j0)));
+        block = _mm512_add_ps(block, add);
+    }
     if (t->csc == 1 || t->rsc == 1) {
         /* lines (rows of a row-major C, else columns) of `len` elements, `ld` apart */
         const int row_major = t->csc == 1;
@@ -208,8 +217,11 @@ store_row16(const struct ag_thin_f32 *t, __m512 row, int64_t i, int64_t j0, int6
         row = _mm512_mul_ps(_mm512_set1_ps(t->alpha), row);
     const int64_t w = t->n - j0 < cols ? t->n - j0 : cols;
     float *c = t->c + i * t->rsc + j0 * t->csc;
+    const __mmask16 lanes = (__mmask16)(w == VF ? 0xffff : (1u << w) - 1);
+    if (t->bias)
+        row = _mm512_add_ps(row, t->bias_per_row ? _mm512_set1_ps(t->bias[i])
+                                                 : _mm512_maskz_loadu_ps(lanes, t->bias + j0));
     if (t->csc == 1) {
-        const __mmask16 lanes = (__mmask16)(w == VF ? 0xffff : (1u << w) - 1);
         if (t->beta)
             row = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), _mm512_maskz_loadu_ps(lanes, c), row);
         _mm512_mask_storeu_ps(c, lanes, row);
@@ -384,15 +396,19 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
  * C with masked stores (no edge buffer). The arithmetic is the packed kernel's: p in order, FMA,
  * then c = alpha * ab + beta * c. Threads take disjoint row blocks. */
 
-/* A row's 32 columns of C at cr from its two accumulators (lanes past n masked off by m0, m1):
- * c = alpha * ab + beta * c, the packed kernel's store. */
+/* A row's 32 columns of C at cr (column j) from its two accumulators (lanes past n masked off
+ * by m0, m1): c = alpha * ab + beta * c, the packed kernel's store, or alpha * ab + bias. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-store_row32(const struct ag_direct_b_f32 *t, __m512 lo, __m512 hi, float *cr, __mmask16 m0,
-            __mmask16 m1)
+store_row32(const struct ag_direct_b_f32 *t, __m512 lo, __m512 hi, float *cr, int64_t j,
+            __mmask16 m0, __mmask16 m1)
 {
     if (t->alpha != 1.0f) {  /* 1 * x is x: skipping it changes no bit */
         const __m512 va = _mm512_set1_ps(t->alpha);
         lo = _mm512_mul_ps(va, lo), hi = _mm512_mul_ps(va, hi);
+    }
+    if (t->bias) {
+        lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, t->bias + j));
+        hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, t->bias + j + 16));
     }
     if (t->beta) {
         const __m512 vb = _mm512_set1_ps(*t->beta);
@@ -449,7 +465,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                 for (int r = 0; r < SK_MR; r++) {
                     if (r >= h)
                         break;
-                    store_row32(t, lo[r], hi[r], t->c + (i + r) * t->ldc + j, m0, m1);
+                    store_row32(t, lo[r], hi[r], t->c + (i + r) * t->ldc + j, j, m0, m1);
                 }
             }
         }
@@ -525,7 +541,7 @@ fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, in
     }
 #pragma GCC unroll 12
     for (int r = 0; r < ra; r++)
-        store_row32(t, lo[r], hi[r], t->c + r * t->ldc + j0, m0, m1);
+        store_row32(t, lo[r], hi[r], t->c + r * t->ldc + j0, j0, m0, m1);
 }
 
 /* Column blocks [b0, b1) with ra = m rows. */

@@ -371,6 +371,67 @@ def test_batched_gemm_rejects_overlapping_outputs_and_negative_strides(dtype):
     assert _batched(dtype, 2, 0, 0, 2, 2, 2, 1.0, c, 2, 4, b, 2, 4, 0.0, c[4:], 2, 4) == lib.AG_ERR_OVERLAP
 
 
+# (m, n, k, trans_b) reaching every path with a bias: packed (two k slices, edge tiles), thin n
+# (both layouts) and thin m (C^T: the bias runs along its rows), a narrow C computed as C^T by
+# the packed kernel, a mostly-padding last column panel (its own thin product), and the shapes
+# the shallow-k and few-rows paths would take without a bias (they leave it to the packed path).
+BIAS_SHAPES = [(150, 130, 400, 0), (97, 203, 300, 1), (100, 10, 64, 1), (100, 20, 64, 0),
+               (20, 100, 64, 1), (5, 100, 40, 1), (100, 5, 20, 0), (40, 561, 40, 1),
+               (300, 100, 8, 0), (7, 300, 100, 0), (1, 1, 1, 0), (13, 33, 33, 1)]
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n, k, tb", BIAS_SHAPES)
+def test_gemm_bias_is_bitwise_the_product_onto_prefilled_rows(isa, dtype, m, n, k, tb):
+    """ag_*gemm_bias == ag_*gemm with beta 1 onto C filled with the bias rows, bit for bit (the
+    bias is added where the first k slice is stored), on 1, 2 and 3 threads, with alpha != 1
+    and padded rows (never written)."""
+    rng = np.random.default_rng(m * n + k)
+    lda, ldb, ldc = k + 3, (k if tb else n) + 1, n + 2
+    a = rng.standard_normal(m * lda).astype(dtype)
+    b = rng.standard_normal((n if tb else k) * ldb).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    with _capped(isa):
+        expected = np.full(m * ldc, np.nan, dtype)
+        expected.reshape(m, ldc)[:, :n] = bias
+        _c.gemm(0, tb, m, n, k, 1.5, a, lda, b, ldb, 1.0, expected, ldc)
+        threads = _c.get_num_threads()
+        try:
+            for t in (1, 2, 3):
+                _c.set_num_threads(t)
+                c = np.full(m * ldc, np.nan, dtype)
+                _c.gemm(0, tb, m, n, k, 1.5, a, lda, b, ldb, 0.0, c, ldc, bias=bias)
+                np.testing.assert_array_equal(c, expected, err_msg=f"{t} threads")
+        finally:
+            _c.set_num_threads(threads)
+    opa = a.reshape(m, lda)[:, :k].astype(np.float64)
+    opb = (b.reshape(n, ldb)[:, :k].T if tb else b.reshape(k, ldb)[:, :n]).astype(np.float64)
+    np.testing.assert_allclose(c.reshape(m, ldc)[:, :n], 1.5 * opa @ opb + bias,
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 * np.sqrt(k) if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_bias_without_products_and_bad_bias(dtype):
+    """k = 0 or alpha = 0: C is the bias rows, A and B unread; a bias overlapping C or shorter
+    than n is refused, naming the kernel."""
+    name = "ag_sgemm_bias" if dtype == np.float32 else "ag_dgemm_bias"
+    bias = np.arange(1, 6, dtype=dtype)
+    for k, alpha, a in ((0, 1.0, np.zeros(1, dtype)), (4, 0.0, np.full(12, np.nan, dtype))):
+        c = np.full(15, np.nan, dtype)
+        _c.gemm(0, 0, 3, 5, k, alpha, a, max(k, 1), np.full(20, np.nan, dtype), 5, 0.0, c, 5,
+                bias=bias)
+        np.testing.assert_array_equal(c.reshape(3, 5), np.tile(bias, (3, 1)))
+    c = np.zeros(15, dtype)
+    with pytest.raises(_c.KernelError, match=f"{name}.*overlap"):
+        _c.gemm(0, 0, 3, 5, 2, 1.0, np.ones(6, dtype), 2, np.ones(10, dtype), 5, 0.0, c, 5,
+                bias=c[10:])
+    with pytest.raises(_c.KernelError, match=f"{name}.*fewer than n = 5"):
+        _c.gemm(0, 0, 3, 5, 2, 1.0, np.ones(6, dtype), 2, np.ones(10, dtype), 5, 0.0, c, 5,
+                bias=bias[:4])
+
+
 @pytest.mark.parametrize("kernel_dtype", DTYPES)
 def test_gemm_rejects_invalid_arguments(kernel_dtype):
     name = "ag_sgemm" if kernel_dtype == np.float32 else "ag_dgemm"

@@ -172,6 +172,7 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 _GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
 _GEMM_BATCHED = {_F32: lib.ag_sgemm_batched, _F64: lib.ag_dgemm_batched}
+_GEMM_BIAS = {_F32: lib.ag_sgemm_bias, _F64: lib.ag_dgemm_bias}
 
 # Below this many multiply-adds (m n k) per product numpy's matmul goes first. One thread,
 # numpy is faster on small products (OpenBLAS has unpacked small-matrix kernels; our wrapper
@@ -225,9 +226,10 @@ def _matrix(x):
     return x, (trans, ld)
 
 
-def _gemm(a, b, out, beta, batch=()):
+def _gemm(a, b, out, beta, batch=(), bias=None):
     """out[i] = a[i] @ b[i] + beta * out[i] for every batch index i; out is C-contiguous with
-    shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n)."""
+    shape batch + (m, n), a and b broadcast to batch + (m, k) and batch + (k, n). With a bias
+    (C-contiguous, (n,); no batch, beta 0): out = a @ b + bias, added in the same pass."""
     fn, ptype, ctype, kernel = _GEMM[out.dtype]
     # The batched kernel takes non-negative batch strides: a reversed batch axis is copied.
     if batch and any(s < 0 for s in a.strides[:-2]):
@@ -238,6 +240,12 @@ def _gemm(a, b, out, beta, batch=()):
     b, tb, ldb, pb = _operand(b, ptype, ctype)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     pc = ffi.from_buffer(ctype, out, True)
+    if bias is not None:
+        status = _GEMM_BIAS[out.dtype](ta, tb, m, n, k, 1.0, pa, lda, pb, ldb,
+                                       ffi.from_buffer(ctype, bias), pc, max(n, 1))
+        if status:
+            _ensure(status, kernel + "_bias", a, b, bias, out)
+        return
     if not batch:
         status = fn(ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, max(n, 1))
         if status:
@@ -259,29 +267,38 @@ def _gemm(a, b, out, beta, batch=()):
 
 
 def gemm(trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a, lda: int, b,
-         ldb: int, beta: float, c, ldc: int) -> None:
+         ldb: int, beta: float, c, ldc: int, bias=None) -> None:
     """The raw BLAS-style call, c = alpha op(a) op(b) + beta c in place, for tests and tuning:
     a, b, c are C-contiguous storage arrays of one float dtype, addressed by the leading
     dimensions exactly as in ag_sgemm/ag_dgemm. The kernel validates every size; a rejected call
-    raises KernelError naming the kernel. The storage must hold what the sizes address."""
+    raises KernelError naming the kernel. The storage must hold what the sizes address. With a
+    bias (n elements), c = alpha op(a) op(b) + bias in every row (ag_sgemm_bias; beta unused)."""
     fn, _, ctype, kernel = _GEMM[c.dtype]
-    for x in (a, b, c):
+    operands = (a, b, c) if bias is None else (a, b, c, bias)
+    if bias is not None:
+        kernel += "_bias"
+    for x in operands:
         if type(x) is not np.ndarray or x.dtype != c.dtype or not x.flags.c_contiguous:
             raise KernelError(f"{kernel}: operands must be C-contiguous arrays of one dtype, got "
                               + ", ".join(f"{np.shape(x)} {getattr(x, 'dtype', type(x))}"
-                                          for x in (a, b, c)))
+                                          for x in operands))
+    if bias is not None and bias.size < n:
+        raise KernelError(f"{kernel}: the bias holds {bias.size} elements, fewer than n = {n}")
     ra, ca = (k, m) if trans_a else (m, k)
     rb, cb = (n, k) if trans_b else (k, n)
     for name, x, rows, cols, ld in (("a", a, ra, ca, lda), ("b", b, rb, cb, ldb), ("c", c, m, n, ldc)):
         if min(rows, cols) > 0 and ld >= cols >= 0 and x.size < (rows - 1) * ld + cols:
             raise KernelError(f"{kernel}: {name} holds {x.size} elements, fewer than the "
                               f"{rows} x {cols} matrix with leading dimension {ld} addresses")
-    status = fn(trans_a, trans_b, m, n, k, alpha, ffi.from_buffer(ctype, a), lda,
-                ffi.from_buffer(ctype, b), ldb, beta, ffi.from_buffer(ctype, c, True),
-                ldc)
+    pa, pb, pc = ffi.from_buffer(ctype, a), ffi.from_buffer(ctype, b), ffi.from_buffer(ctype, c, True)
+    if bias is None:
+        status = fn(trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+    else:
+        status = _GEMM_BIAS[c.dtype](trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb,
+                                     ffi.from_buffer(ctype, bias), pc, ldc)
     if status:
         _ensure(status, f"{kernel}(trans_a={trans_a}, trans_b={trans_b}, m={m}, n={n}, k={k}, "
-                        f"lda={lda}, ldb={ldb}, ldc={ldc})", a, b, c)
+                        f"lda={lda}, ldb={ldb}, ldc={ldc})", *operands)
 
 
 def _gemm_ready(*arrays):
@@ -338,7 +355,8 @@ def matmul(a, b):
 
 def linear(x, w, b=None):
     """x @ w.T + b (same semantics as autograd.backend._numpy.linear) as one GEMM: w is read
-    transposed in place and b, when given, prefills the output (beta = 1)."""
+    transposed in place and b, when given, is added as each tile of the output is first stored
+    (ag_sgemm_bias: no pass over the output to prefill it)."""
     arrays = (x, w) if b is None else (x, w, b)
     if not _gemm_ready(*arrays) or x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
         return _numpy.linear(x, w, b)
@@ -349,9 +367,7 @@ def linear(x, w, b=None):
     if _small(x2.shape[0], n, k):
         return _numpy.linear(x, w, b)
     out = np.empty((x2.shape[0], n), x.dtype)
-    if b is not None:
-        out[...] = b
-    _gemm(x2, w.T, out, 0.0 if b is None else 1.0)
+    _gemm(x2, w.T, out, 0.0, bias=None if b is None else np.ascontiguousarray(b))
     return out.reshape(x.shape[:-1] + (n,))
 
 
