@@ -737,56 +737,32 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     return failed ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
 
-int ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-             float *c, int64_t ldc)
-{
-    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, 0, b, ldb, 0, &beta,
-                beta == 0.0f, NULL, c, ldc, 0, sizeof(float));
-}
-
-int ag_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float *a, int64_t lda, const float *b, int64_t ldb, const float *bias,
-                  float *c, int64_t ldc)
-{
-    if (!bias)
-        return AG_ERR_NULL;
-    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, 0, b, ldb, 0, NULL, 1,
-                bias, c, ldc, 0, sizeof(float));
-}
-
-int ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-             const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
-             double *c, int64_t ldc)
-{
-    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, 0, b, ldb, 0, &beta,
-                beta == 0.0, NULL, c, ldc, 0, sizeof(double));
-}
-
-int ag_dgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                  const double *a, int64_t lda, const double *b, int64_t ldb, const double *bias,
-                  double *c, int64_t ldc)
-{
-    if (!bias)
-        return AG_ERR_NULL;
-    return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, 0, b, ldb, 0, NULL, 1,
-                bias, c, ldc, 0, sizeof(double));
-}
-
-int ag_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                     float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
-                     int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
-                     int64_t stride_c)
-{
-    return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0f, a, lda, stride_a, b, ldb,
-                stride_b, &beta, beta == 0.0f, NULL, c, ldc, stride_c, sizeof(float));
-}
-
-int ag_dgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                     double alpha, const double *a, int64_t lda, int64_t stride_a, const double *b,
-                     int64_t ldb, int64_t stride_b, double beta, double *c, int64_t ldc,
-                     int64_t stride_c)
-{
-    return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0.0, a, lda, stride_a, b, ldb,
-                stride_b, &beta, beta == 0.0, NULL, c, ldc, stride_c, sizeof(double));
-}
+/* The exported entry points for one element type T: ag_sgemm, ag_sgemm_bias and
+ * ag_sgemm_batched (P = s, float), the same with d for double (see ag_kernels.h). */
+#define AG_GEMM_ENTRIES(P, T)                                                                   \
+    int ag_##P##gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha,        \
+                     const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) \
+    {                                                                                           \
+        return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0, a, lda, 0, b, ldb, 0,     \
+                    &beta, beta == 0, NULL, c, ldc, 0, sizeof(T));                              \
+    }                                                                                           \
+    int ag_##P##gemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha,   \
+                          const T *a, int64_t lda, const T *b, int64_t ldb, const T *bias,      \
+                          T *c, int64_t ldc)                                                    \
+    {                                                                                           \
+        if (!bias)                                                                              \
+            return AG_ERR_NULL;                                                                 \
+        return gemm(1, trans_a, trans_b, m, n, k, &alpha, alpha == 0, a, lda, 0, b, ldb, 0,     \
+                    NULL, 1, bias, c, ldc, 0, sizeof(T));                                       \
+    }                                                                                           \
+    int ag_##P##gemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n,     \
+                             int64_t k, T alpha, const T *a, int64_t lda, int64_t stride_a,     \
+                             const T *b, int64_t ldb, int64_t stride_b, T beta, T *c,           \
+                             int64_t ldc, int64_t stride_c)                                     \
+    {                                                                                           \
+        return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0, a, lda, stride_a, b,  \
+                    ldb, stride_b, &beta, beta == 0, NULL, c, ldc, stride_c, sizeof(T));        \
+    }
+AG_GEMM_ENTRIES(s, float)
+AG_GEMM_ENTRIES(d, double)
+#undef AG_GEMM_ENTRIES
