@@ -103,22 +103,27 @@ def _in_subprocess(threads: int, quick: bool) -> list[dict]:
 
 
 def crossover(threads: int = 1, repeat: int = 15) -> None:
-    """numpy time / C time for small squares and thin shapes (> 1: C is faster), C forced."""
+    """numpy time / C time for small squares and thin shapes (> 1: C is faster), C forced: where
+    the backend's routing (autograd.backend._c._small) should send a product."""
     from autograd.backend import _c
 
     ag.backend.set_num_threads(threads)
     _c.MATMUL_MIN_MNK = 0
+    small, _c._small = _c._small, lambda m, n, k: False
     rng = np.random.default_rng(0)
-    for m, k, n in [(s, s, s) for s in (4, 8, 16, 24, 32, 40, 48, 64, 96)] + \
-                   [(32, 16, 10), (64, 32, 10), (16, 64, 64)]:
-        a = rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((k, n), dtype=np.float32)
-        c_run, np_run = _timer(lambda: _c.matmul(a, b), 2000), _timer(lambda: np.matmul(a, b), 2000)
-        c, r = [], []
-        for _ in range(repeat):
-            c.append(c_run())
-            r.append(np_run())
-        print(f"{m}x{k}@{k}x{n} (mnk {m * n * k}): numpy/C {statistics.median(r) / statistics.median(c):.2f}")
+    try:
+        for m, k, n in [(s, s, s) for s in (4, 8, 16, 24, 32, 40, 48, 56, 64, 96)] + \
+                       [(32, 16, 10), (64, 32, 10), (16, 64, 64)] + \
+                       [(b, 512, 10) for b in (8, 16, 24, 32)] + \
+                       [(10, b, 512) for b in (8, 16, 24, 32)] + \
+                       [(b, 10, 512) for b in (8, 16, 24, 32)]:  # the MLP head's products
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            s = interleaved({"C": lambda: _c.matmul(a, b), "numpy": lambda: np.matmul(a, b)},
+                            repeat, number=2000, threads=threads)
+            print(f"{m}x{k}@{k}x{n} (mnk {m * n * k}): numpy/C {s['numpy'] / s['C']:.2f}")
+    finally:
+        _c._small = small
 
 
 def main(argv=()) -> None:
