@@ -415,19 +415,45 @@ def test_gemm_bias_is_bitwise_the_product_onto_prefilled_rows(isa, dtype, m, n, 
 
 
 def _before_a_guard_page(values):
-    """(a copy of values ending exactly where an unreadable page begins, what keeps it alive):
-    a kernel reading one element past the end faults. The sanitizer job cannot see such reads
-    when they are masked vector loads with too wide a mask (gcc does not instrument those)."""
+    """(a copy of values ending exactly where an unreadable, unwritable page begins, what keeps
+    it alive): a kernel touching one element past the end faults. The sanitizer job cannot see
+    such accesses when they are masked vector loads or stores with too wide a mask (gcc does
+    not instrument those)."""
     page = mmap.PAGESIZE
-    region = mmap.mmap(-1, 2 * page)
-    view = (ctypes.c_char * (2 * page)).from_buffer(region)
+    size = (values.nbytes + page - 1) // page * page
+    region = mmap.mmap(-1, size + page)
+    view = (ctypes.c_char * (size + page)).from_buffer(region)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    if libc.mprotect(ctypes.addressof(view) + page, page, 0) != 0:
+    if libc.mprotect(ctypes.addressof(view) + size, page, 0) != 0:
         pytest.skip(f"mprotect failed (errno {ctypes.get_errno()}): no guard page on this system")
-    out = np.frombuffer(region, values.dtype, values.size, page - values.nbytes)
+    out = np.frombuffer(region, values.dtype, values.size, size - values.nbytes)
     out[...] = values
     return out, (region, view)
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.sampled_from(EDGES[1:]), n=st.sampled_from(EDGES[1:]), k=st.sampled_from(EDGES[1:]),
+       ta=st.integers(0, 1), tb=st.integers(0, 1), beta=st.sampled_from([0.0, 0.5]),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_gemm_never_touches_past_its_operands(isa, dtype, m, n, k, ta, tb, beta, seed):
+    """A, B and C each ending at an unreadable, unwritable page, at every MR/NR/KC edge and in
+    both layouts (every path: packed, thin, shallow, few rows, edge tiles): the same bits as
+    with the operands anywhere else, and no fault."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(m * k).astype(dtype)
+    b = rng.standard_normal(k * n).astype(dtype)
+    c0 = rng.standard_normal(m * n).astype(dtype)
+    lda, ldb = (m if ta else k), (k if tb else n)
+    with _capped(isa):
+        expected = c0.copy()
+        _c.gemm(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, expected, n)
+        (ga, ka), (gb, kb), (gc, kc) = (_before_a_guard_page(x) for x in (a, b, c0))
+        _c.gemm(ta, tb, m, n, k, 1.5, ga, lda, gb, ldb, beta, gc, n)
+    np.testing.assert_array_equal(gc, expected)
+    del ga, gb, gc, ka, kb, kc
 
 
 @ALL_LEVELS
