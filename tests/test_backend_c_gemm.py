@@ -7,15 +7,13 @@ every edge case (ld > width, transposes, sizes 0 and 1, every MR/NR/KC edge) is 
 Skips when the extension is not built, fails if AUTOGRAD_REQUIRE_C is set.
 """
 import contextlib
-import ctypes
-import mmap
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from _c_backend import import_c_backend
+from _c_backend import before_a_guard_page, import_c_backend
 
 _c = import_c_backend()
 
@@ -414,24 +412,6 @@ def test_gemm_bias_is_bitwise_the_product_onto_prefilled_rows(isa, dtype, m, n, 
                                atol=1e-4 * np.sqrt(k) if dtype == np.float32 else 1e-12)
 
 
-def _before_a_guard_page(values):
-    """(a copy of values ending exactly where an unreadable, unwritable page begins, what keeps
-    it alive): a kernel touching one element past the end faults. The sanitizer job cannot see
-    such accesses when they are masked vector loads or stores with too wide a mask (gcc does
-    not instrument those)."""
-    page = mmap.PAGESIZE
-    size = (values.nbytes + page - 1) // page * page
-    region = mmap.mmap(-1, size + page)
-    view = (ctypes.c_char * (size + page)).from_buffer(region)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    if libc.mprotect(ctypes.addressof(view) + size, page, 0) != 0:
-        pytest.skip(f"mprotect failed (errno {ctypes.get_errno()}): no guard page on this system")
-    out = np.frombuffer(region, values.dtype, values.size, size - values.nbytes)
-    out[...] = values
-    return out, (region, view)
-
-
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(m=st.sampled_from(EDGES[1:]), n=st.sampled_from(EDGES[1:]), k=st.sampled_from(EDGES[1:]),
@@ -450,7 +430,7 @@ def test_gemm_never_touches_past_its_operands(isa, dtype, m, n, k, ta, tb, beta,
     with _capped(isa):
         expected = c0.copy()
         _c.gemm(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, expected, n)
-        (ga, ka), (gb, kb), (gc, kc) = (_before_a_guard_page(x) for x in (a, b, c0))
+        (ga, ka), (gb, kb), (gc, kc) = (before_a_guard_page(x) for x in (a, b, c0))
         _c.gemm(ta, tb, m, n, k, 1.5, ga, lda, gb, ldb, beta, gc, n)
     np.testing.assert_array_equal(gc, expected)
     del ga, gb, gc, ka, kb, kc
@@ -470,7 +450,7 @@ def test_gemm_bias_is_never_read_past_its_end(isa, dtype, m, n, k, tb):
     a = rng.standard_normal(m * lda).astype(dtype)
     b = rng.standard_normal((n if tb else k) * ldb).astype(dtype)
     bias = rng.standard_normal(n).astype(dtype)
-    guarded, keep = _before_a_guard_page(bias)
+    guarded, keep = before_a_guard_page(bias)
     with _capped(isa):
         expected, c = np.empty(m * n, dtype), np.empty(m * n, dtype)
         _c.gemm(0, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, expected, n, bias=bias)
