@@ -32,6 +32,6 @@ def before_a_guard_page(values):
     libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     if libc.mprotect(ctypes.addressof(view) + size, page, 0) != 0:
         pytest.skip(f"mprotect failed (errno {ctypes.get_errno()}): no guard page on this system")
-    out = np.frombuffer(region, values.dtype, values.size, size - values.nbytes)
+    out = np.frombuffer(region, values.dtype, values.size, size - values.nbytes).reshape(values.shape)
     out[...] = values
     return out, (region, view)

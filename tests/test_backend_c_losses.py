@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _c_backend import before_a_guard_page
 from test_backend_c import SPECIAL, THRESHOLDS, _levels, ffi, isa, lib, threads  # noqa: F401
 
 from autograd.backend import _numpy  # noqa: E402
@@ -118,6 +119,22 @@ def test_activation_threads_agree_bitwise(isa, threads, name, dtype):
         np.testing.assert_array_equal(_activation(name, args, _params(name), np.empty(n, dtype)), one)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_never_touches_past_the_arrays(isa, name, dtype):
+    """Inputs and output each ending at an unreadable, unwritable page, every length to 39:
+    the same bits as elsewhere, and no fault (test_backend_c.py says why)."""
+    rng = np.random.default_rng(len(name))
+    for n in range(1, 40):
+        args = _args(name, (rng.standard_normal(n) * 4).astype(dtype), rng)
+        want = _activation(name, args, _params(name), np.empty_like(args[0]))
+        guarded = [before_a_guard_page(a) for a in args]
+        out, keep = before_a_guard_page(np.empty_like(args[0]))
+        got = _activation(name, [g for g, _ in guarded], _params(name), out)
+        np.testing.assert_array_equal(got, want)
+        del guarded, out, keep
+
+
 # ----------------------------------------------------------------- softmax cross-entropy
 
 
@@ -206,6 +223,38 @@ def test_xent_property(n, c, dtype, labels, eps, seed, scale):
                 _check_xent(x, t, p, eps, ignore)
         finally:
             lib.ag_set_isa_cap(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("labels", [True, False], ids=["labels", "probabilities"])
+def test_xent_never_touches_past_the_arrays(isa, dtype, labels):
+    """Forward and backward with every input and output ending at an unreadable, unwritable
+    page, rows of every tail length: the same bits as elsewhere, and no fault."""
+    rng = np.random.default_rng(6)
+    fwd = getattr(lib, f"ag_softmax_xent_{_suffix(dtype)}")
+    bwd = getattr(lib, f"ag_softmax_xent_backward_{_suffix(dtype)}")
+    for n, c in [(1, 1), (2, 3), (3, 15), (2, 17), (3, 31), (2, 33), (1, 47)]:
+        x, t, p = _xent_case(rng, n, c, dtype, labels)
+        _, want_loss, want_stats = _xent(x, t, p, 0.1, -100)
+        scale = rng.standard_normal(n).astype(dtype)
+        want_grad = _xent_backward(x, want_stats, t, p, 0.1, -100, scale, 1)
+        keep = []
+
+        def guard(a):
+            guarded, owner = before_a_guard_page(a)
+            keep.append(owner)
+            return guarded
+        gx, gt, gp, gs = guard(x), None if t is None else guard(t), None if p is None else guard(p), guard(scale)
+        loss, stats, grad = guard(np.zeros(n, dtype)), guard(np.zeros((n, 2), dtype)), guard(np.zeros_like(x))
+        target = (ffi.NULL if gt is None else _ptr(gt)), (ffi.NULL if gp is None else _ptr(gp))
+        assert fwd(_ptr(gx), n, c, *target, 0.1, -100, _ptr(loss, True), _ptr(stats, True),
+                   ffi.NULL) == lib.AG_OK
+        assert bwd(_ptr(gx), _ptr(stats), n, c, *target, 0.1, -100, _ptr(gs), 1,
+                   _ptr(grad, True)) == lib.AG_OK
+        np.testing.assert_array_equal(loss, want_loss)
+        np.testing.assert_array_equal(stats, want_stats)
+        np.testing.assert_array_equal(grad, want_grad)
+        del gx, gt, gp, gs, loss, stats, grad, keep
 
 
 def test_xent_bad_labels_are_rejected_before_any_work():
