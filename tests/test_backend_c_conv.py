@@ -137,21 +137,24 @@ def test_max_pool_2x2_rows_at_every_isa(isa, h, w, dtype, special, seed):
     np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), ref.view(f"u{ref.itemsize}"))
 
 
+def _same_with_guarded_inputs(fn, *arrays):
+    """fn's results equal, bit for bit, with each input array copied to end at an unreadable
+    page (a read past the end faults)."""
+    want = fn(*arrays)
+    guarded = [before_a_guard_page(a) for a in arrays]
+    got = fn(*(g for g, _ in guarded))
+    for w, o in zip(want if isinstance(want, tuple) else (want,),
+                    got if isinstance(got, tuple) else (got,)):
+        np.testing.assert_array_equal(o, w)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_kernels_never_read_past_their_inputs(isa, dtype):
     """im2col, col2im, both poolings and their backward passes with the input (and the pooling
     indices) ending at an unreadable page, at widths around every vector tail: the same bits as
     elsewhere, and no fault (masked vector loads are invisible to the sanitizer job)."""
     rng = np.random.default_rng(8)
-
-    def same(fn, *arrays):
-        want = fn(*arrays)
-        guarded = [before_a_guard_page(a) for a in arrays]
-        got = fn(*(g for g, _ in guarded))
-        for w, o in zip(want if isinstance(want, tuple) else (want,),
-                        got if isinstance(got, tuple) else (got,)):
-            np.testing.assert_array_equal(o, w)
-
+    same = _same_with_guarded_inputs
     for h, w in [(2, 2), (3, 5), (2, 17), (2, 31), (4, 33), (3, 34), (2, 63), (5, 65), (2, 66)]:
         shape = (2, 3, h, w)
         x = rng.standard_normal(shape).astype(dtype)
@@ -316,6 +319,28 @@ def _conv_all(x, w, g, geo):
     kernel, stride, padding = geo
     return (_c.conv2d(x, w, stride, padding), _c.conv2d_grad_input(g, w, x.shape, stride, padding),
             _c.conv2d_grad_weight(x, g, kernel, stride, padding))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv2d_never_reads_past_its_inputs(isa, threads, dtype):
+    """conv2d and both gradients with x, w and g each ending at an unreadable page, the seeds'
+    CNN layer shapes and odd ones, one and two threads: the same bits, and no fault."""
+    rng = np.random.default_rng(9)
+    for (n, c, h, w), out_c, k, stride, padding in [((2, 1, 28, 28), 32, 3, (1, 1), (0, 0)),
+                                                    ((3, 32, 13, 13), 64, 3, (1, 1), (0, 0)),
+                                                    ((2, 3, 7, 9), 5, 3, (2, 1), (1, 1)),
+                                                    ((9, 2, 5, 5), 3, 2, (1, 2), (0, 1))]:
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        wt = rng.standard_normal((out_c, c, k, k)).astype(dtype)
+        oh, ow = _out_shape(x.shape, (k, k), stride, padding)[2:]
+        g = rng.standard_normal((n, out_c, oh, ow)).astype(dtype)
+        for t in (1, 2):
+            threads(t)
+            _same_with_guarded_inputs(lambda a, b: _c.conv2d(a, b, stride, padding), x, wt)
+            _same_with_guarded_inputs(
+                lambda a, b: _c.conv2d_grad_input(a, b, x.shape, stride, padding), g, wt)
+            _same_with_guarded_inputs(
+                lambda a, b: _c.conv2d_grad_weight(a, b, (k, k), stride, padding), x, g)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
