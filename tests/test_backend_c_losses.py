@@ -332,6 +332,20 @@ def test_pair_losses(threads, name, dtype):
 # ----------------------------------------------------------------- the wrapper
 
 
+def test_xent_mean_rounds_the_double_total_once():
+    """The wrapper's float32 "mean" is the kernel's double row total over the count, rounded
+    once (seed 6 is a case where rounding the total to float32 first gives the next float)."""
+    from autograd.backend import _c
+
+    rng = np.random.default_rng(6)
+    x, t = (rng.standard_normal((7, 5)) * 3).astype(np.float32), rng.integers(0, 5, 7)
+    rows, _ = _c.softmax_cross_entropy(x, t, "none")
+    total = np.cumsum(rows.astype(np.float64))[-1]
+    mean, _ = _c.softmax_cross_entropy(x, t, "mean")
+    assert mean.dtype == np.float32 and mean == np.float32(total / 7)
+    assert np.float32(np.float32(total) / np.float32(7)) != mean  # the case still tells them apart
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_wrapper_non_contiguous_and_errors(dtype):
     from autograd.backend import _c

@@ -270,12 +270,15 @@ def _reduce(rows, reduction, count, total=None):
     the rows' sum when the caller has it already (the C cross-entropy kernel adds them up)."""
     if reduction == "none":
         return rows
-    total = rows.sum(dtype=rows.dtype) if total is None else rows.dtype.type(total)
+    dtype = rows.dtype.type
+    if total is None:
+        total = rows.sum(dtype=rows.dtype)
     if reduction == "sum":
-        return total
+        return dtype(total)
     if count == 0:  # PyTorch: nothing counted gives NaN (tested here, not with np.errstate: ~1 us)
-        return rows.dtype.type(np.nan)
-    return rows.dtype.type(total / rows.dtype.type(count))
+        return dtype(np.nan)
+    # In total's precision, then one rounding: a kernel's double total is not rounded twice.
+    return dtype(total / count)
 
 
 def _row_scale(g, reduction, count, n, dtype):
