@@ -55,8 +55,10 @@
  * busy: a ~30 us product then waits a scheduler slice for its worker). */
 #define AG_THIN_MIN_K 32
 #define AG_THIN_PARALLEL_MIN_FLOPS (1 << 21)
-/* k <= 16 runs threads from half the dot path's size: on the Zen 5 host 128 x 10 @ 10 x 512 went
- * 176 -> 224 GFLOPS on two threads; 64 x 10 @ 10 x 512 (0.65 MFLOP) lost with them. */
+/* k <= 16, and few rows of A, run threads from half the dot path's size: on the Zen 5 host
+ * 128 x 10 @ 10 x 512 went 176 -> 224 GFLOPS on two threads, and 10 x 128 @ 128 x 512 (the head's
+ * weight gradient at batch 128) 220 -> 320 in C, 185 -> 245 through matmul; 64 x 10 @ 10 x 512
+ * (0.65 MFLOP) lost with them. */
 #define AG_SMALLK_PARALLEL_MIN_FLOPS (1 << 20)
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
@@ -470,7 +472,7 @@ static int try_thin(struct ag_gemm_problem *pr)
         };
         if (shallow)
             return ag_gemm_smallk_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
-        return ag_gemm_fewrows_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        return ag_gemm_fewrows_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;

@@ -229,6 +229,28 @@ def test_parameters_without_gradient_are_skipped_and_groups_keep_settings():
     assert a.item() == 0.0 and b.item() == 1.0
 
 
+@pytest.mark.parametrize("backend", ag.backend.available())
+def test_plain_sgd_updates_every_parameter_with_a_gradient_in_one_step(backend):
+    """The plain step (one backend call over the group): each parameter p - lr * g with the
+    product rounded in float32 first, a 0-d parameter included; one without a gradient is left
+    alone, and each updated parameter's version moves (a graph that saved it sees the change)."""
+    rng = np.random.default_rng(3)
+    values = [rng.standard_normal(s).astype(np.float32) for s in [(5, 3), (3,), (), (4,)]]
+    params = [ag.tensor(v, requires_grad=True) for v in values]
+    grads = [rng.standard_normal(v.shape).astype(np.float32) for v in values]
+    for p, g in zip(params[:3], grads):
+        p.grad = ag.tensor(g)
+    versions = [p._version for p in params]
+    with ag.backend.use(backend):
+        optim.SGD(params, lr=0.3).step()
+    for p, v, g in zip(params[:3], values, grads):
+        expected = v + g * np.float32(-0.3)
+        np.testing.assert_array_equal(p.detach().numpy(), expected)
+        assert p.dtype == np.float32
+    np.testing.assert_array_equal(params[3].detach().numpy(), values[3])
+    assert [p._version > v for p, v in zip(params, versions)] == [True, True, True, False]
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: optim.SGD(p, lr=-1), "learning rate"),
     (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),

@@ -79,19 +79,32 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        state = self.state
         for group in self.param_groups:
+            params, grads, states = [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 param = _array_of(p)
-                grad = np.asarray(p.grad.data)
+                grad = p.grad.data
+                if type(grad) is not np.ndarray:  # a 0-d gradient held as a numpy scalar
+                    grad = np.asarray(grad)
                 if grad.shape != param.shape:
                     raise ValueError(f"{type(self).__name__}: gradient of shape {grad.shape} for "
                                      f"a parameter of shape {param.shape}")
-                state = self.state.setdefault(p, {})
-                self._update(param, grad.astype(param.dtype, copy=False), state, group)
+                params.append(param)
+                grads.append(grad if grad.dtype is param.dtype else grad.astype(param.dtype, copy=False))
+                states.append(state.setdefault(p, {}))
                 p._mark_modified()
+            if params:
+                self._update_group(params, grads, states, group)
         return loss
+
+    def _update_group(self, params: list, grads: list, states: list, group: dict) -> None:
+        """Update a group's parameters that have gradients (their arrays, in order); an
+        optimizer with a one-call update over the whole list overrides this."""
+        for param, grad, state in zip(params, grads, states):
+            self._update(param, grad, state, group)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend as _backend
+
 from .optimizer import Optimizer, add_scaled, check_nonnegative, decayed_grad, scratch
 
 
@@ -30,6 +32,14 @@ class SGD(Optimizer):
         check_nonnegative("SGD", momentum=group["momentum"], weight_decay=group["weight_decay"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+
+    def _update_group(self, params, grads, states, group) -> None:
+        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            # p -= lr * g for all of them in one backend call: the plain step's cost was mostly
+            # the per-parameter calls (8.7 -> 3 us for the seeds' 4-parameter MLP)
+            _backend.active.add_scaled_many(params, params, -group["lr"], grads)
+        else:
+            super()._update_group(params, grads, states, group)
 
     def _update(self, param, grad, state, group) -> None:
         if group["maximize"]:
