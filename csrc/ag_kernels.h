@@ -267,6 +267,18 @@ int ag_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_
                 double *max_exp_avg_sq, int64_t n, double avg_weight, double beta2,
                 double sq_weight, double neg_step_size, double bias_correction2_sqrt, double eps);
 
+/* optim.c: one SGD step over n contiguous elements, in place, as torch.optim.SGD's single-tensor
+ * algorithm, each operation rounded in the dtype (scalars cast to it first), left to right:
+ *   g = -grad if maximize else grad;   g = g + param * weight_decay   (if weight_decay != 0)
+ *   buf = g if first else buf * momentum + g * (1 - dampening)         (buf NULL: no momentum)
+ *   d = g + buf * momentum if nesterov else buf (g without momentum);   param = param + d * -lr
+ * param, grad and buf must not overlap (AG_ERR_OVERLAP, checked before any write). */
+int ag_sgd_f32(float *param, const float *grad, float *buf, int64_t n, double lr, double momentum,
+               double dampening, double weight_decay, int nesterov, int maximize, int first);
+int ag_sgd_f64(double *param, const double *grad, double *buf, int64_t n, double lr,
+               double momentum, double dampening, double weight_decay, int nesterov, int maximize,
+               int first);
+
 /* optim.c: out = x + alpha * y over n contiguous elements (alpha cast to the dtype; the product
  * rounded before the add, so bitwise numpy's y * alpha then x + that). out may be x or y, but
  * must not overlap either at an offset (AG_ERR_OVERLAP). */

@@ -1,5 +1,6 @@
-/* optim.c: the Adam / AdamW update, and out = x + alpha * y (SGD's, RMSprop's and Adadelta's
- * parameter step), each in one pass over the parameter and its state.
+/* optim.c: the Adam / AdamW update, the SGD update (momentum, dampening, Nesterov, weight decay),
+ * and out = x + alpha * y (plain SGD's, RMSprop's and Adadelta's parameter step), each in one pass
+ * over the parameter and its state.
  *
  * numpy needs about ten passes over every buffer for one Adam step (lerp, scale, addcmul, sqrt,
  * divide, add, addcdiv), which made the optimizer the biggest cost of an MLP training step after
@@ -59,6 +60,43 @@ struct adam_args {
 DEFINE_ADAM_SPAN(float, f32, sqrtf)
 DEFINE_ADAM_SPAN(double, f64, sqrt)
 
+struct sgd_args {
+    void *param, *buf; /* buf: the momentum buffer, NULL without momentum */
+    const void *grad;
+    double lr, momentum, dampening, weight_decay;
+    int nesterov, maximize, first; /* first: the buffer starts as the (decayed) gradient */
+};
+
+/* torch.optim.SGD's single-tensor step, operation by operation as the numpy reference does it
+ * (g = -g; g = g + p * wd; b = b * m + g * (1 - dampening); d = g + b * m or b; p = p + d * -lr),
+ * each product rounded before its add: numpy's five to seven passes in one. */
+#define DEFINE_SGD_SPAN(T, SUFFIX)                                                              \
+    static inline __attribute__((always_inline)) void sgd_span_##SUFFIX(                        \
+        const struct sgd_args *a, int64_t lo, int64_t hi)                                      \
+    {                                                                                           \
+        T *restrict p = a->param, *restrict b = a->buf;                                         \
+        const T *restrict g = a->grad;                                                          \
+        const T neg_lr = (T)-a->lr, m = (T)a->momentum, keep = (T)(1.0 - a->dampening);         \
+        const T wd = (T)a->weight_decay;                                                        \
+        const int decay = a->weight_decay != 0, maximize = a->maximize;                         \
+        const int nesterov = a->nesterov, first = a->first;                                     \
+        for (int64_t i = lo; i < hi; i++) {                                                     \
+            T gi = maximize ? -g[i] : g[i];                                                     \
+            if (decay)                                                                          \
+                gi = gi + p[i] * wd;                                                            \
+            T d = gi;                                                                           \
+            if (b) {                                                                            \
+                const T bi = first ? gi : b[i] * m + gi * keep;                                 \
+                b[i] = bi;                                                                      \
+                d = nesterov ? gi + bi * m : bi;                                                \
+            }                                                                                   \
+            p[i] = p[i] + d * neg_lr;                                                           \
+        }                                                                                       \
+    }
+
+DEFINE_SGD_SPAN(float, f32)
+DEFINE_SGD_SPAN(double, f64)
+
 /* out = x + (T)alpha * y: numpy's two passes (y * alpha into a temporary, then x + it) in one;
  * the product is rounded before the add (no fma), so the result is bitwise numpy's. */
 struct add_scaled_args {
@@ -97,6 +135,8 @@ DEFINE_ADD_SCALED_SPAN(double, f64)
 
 DEFINE_SPAN_VARIANTS(adam_span_f32, struct adam_args)
 DEFINE_SPAN_VARIANTS(adam_span_f64, struct adam_args)
+DEFINE_SPAN_VARIANTS(sgd_span_f32, struct sgd_args)
+DEFINE_SPAN_VARIANTS(sgd_span_f64, struct sgd_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f32, struct add_scaled_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f64, struct add_scaled_args)
 
@@ -147,6 +187,24 @@ static int adam(const struct adam_args *a, int64_t n, size_t elsize)
             if (overlaps(buffers[i], buffers[j], bytes))
                 return AG_ERR_OVERLAP;
     static const ag_span_fn f32[3] = SPAN_VARIANTS(adam_span_f32), f64[3] = SPAN_VARIANTS(adam_span_f64);
+    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
+    return AG_OK;
+}
+
+static int sgd(const struct sgd_args *a, int64_t n, size_t elsize)
+{
+    if (check_size(n))
+        return AG_ERR_SIZE;
+    if (n == 0)
+        return AG_OK;
+    if (!a->param || !a->grad)
+        return AG_ERR_NULL;
+    /* Each element of each buffer is read before it is written, but an overlap at an offset
+     * would feed one element's update into another's: the three must be disjoint. */
+    const uint64_t bytes = (uint64_t)n * elsize;
+    if (overlaps(a->param, a->grad, bytes) || overlaps(a->param, a->buf, bytes) || overlaps(a->grad, a->buf, bytes))
+        return AG_ERR_OVERLAP;
+    static const ag_span_fn f32[3] = SPAN_VARIANTS(sgd_span_f32), f64[3] = SPAN_VARIANTS(sgd_span_f64);
     run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
@@ -203,6 +261,23 @@ static int add_scaled_many(void *const *out, const void *const *x, double alpha,
         add_scaled_run(&a, n[i], elsize);
     }
     return AG_OK;
+}
+
+int ag_sgd_f32(float *param, const float *grad, float *buf, int64_t n, double lr, double momentum,
+               double dampening, double weight_decay, int nesterov, int maximize, int first)
+{
+    const struct sgd_args a = {param, buf, grad, lr, momentum, dampening, weight_decay,
+                               nesterov, maximize, first};
+    return sgd(&a, n, sizeof *param);
+}
+
+int ag_sgd_f64(double *param, const double *grad, double *buf, int64_t n, double lr,
+               double momentum, double dampening, double weight_decay, int nesterov, int maximize,
+               int first)
+{
+    const struct sgd_args a = {param, buf, grad, lr, momentum, dampening, weight_decay,
+                               nesterov, maximize, first};
+    return sgd(&a, n, sizeof *param);
 }
 
 int ag_add_scaled_f32(float *out, const float *x, double alpha, const float *y, int64_t n)

@@ -1,4 +1,5 @@
-"""optim.c (the one-pass Adam step and add_scaled, SGD's step) held bitwise to the numpy reference.
+"""optim.c (the one-pass Adam and SGD steps, add_scaled and its many-tensor form) held bitwise to
+the numpy reference.
 
 Hypothesis draws sizes (0, 1, primes, around the vector widths and the threading threshold),
 float32 and float64, the hyper-parameters (both lerp branches), amsgrad on and off, special
@@ -277,3 +278,89 @@ def test_raw_add_scaled_many_checks_every_item_before_writing_any():
     assert lib.ag_add_scaled_many_f32([by, bx], [by, bx], 1.0, [bx, by], [8, 8], 2) == lib.AG_OK
     np.testing.assert_array_equal(y, np.full(8, 2, np.float32))
     np.testing.assert_array_equal(x, np.full(8, 3, np.float32))
+
+
+SGD_SETTINGS = st.fixed_dictionaries(dict(
+    lr=st.sampled_from([0.1, 1e-3, 0.0, 3.0]), momentum=st.sampled_from([0.0, 0.9, 0.5]),
+    dampening=st.sampled_from([0.0, 0.1]), weight_decay=st.sampled_from([0.0, 1e-2, 0.5]),
+    nesterov=st.booleans(), maximize=st.booleans(), first=st.booleans()))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@settings(max_examples=40)
+@given(n=SIZES, dtype=st.sampled_from([np.float32, np.float64]), s=SGD_SETTINGS,
+       special=st.booleans(), seed=st.integers(0, 2**16))
+def test_sgd_step_bitwise_equal_to_numpy_on_every_isa_and_thread_count(n, dtype, s, special, seed):
+    """Momentum (first step and later), dampening, Nesterov, weight decay and maximize: each
+    combination gives the numpy reference's exact bits for the parameter and the buffer."""
+    rng = np.random.default_rng(seed)
+    param, grad = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    if special and n:
+        grad[: min(n, len(SPECIAL))] = SPECIAL[: min(n, len(SPECIAL))]
+    buf = rng.standard_normal(n).astype(dtype) if s["momentum"] else None
+    args = (s["lr"], s["momentum"], s["dampening"], s["weight_decay"], s["nesterov"], s["maximize"],
+            s["first"])
+    expected = _copies([param, buf])
+    _numpy.sgd_step(expected[0], grad, expected[1], *args)
+    for isa_name, n_threads in _each_isa_and_thread_count():
+        got = _copies([param, buf])
+        gg = grad.copy()
+        _c.sgd_step(got[0], gg, got[1], *args)
+        where = f"({isa_name}, {n_threads} threads, {s})"
+        _assert_same_bits(got[0], expected[0], "parameter " + where)
+        if buf is not None:
+            _assert_same_bits(got[1], expected[1], "momentum buffer " + where)
+        _assert_same_bits(gg, grad, "the gradient is read only " + where)
+
+
+def test_sgd_step_by_hand():
+    """p = 1, g = 2, buffer 3, lr 0.1, momentum 0.5, dampening 0.5, weight decay 1: the decayed
+    gradient is 3, the buffer 3 * 0.5 + 3 * 0.5 = 3, Nesterov's step 3 + 3 * 0.5 = 4.5."""
+    for nesterov, step in ((False, 3.0), (True, 4.5)):
+        param, buf = np.array([1.0]), np.array([3.0])
+        _c.sgd_step(param, np.array([2.0]), buf, 0.1, 0.5, 0.5, 1.0, nesterov, False, False)
+        np.testing.assert_allclose(buf, [3.0], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(param, [1.0 - 0.1 * step], rtol=0, atol=1e-15)
+    param, buf = np.array([1.0]), np.array([123.0])  # the first step: the buffer is the gradient
+    _c.sgd_step(param, np.array([2.0]), buf, 0.1, 0.9, 0.0, 0.0, False, True, True)
+    np.testing.assert_array_equal(buf, [-2.0])  # maximize: the negated gradient
+    np.testing.assert_allclose(param, [1.2], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("layout", ["strided buffer", "fortran parameter", "buffer is the gradient",
+                                    "mixed dtypes"])
+def test_sgd_step_takes_the_numpy_path_where_c_cannot_update_in_place(layout):
+    rng = np.random.default_rng(4)
+    param, grad = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    buf = rng.standard_normal((4, 6))
+    if layout == "strided buffer":
+        buf = rng.standard_normal((4, 12))[:, ::2]
+    elif layout == "fortran parameter":
+        param = np.asfortranarray(param)
+    elif layout == "buffer is the gradient":  # aliases: C refuses them before writing anything
+        buf = grad
+    else:
+        grad = grad.astype(np.float32)
+    expected = _copies([param, buf])
+    _numpy.sgd_step(expected[0], grad.copy(), expected[1], 0.1, 0.9, 0.0, 0.01, True, False, False)
+    _c.sgd_step(param, grad, buf, 0.1, 0.9, 0.0, 0.01, True, False, False)
+    np.testing.assert_array_equal(param, expected[0])
+    if layout != "buffer is the gradient":
+        np.testing.assert_array_equal(buf, expected[1])
+
+
+def test_raw_sgd_rejects_null_negative_sizes_and_overlap():
+    x = np.zeros(8, np.float32)
+    fb = _c.ffi.from_buffer
+    p, g, b = (fb("float[]", x[i:i + 2], require_writable=True) for i in (0, 2, 4))
+    shifted = fb("float[]", x[1:], require_writable=True)
+    null = _c.ffi.NULL
+    args = (0.1, 0.9, 0.0, 0.0, 0, 0, 0)
+    assert lib.ag_sgd_f32(null, g, b, 2, *args) == lib.AG_ERR_NULL
+    assert lib.ag_sgd_f32(p, null, b, 2, *args) == lib.AG_ERR_NULL
+    assert lib.ag_sgd_f32(p, g, b, -1, *args) == lib.AG_ERR_SIZE
+    assert lib.ag_sgd_f32(null, null, null, 0, *args) == lib.AG_OK
+    assert lib.ag_sgd_f32(p, g, b, 2, *args) == lib.AG_OK
+    assert lib.ag_sgd_f32(p, g, null, 2, *args) == lib.AG_OK  # no momentum: no buffer
+    assert lib.ag_sgd_f32(shifted, g, b, 2, *args) == lib.AG_ERR_OVERLAP
+    assert lib.ag_sgd_f32(p, p, b, 2, *args) == lib.AG_ERR_OVERLAP

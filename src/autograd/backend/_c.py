@@ -791,6 +791,38 @@ def add_scaled(out, x, alpha: float, y, tmp):
     _ensure(status, "add_scaled", out, x, y)
     return out
 
+_SGD = {_F32: (lib.ag_sgd_f32, "float[]"), _F64: (lib.ag_sgd_f64, "double[]")}
+
+
+def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
+             weight_decay: float, nesterov: bool, maximize: bool, first: bool) -> None:
+    """One SGD step in place in C (one pass); same semantics as autograd.backend._numpy.sgd_step.
+
+    param and buf must be contiguous, writable arrays of one float dtype and shape (parameters
+    and the state made from them are); anything else, or buffers sharing memory, take the numpy
+    path, so no update is lost."""
+    entry = _SGD.get(param.dtype)
+    if (entry is None or type(grad) is not np.ndarray or grad.dtype != param.dtype
+            or grad.shape != param.shape
+            or (buf is not None and (type(buf) is not np.ndarray or buf.dtype != param.dtype
+                                     or buf.shape != param.shape))):
+        return _numpy.sgd_step(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov,
+                               maximize, first)
+    fn, ctype = entry
+    try:  # from_buffer takes C-contiguous arrays only (param and buf writable)
+        cparam, cgrad = ffi.from_buffer(ctype, param, True), ffi.from_buffer(ctype, grad)
+        cbuf = ffi.NULL if buf is None else ffi.from_buffer(ctype, buf, True)
+    except ValueError:
+        return _numpy.sgd_step(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov,
+                               maximize, first)
+    status = fn(cparam, cgrad, cbuf, param.size, lr, momentum, dampening, weight_decay,
+                bool(nesterov), bool(maximize), bool(first))
+    if status == lib.AG_ERR_OVERLAP:  # checked before any write: the numpy order handles aliases
+        return _numpy.sgd_step(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov,
+                               maximize, first)
+    _ensure(status, "sgd_step", param, grad)
+
+
 _ADD_SCALED_MANY = {_F32: (lib.ag_add_scaled_many_f32, "float[]"),
                     _F64: (lib.ag_add_scaled_many_f64, "double[]")}
 

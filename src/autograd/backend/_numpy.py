@@ -376,6 +376,26 @@ def add_scaled(out: np.ndarray, x: np.ndarray, alpha: float, y: np.ndarray, tmp:
     return out
 
 
+def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
+             weight_decay: float, nesterov: bool, maximize: bool, first: bool) -> None:
+    """One torch.optim.SGD step in place, its single-tensor algorithm operation by operation
+    (ag_sgd_f32 in csrc/ag_kernels.h states it); buf: the momentum buffer (None without
+    momentum), set to the gradient when `first`."""
+    tmp = np.empty_like(param)
+    if maximize:
+        grad = np.negative(grad)
+    if weight_decay != 0:
+        grad = add_scaled(np.empty_like(param), grad, weight_decay, param, tmp)
+    if buf is not None:
+        if first:
+            np.copyto(buf, grad)
+        else:
+            np.multiply(buf, momentum, out=buf)
+            add_scaled(buf, buf, 1 - dampening, grad, tmp)
+        grad = add_scaled(np.empty_like(param), grad, momentum, buf, tmp) if nesterov else buf
+    add_scaled(param, param, -lr, grad, tmp)
+
+
 def add_scaled_many(outs, xs, alpha: float, ys) -> None:
     """add_scaled over lists: outs[i] = xs[i] + alpha * ys[i] for each i, in order."""
     for out, x, y in zip(outs, xs, ys):

@@ -1,8 +1,9 @@
 """`Optimizer`: parameter groups, state, zero_grad and state dicts; subclasses write `_update`.
 
-Updates follow torch.optim's single-tensor algorithms operation for operation, written as numpy
-ufuncs with `out=` into the parameter's own array: no graph is built and, after the first step,
-no memory is allocated (each step's temporaries live in per-parameter scratch arrays).
+Updates follow torch.optim's single-tensor algorithms operation for operation, in place in the
+parameter's own array, and build no graph. SGD and Adam run one C pass per parameter (plain SGD
+one call per group), which allocates nothing; the others are numpy ufuncs with `out=`, whose
+temporaries live in per-parameter scratch arrays after the first step.
 """
 from __future__ import annotations
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend as _backend
-
-from .optimizer import Optimizer, add_scaled, check_nonnegative, decayed_grad, scratch
+from .optimizer import Optimizer, check_nonnegative
 
 
 class SGD(Optimizer):
@@ -42,20 +41,13 @@ class SGD(Optimizer):
             super()._update_group(params, grads, states, group)
 
     def _update(self, param, grad, state, group) -> None:
-        if group["maximize"]:
-            grad = np.negative(grad)
-        grad = decayed_grad(param, grad, group["weight_decay"], state)
-        tmp = scratch(state, "_tmp", param)
         momentum = group["momentum"]
+        buf, first = None, False
         if momentum != 0:
             buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                np.multiply(buf, momentum, out=buf)
-                add_scaled(buf, buf, 1 - group["dampening"], grad, tmp)
-            if group["nesterov"]:
-                grad = add_scaled(scratch(state, "_grad", param), grad, momentum, buf, tmp)
-            else:
-                grad = buf
-        add_scaled(param, param, -group["lr"], grad, tmp)
+            if buf is None:  # the first step: the buffer starts as the gradient (torch's clone)
+                buf = state["momentum_buffer"] = np.empty_like(param)
+                first = True
+        _backend.active.sgd_step(param, grad, buf, group["lr"], momentum, group["dampening"],
+                                 group["weight_decay"], group["nesterov"], group["maximize"],
+                                 first)
