@@ -369,9 +369,44 @@ AG_TARGET_AVX512 static void col2im_rows_avx512(const void *src, void *x, const 
 /* x[plane] = sum over (i, j), in that order, of the rows of src scattered back: col2im, where
  * the row for (i, j, r) is src[((i kw + j) oh + r) ow ...], or (avg) avg_pool2d's backward,
  * where it is gy[r ow ...] / (kh kw) for every (i, j). */
+/* avg_pool2d(x, 2)'s backward (2 x 2 windows, stride 2, no padding): the windows do not
+ * overlap, so each input element gets exactly one share, 0 + gy / 4 as in the general scatter
+ * (-0.0 becomes +0.0 there too), written directly; the row and column no window covers (odd
+ * h, w) are zero. */
+#define AG_AVG_UNPOOL2X2(T)                                                                 \
+    do {                                                                                    \
+        const T *restrict gy = src;                                                         \
+        T *restrict gx = x;                                                                 \
+        const int64_t w = g->w, ow = g->ow;                                                 \
+        for (int64_t r = 0; r < g->oh; r++) {                                               \
+            T *restrict top = gx + 2 * r * w, *restrict bottom = top + w;                   \
+            for (int64_t q = 0; q < ow; q++) {                                              \
+                const T v = (T)0 + gy[r * ow + q] / (T)4;                                   \
+                top[2 * q] = v, top[2 * q + 1] = v, bottom[2 * q] = v, bottom[2 * q + 1] = v; \
+            }                                                                               \
+            if (w > 2 * ow)                                                                 \
+                top[w - 1] = 0, bottom[w - 1] = 0;                                          \
+        }                                                                                   \
+        if (g->h > 2 * g->oh)                                                               \
+            memset(gx + 2 * g->oh * w, 0, (size_t)((g->h - 2 * g->oh) * w) * sizeof(T));     \
+    } while (0)
+
+AG_INLINE void avg_unpool2x2(const void *restrict src, void *restrict x, const struct geom *g,
+                             int f64)
+{
+    if (f64)
+        AG_AVG_UNPOOL2X2(double);
+    else
+        AG_AVG_UNPOOL2X2(float);
+}
+
 AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const struct geom *g,
                              int avg, int f64, int simd)
 {
+    if (avg && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {
+        avg_unpool2x2(src, x, g, f64);
+        return;
+    }
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t ij_stride = avg ? 0 : g->cols_row;  /* src elements per kernel offset (i, j) */
 #ifdef AG_SIMD_X86
