@@ -210,6 +210,10 @@ def test_cross_entropy_bad_index_names_op_shapes_and_index(backend):
     assert "cross_entropy" in message and "7" in message and "(4, 5)" in message and "(4,)" in message
     with pytest.raises(IndexError):  # a builtin too, as PyTorch raises
         ag.cross_entropy(ag.zeros((2, 3)), [-1, 0])
+    for bad in (3, np.iinfo(np.int64).min, np.iinfo(np.int64).max):  # the range's edges
+        with pytest.raises(TargetIndexError):
+            ag.cross_entropy(ag.zeros((2, 3)), np.array([0, bad], np.int64))
+    assert ag.cross_entropy(ag.zeros((2, 3)), [2, 0]).item() == pytest.approx(math.log(3))
     with pytest.raises(ag.ShapeError, match="cross_entropy"):
         ag.cross_entropy(ag.zeros((4, 5)), [0, 1])
     with pytest.raises(ValueError, match="reduction"):

@@ -107,7 +107,8 @@ def _class_indices(op: str, t: Tensor, x: Tensor, c: int, batch: tuple,
         raise ShapeError(f"{op}: class-index target of shape {t.shape} does not fit "
                          f"input {x.shape} {x.dtype}: expected shape {batch}")
     idx = np.asarray(raw(t), dtype=np.int64).reshape(-1)
-    if not idx.size or (idx.min() >= 0 and idx.max() < c):  # the common case, in two passes
+    # the common case in one pass: read as unsigned, a negative index is past any class count
+    if not idx.size or np.maximum.reduce(idx.view(np.uint64)) < c:
         return idx
     bad = (idx < 0) | (idx >= c)
     bad &= idx != ignore_index

@@ -35,7 +35,7 @@ class SGD(Optimizer):
     def _update_group(self, params, grads, states, group) -> None:
         if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
             # p -= lr * g for all of them in one backend call: the plain step's cost was mostly
-            # the per-parameter calls (8.7 -> 3 us for the seeds' 4-parameter MLP)
+            # the per-parameter calls (the seeds' 4-parameter MLP: 8.7 -> 7.0 us a step)
             _backend.active.add_scaled_many(params, params, -group["lr"], grads)
         else:
             super()._update_group(params, grads, states, group)
