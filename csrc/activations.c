@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Below these many elements one thread does the work. A fork/join costs ~1-2 us; measured on
  * 2 cores, a second thread gains >= 1.5x from 8192 elements for sigmoid and tanh (~1 ns per
@@ -111,9 +112,38 @@ static inline double portable_op_f64(enum ag_op op, double a, double b, const st
     return NAN;
 }
 
+/* relu and its backward, the hot ones, get loops of their own: inside the loop over all ops
+ * gcc dispatched through a jump table per element and branched on the sign, and relu took ~5 ns
+ * per element on the portable path (50x the AVX2 kernel); these vectorise. The gradient's
+ * factor, 1 or 0, is made from the comparison with bit operations (the same product as the
+ * select's; written as a select or a conversion, gcc branched on it). */
+#define AG_PORTABLE_RELU(T, U)                                                                  \
+    do {                                                                                       \
+        const T *restrict a = pa, *restrict b = pb;                                            \
+        T *restrict out = pout;                                                                \
+        if (op == AG_OP_RELU) {                                                                \
+            for (int64_t i = 0; i < n; i++)                                                    \
+                out[i] = a[i] <= (T)0 ? (T)0 : a[i];                                           \
+            return;                                                                            \
+        }                                                                                      \
+        if (op == AG_OP_RELU_BACKWARD) {                                                       \
+            const T one = (T)1;                                                                \
+            U one_bits;                                                                        \
+            memcpy(&one_bits, &one, sizeof one);                                               \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const U bits = one_bits & ((U)0 - (U)(b[i] > (T)0));                           \
+                T factor;                                                                      \
+                memcpy(&factor, &bits, sizeof factor);                                         \
+                out[i] = a[i] * factor;                                                        \
+            }                                                                                  \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
 static void portable_f32(enum ag_op op, const void *pa, const void *pb, void *pout, int64_t n,
                          const struct act_params *p)
 {
+    AG_PORTABLE_RELU(float, uint32_t);
     const float *a = pa, *b = pb;
     float *out = pout;
     for (int64_t i = 0; i < n; i++)
@@ -123,6 +153,7 @@ static void portable_f32(enum ag_op op, const void *pa, const void *pb, void *po
 static void portable_f64(enum ag_op op, const void *pa, const void *pb, void *pout, int64_t n,
                          const struct act_params *p)
 {
+    AG_PORTABLE_RELU(double, uint64_t);
     const double *a = pa, *b = pb;
     double *out = pout;
     for (int64_t i = 0; i < n; i++)
