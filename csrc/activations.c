@@ -112,29 +112,44 @@ static inline double portable_op_f64(enum ag_op op, double a, double b, const st
     return NAN;
 }
 
-/* relu and its backward, the hot ones, get loops of their own: inside the loop over all ops
- * gcc dispatched through a jump table per element and branched on the sign, and relu took ~5 ns
- * per element on the portable path (50x the AVX2 kernel); these vectorise. The gradient's
- * factor, 1 or 0, is made from the comparison with bit operations (the same product as the
- * select's; written as a select or a conversion, gcc branched on it). */
-#define AG_PORTABLE_RELU(T, U)                                                                  \
+/* relu, leaky_relu and their backward passes get loops of their own: inside the loop over all
+ * ops gcc dispatched through a jump table per element and branched on the sign, and relu took
+ * ~5 ns per element on the portable path (50x the AVX2 kernel); these vectorise. Each select
+ * (the gradient's factor 1 or the slope, leaky_relu's x or slope x) takes the bits of one value
+ * or the other by a mask from the comparison: written as a select, gcc branched on it. The
+ * values are the general loop's, bit for bit. */
+#define AG_PICK_BITS(U, take, x_bits, y_bits) (((x_bits) & ((U)0 - (U)(take))) | ((y_bits) & ((U)(take) - (U)1)))
+#define AG_PORTABLE_RELUS(T, U)                                                                \
     do {                                                                                       \
         const T *restrict a = pa, *restrict b = pb;                                            \
         T *restrict out = pout;                                                                \
+        const T slope = (T)p->a, one = (T)1;                                                   \
         if (op == AG_OP_RELU) {                                                                \
             for (int64_t i = 0; i < n; i++)                                                    \
                 out[i] = a[i] <= (T)0 ? (T)0 : a[i];                                           \
             return;                                                                            \
         }                                                                                      \
-        if (op == AG_OP_RELU_BACKWARD) {                                                       \
-            const T one = (T)1;                                                                \
-            U one_bits;                                                                        \
+        if (op == AG_OP_RELU_BACKWARD || op == AG_OP_LEAKY_RELU_BACKWARD) {                    \
+            const T other = op == AG_OP_RELU_BACKWARD ? (T)0 : slope; /* factor where x <= 0 */ \
+            U one_bits, other_bits;                                                            \
             memcpy(&one_bits, &one, sizeof one);                                               \
+            memcpy(&other_bits, &other, sizeof other);                                         \
             for (int64_t i = 0; i < n; i++) {                                                  \
-                const U bits = one_bits & ((U)0 - (U)(b[i] > (T)0));                           \
+                const U bits = AG_PICK_BITS(U, b[i] > (T)0, one_bits, other_bits);             \
                 T factor;                                                                      \
                 memcpy(&factor, &bits, sizeof factor);                                         \
                 out[i] = a[i] * factor;                                                        \
+            }                                                                                  \
+            return;                                                                            \
+        }                                                                                      \
+        if (op == AG_OP_LEAKY_RELU) {                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                  \
+                const T x = a[i], sx = x * slope;                                              \
+                U x_bits, sx_bits;                                                             \
+                memcpy(&x_bits, &x, sizeof x);                                                 \
+                memcpy(&sx_bits, &sx, sizeof sx);                                              \
+                const U bits = AG_PICK_BITS(U, x > (T)0, x_bits, sx_bits);                     \
+                memcpy(&out[i], &bits, sizeof bits);                                           \
             }                                                                                  \
             return;                                                                            \
         }                                                                                      \
@@ -143,7 +158,7 @@ static inline double portable_op_f64(enum ag_op op, double a, double b, const st
 static void portable_f32(enum ag_op op, const void *pa, const void *pb, void *pout, int64_t n,
                          const struct act_params *p)
 {
-    AG_PORTABLE_RELU(float, uint32_t);
+    AG_PORTABLE_RELUS(float, uint32_t);
     const float *a = pa, *b = pb;
     float *out = pout;
     for (int64_t i = 0; i < n; i++)
@@ -153,7 +168,7 @@ static void portable_f32(enum ag_op op, const void *pa, const void *pb, void *po
 static void portable_f64(enum ag_op op, const void *pa, const void *pb, void *pout, int64_t n,
                          const struct act_params *p)
 {
-    AG_PORTABLE_RELU(double, uint64_t);
+    AG_PORTABLE_RELUS(double, uint64_t);
     const double *a = pa, *b = pb;
     double *out = pout;
     for (int64_t i = 0; i < n; i++)
