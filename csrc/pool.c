@@ -259,19 +259,6 @@ AG_TARGET_AVX2 static void max2x2_row_avx2(const float *x, int64_t at, int64_t w
     }
 }
 
-AG_TARGET_AVX2 static int max_pool_f32_avx2(void *const b[3], const struct geom *g)
-{
-    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
-        g->h * g->w <= INT32_MAX) {
-        for (int64_t r = 0; r < g->oh; r++)  /* floor mode: every window is inside the plane */
-            max2x2_row_avx2((const float *)b[0], 2 * r * g->w, g->w, g->ow,
-                            (float *)b[2] + r * g->ow, (int64_t *)b[1] + r * g->ow);
-        return 0;
-    }
-    max_pool_plane(b[0], b[1], b[2], g, 0);
-    return 0;
-}
-
 /* One output row of max_pool2d(x, 2) on float32, 16 windows per step: the even and odd
  * columns of the window's two input rows are split by two-source permutes into the four
  * candidates, taken in window order (top-left, top-right, bottom-left, bottom-right) by
@@ -313,18 +300,24 @@ AG_TARGET_AVX512 static void max2x2_row_avx512(const float *x, int64_t at, int64
     }
 }
 
-AG_TARGET_AVX512 static int max_pool_f32_avx512(void *const b[3], const struct geom *g)
-{
-    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
-        g->h * g->w <= INT32_MAX) {
-        for (int64_t r = 0; r < g->oh; r++)  /* floor mode: every window is inside the plane */
-            max2x2_row_avx512((const float *)b[0], 2 * r * g->w, g->w, g->ow,
-                              (float *)b[2] + r * g->ow, (int64_t *)b[1] + r * g->ow);
-        return 0;
+/* The float32 max_pool2d plane function of an instruction set: its row kernel for 2 x 2
+ * windows at stride 2 (indices computed in 32 bits: the plane must fit), else the portable
+ * plane compiled for it. */
+#define DEFINE_MAX_POOL_F32(ISA, TARGET)                                                        \
+    TARGET static int max_pool_f32_##ISA(void *const b[3], const struct geom *g)                \
+    {                                                                                           \
+        if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && \
+            g->h * g->w <= INT32_MAX) {                                                         \
+            for (int64_t r = 0; r < g->oh; r++) /* floor mode: every window is inside */        \
+                max2x2_row_##ISA((const float *)b[0], 2 * r * g->w, g->w, g->ow,                \
+                                 (float *)b[2] + r * g->ow, (int64_t *)b[1] + r * g->ow);       \
+            return 0;                                                                           \
+        }                                                                                       \
+        max_pool_plane(b[0], b[1], b[2], g, 0);                                                 \
+        return 0;                                                                               \
     }
-    max_pool_plane(b[0], b[1], b[2], g, 0);
-    return 0;
-}
+DEFINE_MAX_POOL_F32(avx2, AG_TARGET_AVX2)
+DEFINE_MAX_POOL_F32(avx512, AG_TARGET_AVX512)
 #endif
 static int max_pool_f64(void *const b[3], const struct geom *g)
 {
