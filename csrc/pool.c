@@ -66,24 +66,30 @@ AG_INLINE int64_t max4(const void *x, int64_t at, int64_t w, int f64)
 }
 
 /* One output row of max_pool2d(x, 2) (2 x 2 windows, stride 2, no padding), rows `at` and
- * `at + w` of the plane: max4's rule as selects in the element type (float compares exactly as
- * float), so that gcc vectorises the loop over windows; selects move bits, so the output is
- * the winner's value bitwise. */
-#define AG_MAX2X2_ROW(T)                                                                   \
+ * `at + w` of the plane: max4's rule, each take a bit pick of the value (in the element type's
+ * bits: the output is the winner's value bitwise) and of the index, with no jumps. */
+#define AG_MAX2X2_TAKE(T, U, next, where)                                                  \
+    do {                                                                                   \
+        const T v = (next);                                                                \
+        const U take = (U)AG_TAKES_BITS(v, best);                                          \
+        U vb, bb;                                                                          \
+        memcpy(&vb, &v, sizeof v);                                                         \
+        memcpy(&bb, &best, sizeof best);                                                   \
+        bb ^= (bb ^ vb) & ((U)0 - take);                                                   \
+        memcpy(&best, &bb, sizeof bb);                                                     \
+        arg ^= (arg ^ (where)) & ((int64_t)0 - (int64_t)take);                             \
+    } while (0)
+#define AG_MAX2X2_ROW(T, U)                                                                \
     do {                                                                                   \
         const T *restrict ra = (const T *)x + at, *restrict rb = ra + w;                   \
         T *restrict o = (T *)out;                                                          \
         int64_t *restrict ix = idx;                                                        \
         for (int64_t q = 0; q < ow; q++) {                                                 \
-            T best = ra[2 * q], v;                                                         \
+            T best = ra[2 * q];                                                            \
             int64_t arg = at + 2 * q;                                                      \
-            int take;                                                                      \
-            v = ra[2 * q + 1], take = AG_TAKES_BITS(v, best);                              \
-            best = take ? v : best, arg = take ? at + 2 * q + 1 : arg;                     \
-            v = rb[2 * q], take = AG_TAKES_BITS(v, best);                                  \
-            best = take ? v : best, arg = take ? at + w + 2 * q : arg;                     \
-            v = rb[2 * q + 1], take = AG_TAKES_BITS(v, best);                              \
-            best = take ? v : best, arg = take ? at + w + 2 * q + 1 : arg;                 \
+            AG_MAX2X2_TAKE(T, U, ra[2 * q + 1], at + 2 * q + 1);                           \
+            AG_MAX2X2_TAKE(T, U, rb[2 * q], at + w + 2 * q);                               \
+            AG_MAX2X2_TAKE(T, U, rb[2 * q + 1], at + w + 2 * q + 1);                       \
             o[q] = best;                                                                   \
             ix[q] = arg;                                                                   \
         }                                                                                  \
@@ -93,9 +99,9 @@ AG_INLINE void max2x2_row(const void *x, int64_t at, int64_t w, int64_t ow, void
                           int64_t *idx, int f64)
 {
     if (f64)
-        AG_MAX2X2_ROW(double);
+        AG_MAX2X2_ROW(double, uint64_t);
     else
-        AG_MAX2X2_ROW(float);
+        AG_MAX2X2_ROW(float, uint32_t);
 }
 
 /* Buffers {x, idx, out}; the output is copied from the winner, so it is x's value bitwise. */
