@@ -115,10 +115,8 @@ static inline double portable_op_f64(enum ag_op op, double a, double b, const st
 /* relu, leaky_relu and their backward passes get loops of their own: inside the loop over all
  * ops gcc dispatched through a jump table per element and branched on the sign, and relu took
  * ~5 ns per element on the portable path (50x the AVX2 kernel); these vectorise. Each select
- * (the gradient's factor 1 or the slope, leaky_relu's x or slope x) takes the bits of one value
- * or the other by a mask from the comparison: written as a select, gcc branched on it. The
- * values are the general loop's, bit for bit. */
-#define AG_PICK_BITS(U, take, x_bits, y_bits) (((x_bits) & ((U)0 - (U)(take))) | ((y_bits) & ((U)(take) - (U)1)))
+ * (the gradient's factor 1 or the slope, leaky_relu's x or slope x) is AG_PICK_BITS on the
+ * values' bits. The values are the general loop's, bit for bit. */
 #define AG_PORTABLE_RELUS(T, U)                                                                \
     do {                                                                                       \
         const T *restrict a = pa, *restrict b = pb;                                            \

@@ -75,6 +75,13 @@ static inline int make_pool_geom(struct geom *g, int64_t n, int64_t c, int64_t h
     return status;
 }
 
+/* 2 x 2 windows at stride 2 without padding (max_pool2d(x, 2)): in floor mode every window lies
+ * inside the plane and none overlaps another, which the pooling kernels' fast rows rely on. */
+static inline int pool_2x2(const struct geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
 static inline int use_threads(const struct geom *g)
 {
     const int64_t work = g->planes * g->oh * g->ow * g->kh * g->kw;

@@ -284,12 +284,4 @@ int ag_sgd_f64(double *param, const double *grad, double *buf, int64_t n, double
  * must not overlap either at an offset (AG_ERR_OVERLAP). */
 int ag_add_scaled_f32(float *out, const float *x, double alpha, const float *y, int64_t n);
 int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *y, int64_t n);
-/* The same over count tensors in one call (an optimizer step over its parameters): out[i] =
- * x[i] + alpha * y[i] over n[i] elements, in order, each checked as above before any is
- * written, so an error leaves them all unchanged. */
-int ag_add_scaled_many_f32(float *const *out, const float *const *x, double alpha,
-                           const float *const *y, const int64_t *n, int64_t count);
-int ag_add_scaled_many_f64(double *const *out, const double *const *x, double alpha,
-                           const double *const *y, const int64_t *n, int64_t count);
-
 #endif

@@ -1,5 +1,6 @@
 /* ag_simd.h: internal to csrc/ (not part of the cffi cdef). Target attributes for the
- * run-time dispatched SIMD code, and the vector exponentials the kernel families share.
+ * run-time dispatched SIMD code, the vector exponentials the kernel families share, and a
+ * jump-free select for the portable loops.
  *
  * exp and expm1 use one scheme per ISA, the same arithmetic for AVX2 and AVX-512 so the two
  * give bitwise identical results:
@@ -12,6 +13,11 @@
  */
 #ifndef AG_SIMD_H
 #define AG_SIMD_H
+
+/* x_bits where `take` (0 or 1), else y_bits, in the unsigned type U: a select on a comparison
+ * with no jump, which gcc vectorises (written as `take ? x : y` on unpredictable data, gcc
+ * branched; used by the portable activation and pooling loops on the values' bits). */
+#define AG_PICK_BITS(U, take, x_bits, y_bits) ((y_bits) ^ (((y_bits) ^ (x_bits)) & ((U)0 - (U)(take))))
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define AG_SIMD_X86 1

@@ -366,9 +366,6 @@ AG_TARGET_AVX512 static void col2im_rows_avx512(const void *src, void *x, const 
 }
 #endif
 
-/* x[plane] = sum over (i, j), in that order, of the rows of src scattered back: col2im, where
- * the row for (i, j, r) is src[((i kw + j) oh + r) ow ...], or (avg) avg_pool2d's backward,
- * where it is gy[r ow ...] / (kh kw) for every (i, j). */
 /* avg_pool2d(x, 2)'s backward (2 x 2 windows, stride 2, no padding): the windows do not
  * overlap, so each input element gets exactly one share, 0 + gy / 4 as in the general scatter
  * (-0.0 becomes +0.0 there too), written directly; the row and column no window covers (odd
@@ -400,10 +397,13 @@ AG_INLINE void avg_unpool2x2(const void *restrict src, void *restrict x, const s
         AG_AVG_UNPOOL2X2(float);
 }
 
+/* x[plane] = sum over (i, j), in that order, of the rows of src scattered back: col2im, where
+ * the row for (i, j, r) is src[((i kw + j) oh + r) ow ...], or (avg) avg_pool2d's backward,
+ * where it is gy[r ow ...] / (kh kw) for every (i, j). */
 AG_INLINE void scatter_plane(const void *restrict src, void *restrict x, const struct geom *g,
                              int avg, int f64, int simd)
 {
-    if (avg && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {
+    if (avg && pool_2x2(g)) {
         avg_unpool2x2(src, x, g, f64);
         return;
     }

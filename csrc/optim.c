@@ -1,5 +1,5 @@
 /* optim.c: the Adam / AdamW update, the SGD update (momentum, dampening, Nesterov, weight decay),
- * and out = x + alpha * y (plain SGD's, RMSprop's and Adadelta's parameter step), each in one pass
+ * and out = x + alpha * y (RMSprop's and Adadelta's parameter step), each in one pass
  * over the parameter and its state.
  *
  * numpy needs about ten passes over every buffer for one Adam step (lerp, scale, addcmul, sqrt,
@@ -209,8 +209,7 @@ static int sgd(const struct sgd_args *a, int64_t n, size_t elsize)
     return AG_OK;
 }
 
-/* Is out = x + alpha * y over n elements one that can run? (Checked before anything is written.) */
-static int add_scaled_check(const struct add_scaled_args *a, int64_t n, size_t elsize)
+static int add_scaled(const struct add_scaled_args *a, int64_t n, size_t elsize)
 {
     if (check_size(n))
         return AG_ERR_SIZE;
@@ -222,44 +221,9 @@ static int add_scaled_check(const struct add_scaled_args *a, int64_t n, size_t e
     const uint64_t bytes = (uint64_t)n * elsize;
     if ((a->out != a->x && overlaps(a->out, a->x, bytes)) || (a->out != a->y && overlaps(a->out, a->y, bytes)))
         return AG_ERR_OVERLAP;
-    return AG_OK;
-}
-
-static void add_scaled_run(const struct add_scaled_args *a, int64_t n, size_t elsize)
-{
     static const ag_span_fn f32[3] = SPAN_VARIANTS(add_scaled_span_f32),
                          f64[3] = SPAN_VARIANTS(add_scaled_span_f64);
-    if (n > 0)
-        run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
-}
-
-static int add_scaled(const struct add_scaled_args *a, int64_t n, size_t elsize)
-{
-    const int status = add_scaled_check(a, n, elsize);
-    if (status == AG_OK)
-        add_scaled_run(a, n, elsize);
-    return status;
-}
-
-/* The count updates in order, all checked before any is run: an error leaves every out as it
- * was. */
-static int add_scaled_many(void *const *out, const void *const *x, double alpha,
-                           const void *const *y, const int64_t *n, int64_t count, size_t elsize)
-{
-    if (count < 0)
-        return AG_ERR_SIZE;
-    if (count > 0 && (!out || !x || !y || !n))
-        return AG_ERR_NULL;
-    for (int64_t i = 0; i < count; i++) {
-        const struct add_scaled_args a = {out[i], x[i], y[i], alpha};
-        const int status = add_scaled_check(&a, n[i], elsize);
-        if (status != AG_OK)
-            return status;
-    }
-    for (int64_t i = 0; i < count; i++) {
-        const struct add_scaled_args a = {out[i], x[i], y[i], alpha};
-        add_scaled_run(&a, n[i], elsize);
-    }
+    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
 
@@ -290,20 +254,6 @@ int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *
 {
     const struct add_scaled_args a = {out, x, y, alpha};
     return add_scaled(&a, n, sizeof *out);
-}
-
-int ag_add_scaled_many_f32(float *const *out, const float *const *x, double alpha,
-                           const float *const *y, const int64_t *n, int64_t count)
-{
-    return add_scaled_many((void *const *)out, (const void *const *)x, alpha,
-                           (const void *const *)y, n, count, sizeof(float));
-}
-
-int ag_add_scaled_many_f64(double *const *out, const double *const *x, double alpha,
-                           const double *const *y, const int64_t *n, int64_t count)
-{
-    return add_scaled_many((void *const *)out, (const void *const *)x, alpha,
-                           (const void *const *)y, n, count, sizeof(double));
 }
 
 int ag_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,

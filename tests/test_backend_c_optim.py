@@ -1,5 +1,4 @@
-"""optim.c (the one-pass Adam and SGD steps, add_scaled and its many-tensor form) held bitwise to
-the numpy reference.
+"""optim.c (the one-pass Adam and SGD steps, and add_scaled) held bitwise to the numpy reference.
 
 Hypothesis draws sizes (0, 1, primes, around the vector widths and the threading threshold),
 float32 and float64, the hyper-parameters (both lerp branches), amsgrad on and off, special
@@ -203,81 +202,6 @@ def test_raw_add_scaled_rejects_null_negative_sizes_and_shifted_overlap():
     assert lib.ag_add_scaled_f32(null, null, 1.0, null, 0) == lib.AG_OK
     assert lib.ag_add_scaled_f32(buf, buf, 1.0, buf, 4) == lib.AG_OK
     assert lib.ag_add_scaled_f32(shifted, buf, 1.0, buf, 4) == lib.AG_ERR_OVERLAP
-
-
-@pytest.mark.filterwarnings("ignore:overflow encountered")
-@settings(max_examples=30)
-@given(sizes=st.lists(SIZES, min_size=1, max_size=5), dtype=st.sampled_from([np.float32, np.float64]),
-       alpha=st.sampled_from([-0.1, 0.0, 1.0, -3e38]), seed=st.integers(0, 2**16))
-def test_add_scaled_many_bitwise_equal_to_add_scaled_one_by_one_on_every_isa_and_thread_count(
-        sizes, dtype, alpha, seed):
-    """A plain SGD step over several parameters (p = p + alpha * g for each, in one call) gives
-    each parameter the bits of add_scaled alone, on every ISA and thread count."""
-    rng = np.random.default_rng(seed)
-    params = [rng.standard_normal(n).astype(dtype).reshape(_shape_of(n)) for n in sizes]
-    grads = [(rng.standard_normal(p.shape) * 1e3).astype(dtype) for p in params]
-    expected = [_numpy.add_scaled(np.empty_like(p), p, alpha, g, np.empty_like(p)) for p, g in zip(params, grads)]
-    for isa_name, n_threads in _each_isa_and_thread_count():
-        got = _copies(params)
-        _c.add_scaled_many(got, got, alpha, _copies(grads))
-        for i, (a, b) in enumerate(zip(got, expected)):
-            _assert_same_bits(a, b, f"parameter {i} of {len(sizes)} ({isa_name}, {n_threads} threads)")
-
-
-def _shape_of(n):
-    return (n // 7, 7) if n and n % 7 == 0 else (n,)
-
-
-@pytest.mark.parametrize("layout", ["mixed dtypes", "strided grad", "shifted overlap", "int grad"])
-def test_add_scaled_many_takes_each_item_through_add_scaled_where_c_cannot_take_the_list(layout):
-    rng = np.random.default_rng(2)
-    base = rng.standard_normal(60)
-    outs = [base[:20].copy(), base[20:40].copy(), base[40:].copy()]
-    xs = [o.copy() for o in outs]
-    ys = [rng.standard_normal(20) for _ in outs]
-    if layout == "mixed dtypes":
-        outs[1], xs[1], ys[1] = (a.astype(np.float32) for a in (outs[1], xs[1], ys[1]))
-    elif layout == "strided grad":
-        ys[2] = rng.standard_normal(40)[::2]
-    elif layout == "shifted overlap":  # out[i] is x[i + 1]: C refuses it before writing anything
-        wide = base.copy()
-        outs[2], xs[2] = wide[1:21], wide[:20]
-    else:
-        ys[0] = np.arange(20)  # int64: as a float64 buffer it would be read as garbage
-    expected = [x + (y * -0.5) for x, y in zip(xs, ys)]
-    _c.add_scaled_many(outs, xs, -0.5, ys)
-    for out, want in zip(outs, expected):
-        np.testing.assert_array_equal(out, want)
-
-
-def test_add_scaled_many_of_a_hand_computed_sgd_step_and_an_empty_list():
-    w = np.array([[1.0, -2.0], [0.5, 4.0]], np.float32)
-    b = np.array([3.0], np.float32)
-    _c.add_scaled_many([w, b], [w, b], -0.1, [np.array([[10.0, 0.0], [-5.0, 20.0]], np.float32),
-                                               np.array([-10.0], np.float32)])
-    np.testing.assert_array_equal(w, np.array([[0.0, -2.0], [1.0, 2.0]], np.float32))
-    np.testing.assert_array_equal(b, np.array([4.0], np.float32))
-    _c.add_scaled_many([], [], -0.1, [])  # a group whose parameters have no gradients
-
-
-def test_raw_add_scaled_many_checks_every_item_before_writing_any():
-    x = np.ones(8, np.float32)
-    y = np.ones(8, np.float32)
-    fb = _c.ffi.from_buffer
-    bx, by = fb("float[]", x, require_writable=True), fb("float[]", y, require_writable=True)
-    shifted = fb("float[]", x[1:], require_writable=True)
-    null = _c.ffi.NULL
-    # the second item's out overlaps its x at an offset: the first must not be written either
-    assert lib.ag_add_scaled_many_f32([by, shifted], [by, bx], 1.0, [by, bx], [8, 4], 2) == lib.AG_ERR_OVERLAP
-    assert lib.ag_add_scaled_many_f32([by, by], [by, by], 1.0, [by, bx], [8, -1], 2) == lib.AG_ERR_SIZE
-    assert lib.ag_add_scaled_many_f32([by, null], [by, by], 1.0, [by, by], [8, 4], 2) == lib.AG_ERR_NULL
-    np.testing.assert_array_equal(y, np.ones(8, np.float32))
-    assert lib.ag_add_scaled_many_f32(null, null, 1.0, null, null, 0) == lib.AG_OK
-    assert lib.ag_add_scaled_many_f32(null, null, 1.0, null, null, -1) == lib.AG_ERR_SIZE
-    assert lib.ag_add_scaled_many_f32(null, null, 1.0, null, null, 1) == lib.AG_ERR_NULL
-    assert lib.ag_add_scaled_many_f32([by, bx], [by, bx], 1.0, [bx, by], [8, 8], 2) == lib.AG_OK
-    np.testing.assert_array_equal(y, np.full(8, 2, np.float32))
-    np.testing.assert_array_equal(x, np.full(8, 3, np.float32))
 
 
 SGD_SETTINGS = st.fixed_dictionaries(dict(

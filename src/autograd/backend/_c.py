@@ -823,47 +823,6 @@ def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
     _ensure(status, "sgd_step", param, grad)
 
 
-_ADD_SCALED_MANY = {_F32: (lib.ag_add_scaled_many_f32, "float[]"),
-                    _F64: (lib.ag_add_scaled_many_f64, "double[]")}
-
-
-def add_scaled_many(outs, xs, alpha: float, ys) -> None:
-    """outs[i] = xs[i] + alpha * ys[i] for each i, bitwise add_scaled, in one C call: a plain
-    SGD step over all of a group's parameters pays the binding's cost once, not per parameter.
-
-    Lists C cannot take whole (mixed dtypes or shapes, an array that is not contiguous, a
-    read-only out, an out overlapping its x or y other than exactly) go item by item through
-    add_scaled, which has the numpy path for them; C checks every item before writing any."""
-    entry = _ADD_SCALED_MANY.get(outs[0].dtype) if outs else None
-    if entry is not None:
-        fn, ctype = entry
-        dtype = outs[0].dtype
-        from_buffer = ffi.from_buffer
-        couts, cxs, cys, sizes = [], [], [], []
-        try:
-            for out, x, y in zip(outs, xs, ys):
-                # `is` first: arrays of one builtin dtype share its descriptor, and != costs ~0.1 us
-                if (type(out) is not np.ndarray or type(x) is not np.ndarray or type(y) is not np.ndarray
-                        or (out.dtype is not dtype and out.dtype != dtype)
-                        or (x.dtype is not dtype and x.dtype != dtype)
-                        or (y.dtype is not dtype and y.dtype != dtype)
-                        or x.shape != out.shape or y.shape != out.shape):
-                    raise ValueError
-                couts.append(from_buffer(ctype, out, True))
-                cxs.append(from_buffer(ctype, x))
-                cys.append(from_buffer(ctype, y))
-                sizes.append(out.size)
-        except ValueError:
-            pass
-        else:  # cffi passes each list as a temporary C array of the pointers
-            status = fn(couts, cxs, alpha, cys, sizes, len(sizes))
-            if status != lib.AG_ERR_OVERLAP:  # an overlap: nothing written; item by item below
-                _ensure(status, "add_scaled_many", *outs)
-                return
-    for out, x, y in zip(outs, xs, ys):
-        add_scaled(out, x, alpha, y, np.empty_like(out))
-
-
 _ADAM = {_F32: (lib.ag_adam_f32, "float[]"), _F64: (lib.ag_adam_f64, "double[]")}
 
 

@@ -396,12 +396,6 @@ def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
     add_scaled(param, param, -lr, grad, tmp)
 
 
-def add_scaled_many(outs, xs, alpha: float, ys) -> None:
-    """add_scaled over lists: outs[i] = xs[i] + alpha * ys[i] for each i, in order."""
-    for out, x, y in zip(outs, xs, ys):
-        add_scaled(out, x, alpha, y, np.empty_like(out))
-
-
 def addcmul_(x: np.ndarray, value: float, t1: np.ndarray, t2: np.ndarray, tmp: np.ndarray):
     """x += value * t1 * t2, evaluated left to right as torch's addcmul_ does."""
     np.multiply(t1, value, out=tmp)

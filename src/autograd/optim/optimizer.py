@@ -1,9 +1,9 @@
 """`Optimizer`: parameter groups, state, zero_grad and state dicts; subclasses write `_update`.
 
 Updates follow torch.optim's single-tensor algorithms operation for operation, in place in the
-parameter's own array, and build no graph. SGD and Adam run one C pass per parameter (plain SGD
-one call per group), which allocates nothing; the others are numpy ufuncs with `out=`, whose
-temporaries live in per-parameter scratch arrays after the first step.
+parameter's own array, and build no graph. SGD and Adam run one C pass per parameter, which
+allocates nothing; the others are numpy ufuncs with `out=`, whose temporaries live in
+per-parameter scratch arrays after the first step.
 """
 from __future__ import annotations
 
@@ -80,9 +80,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        state = self.state
         for group in self.param_groups:
-            params, grads, states = [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -93,19 +91,11 @@ class Optimizer:
                 if grad.shape != param.shape:
                     raise ValueError(f"{type(self).__name__}: gradient of shape {grad.shape} for "
                                      f"a parameter of shape {param.shape}")
-                params.append(param)
-                grads.append(grad if grad.dtype is param.dtype else grad.astype(param.dtype, copy=False))
-                states.append(state.setdefault(p, {}))
+                if grad.dtype is not param.dtype:
+                    grad = grad.astype(param.dtype, copy=False)
+                self._update(param, grad, self.state.setdefault(p, {}), group)
                 p._mark_modified()
-            if params:
-                self._update_group(params, grads, states, group)
         return loss
-
-    def _update_group(self, params: list, grads: list, states: list, group: dict) -> None:
-        """Update a group's parameters that have gradients (their arrays, in order); an
-        optimizer with a one-call update over the whole list overrides this."""
-        for param, grad, state in zip(params, grads, states):
-            self._update(param, grad, state, group)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError

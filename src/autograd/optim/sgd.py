@@ -32,14 +32,6 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
-    def _update_group(self, params, grads, states, group) -> None:
-        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
-            # p -= lr * g for all of them in one backend call: the plain step's cost was mostly
-            # the per-parameter calls (the seeds' 4-parameter MLP: 8.7 -> 7.0 us a step)
-            _backend.active.add_scaled_many(params, params, -group["lr"], grads)
-        else:
-            super()._update_group(params, grads, states, group)
-
     def _update(self, param, grad, state, group) -> None:
         momentum = group["momentum"]
         buf, first = None, False
