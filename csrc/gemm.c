@@ -105,12 +105,11 @@ static inline int64_t max64(int64_t a, int64_t b)
 #ifdef AG_SIMD_X86
 /* Rows g.. g + R - 1 (R <= 16, constant after inlining) of a row-major block, depths p..p + 15,
  * into 16 runs of R values, one per depth, mr apart from dst + p * mr + g: one 16 x 16 transpose
- * in registers (32-bit then 64-bit interleaves within 128-bit lanes, then two rounds across
- * them; 64 shuffles for 256 values), rows past R zero and never stored. */
+ * in registers, rows past R zero and never stored. */
 AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
 transpose16_f32(const int R, const float *s, int64_t rs, int64_t mr, float *d)
 {
-    __m512 r[16], t[16], u[16];
+    __m512 r[16], out[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         r[i] = i < R ? _mm512_loadu_ps(s + i * rs) : _mm512_setzero_ps();
@@ -118,30 +117,11 @@ transpose16_f32(const int R, const float *s, int64_t rs, int64_t mr, float *d)
     for (int i = 0; i < R; i++)  /* 12 to 32 rows read side by side, the prefetcher lags:
                                     without this the pack took 13.5% of a product, SSE 12.7% */
         _mm_prefetch((const char *)(s + i * rs + 64), _MM_HINT_T0);
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2)
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-#pragma GCC unroll 4
-    for (int g = 0; g < 16; g += 4) {  /* u[g + c], lane L: column 4L + c of rows g..g + 3 */
-        const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
-        const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
-        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-    }
+    ag_transpose16_f32(r, out);
     const __mmask16 lanes = (__mmask16)((1u << R) - 1);
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {  /* column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
-        const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-        const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
-        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
-        _mm512_mask_storeu_ps(d + (0 + c) * mr, lanes, _mm512_shuffle_f32x4(x0, y0, 0x88));
-        _mm512_mask_storeu_ps(d + (4 + c) * mr, lanes, _mm512_shuffle_f32x4(x0, y0, 0xdd));
-        _mm512_mask_storeu_ps(d + (8 + c) * mr, lanes, _mm512_shuffle_f32x4(x1, y1, 0x88));
-        _mm512_mask_storeu_ps(d + (12 + c) * mr, lanes, _mm512_shuffle_f32x4(x1, y1, 0xdd));
-    }
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; c++)
+        _mm512_mask_storeu_ps(d + c * mr, lanes, out[c]);
 }
 
 /* The transposing pack of a full float panel for the AVX-512 kernels (mr = 12 A rows or 32 B

@@ -98,6 +98,37 @@ int ag_gemm_trusted(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, c
                     size_t es, int threads, struct ag_gemm_keep *keep);
 
 #ifdef AG_SIMD_X86
+/* out[c] lane i = r[i] lane c: a 16 x 16 transpose in registers (32-bit then 64-bit interleaves
+ * within 128-bit lanes, then two rounds across them; 64 shuffles for 256 values). */
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+ag_transpose16_f32(const __m512 r[16], __m512 out[16])
+{
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2)
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) {  /* u[g + c], lane L: column 4L + c of rows g..g + 3 */
+        const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {  /* column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
+        const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        out[0 + c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        out[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xdd);
+        out[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        out[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xdd);
+    }
+}
+
 /* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
 int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads);

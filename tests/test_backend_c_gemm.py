@@ -155,6 +155,48 @@ def test_gemm_thin_rows_stored_as_columns(isa, dtype, m, beta):
             c, ref, bound, fc, ldc = _run(rng, dtype, 0, 1, m, n, k, 1.25, beta, (1, 3, 5))
             _check(c, ref, bound, fc, ldc, m, n)
 
+@pytest.mark.skipif("avx512" not in LEVELS or "avx2" not in LEVELS, reason="needs AVX-512")
+@pytest.mark.parametrize("m, n, k, tb", [(28, 300, 100, 1), (29, 100, 257, 1), (32, 512, 384, 1),
+                                         (32, 37, 33, 1), (300, 28, 100, 0), (100, 31, 257, 0),
+                                         (25, 32, 40, 0), (3, 29, 50, 0)])
+@pytest.mark.parametrize("mode", ["beta 0", "beta 0.5", "bias"])
+def test_gemm_rows_broadcast_in_place_are_bitwise_the_packed_kernel(m, n, k, tb, mode):
+    """28 <= n <= 32, or m as x @ W.T at a batch of 28 to 32: gemm_thin.c broadcasts A's rows in
+    place, each element the packed kernel's FMA chain over p in order, then alpha, then beta or
+    the bias. So on one k slice it is bit for bit the AVX2 packed kernel (row tiles of 12, 8 and
+    4, both vectors, C by rows and by columns), on 1, 2 and 3 threads, and never writes C's
+    padding."""
+    kc = min(_blocking(_c.ISA_LEVELS[isa], np.float32)["kc"] for isa in ("avx2", "avx512"))
+    assert k <= kc  # one k slice: the packed kernel's chain is one FMA chain too
+    rng = np.random.default_rng(m * n + k)
+    lda, ldb, ldc = k + 3, (k if tb else n) + 1, n + 2
+    a = rng.standard_normal(m * lda).astype(np.float32)
+    b = rng.standard_normal((n if tb else k) * ldb).astype(np.float32)
+    c0 = rng.standard_normal(m * ldc).astype(np.float32)
+    c0.reshape(m, ldc)[:, n:] = np.nan
+    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
+    beta = 0.5 if mode == "beta 0.5" else 0.0
+
+    def product():
+        c = c0.copy()
+        _c.gemm(0, tb, m, n, k, 1.25, a, lda, b, ldb, beta, c, ldc, bias=bias)
+        return c
+
+    with _capped("avx2"):
+        expected = product()
+    threads = _c.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            _c.set_num_threads(t)
+            np.testing.assert_array_equal(product(), expected, err_msg=f"{t} threads")
+    finally:
+        _c.set_num_threads(threads)
+    opa = a.reshape(m, lda)[:, :k].astype(np.float64)
+    opb = (b.reshape(n, ldb)[:, :k].T if tb else b.reshape(k, ldb)[:, :n]).astype(np.float64)
+    ref = 1.25 * opa @ opb + (bias if bias is not None else beta * c0.reshape(m, ldc)[:, :n])
+    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 100]),
