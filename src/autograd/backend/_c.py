@@ -319,16 +319,19 @@ def matmul(a, b):
             n = b.shape[1]
             if k != b.shape[0] or (m * n * k < MATMUL_MIN_MNK and _small(m, n, k)):
                 return _numpy.matmul(a, b)
-            out = np.empty((m, n), dtype)
             fn, _, ctype, kernel = _GEMM[dtype]
-            from_buffer = ffi.from_buffer
-            try:  # from_buffer accepts C-contiguous arrays only: the common case, no flag checks
-                pa, pb = from_buffer(ctype, a), from_buffer(ctype, b)
-            except ValueError:
+            out = np.empty((m, n), dtype)
+            # Each operand one row-major block (C order) or the transpose of one (Fortran
+            # order: a transposed view such as g.T); other strides go through _operand.
+            fa, fb = a.flags, b.flags
+            ta, tb = not fa.c_contiguous, not fb.c_contiguous
+            if (ta and not fa.f_contiguous) or (tb and not fb.f_contiguous):
                 _gemm(a, b, out, 0.0)
                 return out
-            status = fn(0, 0, m, n, k, 1.0, pa, k or 1, pb, n or 1, 0.0,
-                        from_buffer(ctype, out, True), n or 1)
+            from_buffer = ffi.from_buffer
+            status = fn(ta, tb, m, n, k, 1.0, from_buffer(ctype, a.T if ta else a),
+                        (m if ta else k) or 1, from_buffer(ctype, b.T if tb else b),
+                        (k if tb else n) or 1, 0.0, from_buffer(ctype, out, True), n or 1)
             if status:
                 _ensure(status, kernel, a, b, out)
             return out
@@ -357,6 +360,28 @@ def linear(x, w, b=None):
     """x @ w.T + b (same semantics as autograd.backend._numpy.linear) as one GEMM: w is read
     transposed in place and b, when given, is added as each tile of the output is first stored
     (ag_sgemm_bias: no pass over the output to prefill it)."""
+    ndarray = np.ndarray
+    if type(x) is ndarray and type(w) is ndarray and x.ndim == 2 and w.ndim == 2:
+        dtype = x.dtype  # the common case (a layer's 2-d input and weight) without _gemm's checks
+        m, k = x.shape
+        n = w.shape[0]
+        if (dtype is w.dtype and (dtype is _F32 or dtype is _F64) and k == w.shape[1]
+                and (b is None or (type(b) is ndarray and b.dtype is dtype and b.shape == (n,)
+                                   and b.flags.c_contiguous))
+                and not _small(m, n, k) and x.flags.c_contiguous and w.flags.c_contiguous):
+            fn, _, ctype, kernel = _GEMM[dtype]
+            from_buffer = ffi.from_buffer
+            out = np.empty((m, n), dtype)
+            if b is None:
+                status = fn(0, 1, m, n, k, 1.0, from_buffer(ctype, x), k or 1,
+                            from_buffer(ctype, w), k or 1, 0.0, from_buffer(ctype, out, True), n or 1)
+            else:
+                status = _GEMM_BIAS[dtype](0, 1, m, n, k, 1.0, from_buffer(ctype, x), k or 1,
+                                           from_buffer(ctype, w), k or 1, from_buffer(ctype, b),
+                                           from_buffer(ctype, out, True), n or 1)
+            if status:
+                _ensure(status, kernel, x, w, out)
+            return out
     arrays = (x, w) if b is None else (x, w, b)
     if not _gemm_ready(*arrays) or x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
         return _numpy.linear(x, w, b)
