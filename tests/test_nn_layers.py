@@ -65,8 +65,25 @@ def test_linear_default_init_bounds_and_seed():
 
 
 def test_linear_shape_error_names_layer_and_shapes():
-    with pytest.raises(ag.ShapeError, match=r"Linear\(3, 2\).*\(4, 5\)"):
+    with pytest.raises(ag.ShapeError, match=r"Linear\(3, 2\).*\(4, 5\) float32 needs 3 features"):
         nn.Linear(3, 2)(ag.zeros(4, 5))
+    with pytest.raises(ag.ShapeError, match=r"Linear\(3, 2\).*\(5,\)"):
+        nn.Linear(3, 2)(np.zeros(5, np.float32))
+
+
+def test_linear_uses_its_current_weight_and_bias():
+    """forward reads the parameter table directly: a replaced parameter, a bias-free layer and
+    a bias attribute set on one later are all honoured."""
+    layer = nn.Linear(2, 1, dtype=F64)
+    layer.weight = nn.Parameter(ag.tensor([[1.0, 2.0]], dtype=F64))
+    layer.bias = nn.Parameter(ag.tensor([0.5], dtype=F64))
+    x = ag.tensor([[3.0, 4.0]], dtype=F64)
+    assert layer(x).tolist() == [[11.5]]
+    free = nn.Linear(2, 1, bias=False, dtype=F64)
+    free.weight = nn.Parameter(ag.tensor([[1.0, 2.0]], dtype=F64))
+    assert free(x).tolist() == [[11.0]]
+    free.bias = ag.tensor([1.0], dtype=F64)  # a plain attribute (not a Parameter): still added
+    assert free(x).tolist() == [[12.0]]
 
 
 def test_conv2d_forward_matches_naive_and_gradients():

@@ -48,11 +48,18 @@ class Linear(Module):
         _default_init(self.weight, self.bias)
 
     def forward(self, x):
-        if x.shape[-1:] != (self.in_features,):
-            raise ShapeError(f"Linear({self.in_features}, {self.out_features}): input of shape "
-                             f"{tuple(x.shape)} {x.dtype} needs {self.in_features} features in "
-                             f"its last axis")
-        return F.linear(x, self.weight, self.bias)
+        # The parameters from their table: self.weight goes through Module.__getattr__ (0.4 us a
+        # lookup, as long as a small layer's GEMM); with bias=False, bias is a plain attribute.
+        params = self._parameters
+        try:
+            return F.linear(x, params["weight"], params["bias"] if "bias" in params else self.bias)
+        except ShapeError:
+            shape = np.shape(getattr(x, "data", x))
+            if shape[-1:] == (self.in_features,):
+                raise
+        raise ShapeError(f"Linear({self.in_features}, {self.out_features}): input of shape "
+                         f"{shape} {getattr(x, 'dtype', '')} needs {self.in_features} features "
+                         f"in its last axis")
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
