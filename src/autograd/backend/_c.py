@@ -367,21 +367,22 @@ def linear(x, w, b=None):
         n = w.shape[0]
         if (dtype is w.dtype and (dtype is _F32 or dtype is _F64) and k == w.shape[1]
                 and (b is None or (type(b) is ndarray and b.dtype is dtype and b.shape == (n,)
-                                   and b.flags.c_contiguous))
-                and not _small(m, n, k) and x.flags.c_contiguous and w.flags.c_contiguous):
-            fn, _, ctype, kernel = _GEMM[dtype]
-            from_buffer = ffi.from_buffer
-            out = np.empty((m, n), dtype)
-            if b is None:
-                status = fn(0, 1, m, n, k, 1.0, from_buffer(ctype, x), k or 1,
-                            from_buffer(ctype, w), k or 1, 0.0, from_buffer(ctype, out, True), n or 1)
-            else:
-                status = _GEMM_BIAS[dtype](0, 1, m, n, k, 1.0, from_buffer(ctype, x), k or 1,
-                                           from_buffer(ctype, w), k or 1, from_buffer(ctype, b),
-                                           from_buffer(ctype, out, True), n or 1)
-            if status:
-                _ensure(status, kernel, x, w, out)
-            return out
+                                   and b.flags.c_contiguous))):
+            if _small(m, n, k):
+                return _numpy.linear(x, w, b)
+            if x.flags.c_contiguous and w.flags.c_contiguous:
+                fn, _, ctype, kernel = _GEMM[dtype]
+                from_buffer = ffi.from_buffer
+                out = np.empty((m, n), dtype)
+                px, pw, pout = from_buffer(ctype, x), from_buffer(ctype, w), from_buffer(ctype, out, True)
+                if b is None:
+                    status = fn(0, 1, m, n, k, 1.0, px, k or 1, pw, k or 1, 0.0, pout, n or 1)
+                else:
+                    status = _GEMM_BIAS[dtype](0, 1, m, n, k, 1.0, px, k or 1, pw, k or 1,
+                                               from_buffer(ctype, b), pout, n or 1)
+                if status:
+                    _ensure(status, kernel, x, w, out)
+                return out
     arrays = (x, w) if b is None else (x, w, b)
     if not _gemm_ready(*arrays) or x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
         return _numpy.linear(x, w, b)
