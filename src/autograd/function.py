@@ -212,7 +212,8 @@ class Function:
             b = self._in1
             return (a.requires_grad if isinstance(a, Tensor) else isinstance(a, Function),
                     b.requires_grad if isinstance(b, Tensor) else isinstance(b, Function))
-        return tuple([_wants_grad(a) for a in _input_tuple(self)])
+        return tuple([a.requires_grad if isinstance(a, Tensor) else isinstance(a, Function)
+                      for a in _input_tuple(self)])  # _wants_grad inlined: a call per input
 
     @property
     def next_functions(self) -> tuple:

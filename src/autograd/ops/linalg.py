@@ -84,12 +84,14 @@ class Linear(Function):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         n, k = w.shape
-        g2 = g.reshape(-1, n)  # leading axes folded into one: every product below is 2-d
+        shape = x.shape
+        if g.ndim != 2:  # leading axes folded into one: every product below is 2-d
+            g, x = g.reshape(-1, n), x.reshape(-1, k)
         mm = _product(g)
-        gx = mm(g2, w).reshape(x.shape) if need_x else None
-        # g2.T is a transposed view: the GEMM reads it in place (trans_a), no copy
-        gw = mm(g2.swapaxes(-1, -2), x.reshape(-1, k)) if need_w else None
-        gb = g2.sum(axis=0) if need_b else None
+        gx = mm(g, w).reshape(shape) if need_x else None
+        # g.T is a transposed view: the GEMM reads it in place (trans_a), no copy
+        gw = mm(g.T, x) if need_w else None
+        gb = g.sum(axis=0) if need_b else None
         return gx, gw, gb
 
 
