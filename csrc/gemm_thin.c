@@ -28,6 +28,7 @@
  * is fixed by n, threads take disjoint tiles of rows, and a row's arithmetic does not depend on
  * its tile: the result does not depend on the thread count.
  */
+#include "ag_spans.h"
 #include "gemm_internal.h"
 
 #include <math.h>
@@ -494,8 +495,16 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
         bcast_store_column(t, out[j - VF], vb, rows, t->c + i + j * t->csc);
 }
 
-THIN_TARGET static void bcast_rows(const struct ag_thin_f32 *t, const float *bp, int64_t t0, int64_t t1)
+struct bcast_args {
+    const struct ag_thin_f32 *t;
+    const float *bp;
+};
+
+/* Row tiles [t0, t1) (an ag_span_fn). */
+THIN_TARGET static void bcast_rows(const void *args, int64_t t0, int64_t t1)
 {
+    const struct ag_thin_f32 *t = ((const struct bcast_args *)args)->t;
+    const float *bp = ((const struct bcast_args *)args)->bp;
     for (int64_t i = t0 * BC_MR; i < t1 * BC_MR && i < t->m; i += BC_MR) {
         const int64_t h = t->m - i < BC_MR ? t->m - i : BC_MR;
         if (h > 8)
@@ -520,16 +529,8 @@ static int bcast_f32(const struct ag_thin_f32 *t, int threads)
     if (!bp)
         return AG_ERR_NOMEM;
     bcast_pack_b(t, bp);
-    const int64_t tiles = (t->m + BC_MR - 1) / BC_MR;
-    if (threads > tiles)
-        threads = (int)tiles;
-    if (threads <= 1) {
-        bcast_rows(t, bp, 0, tiles);
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++)
-            bcast_rows(t, bp, tiles * i / threads, tiles * (i + 1) / threads);
-    }
+    const struct bcast_args args = {t, bp};
+    ag_run_spans(bcast_rows, &args, (t->m + BC_MR - 1) / BC_MR, threads, 1);
     free(bp);
     return AG_OK;
 }
