@@ -458,7 +458,7 @@ static int try_thin(struct ag_gemm_problem *pr)
         return -1;
     const int threads = flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads;
     if (!dots) {
-        if (!(pr->m <= AG_THIN_MAX_N && pr->b.rs == 1))
+        if (!((pr->m <= AG_THIN_MAX_N || ag_gemm_bcast_wide(pr->m, pr->k)) && pr->b.rs == 1))
             return -1;
         transpose_problem(pr);
     }

@@ -131,6 +131,9 @@ ag_transpose16_f32(const __m512 r[16], __m512 out[16])
 
 /* AVX-512 only; return AG_OK or AG_ERR_NOMEM. */
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
+/* Does ag_gemm_thin_f32 take a product with n > AG_THIN_MAX_N columns and depth k? (x @ W^T at
+ * a batch of up to 256, as C^T = W x^T, with W's rows read in place; see gemm_thin.c.) */
+int ag_gemm_bcast_wide(int64_t n, int64_t k);
 int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads);
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads);
 #endif

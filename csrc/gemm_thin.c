@@ -364,30 +364,38 @@ THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, i
     }
 }
 
-/* ---- 28 <= n <= 32: rows of A broadcast in place.
+/* ---- Rows of A broadcast in place: 28 <= n <= 32, and x @ W^T at a batch of up to 256.
  *
- * x @ W^T at a batch of 17 to 32 (C^T = W x^T here) spends the dot-product layout's time on
- * 128-bit broadcasts of A and lane sums; with n near 32 a k x 32 panel of B (packed once, zero
- * past n) fills the packed kernel's two vectors, so each 12-row tile of A runs the packed
- * kernel's loop with A read in place: per depth two vectors of B, and each row's value of A
- * broadcast straight from memory (no transposed copy of A, which is W). x @ W^T at batch 32
- * with W 512 x 784: 225 -> 245 GFLOPS. Each element is the packed kernel's FMA chain over p in
- * order, then alpha * ab, then + bias or fma(beta, c, .): on one k slice, the bits of the
- * packed kernel. */
+ * x @ W^T at a small batch is computed as C^T = W x^T: A = W, whose rows are contiguous along
+ * k, and n = the batch. B (x^T) is packed once into k x 32 panels (zero past n), and each
+ * 12-row tile of A runs the packed kernel's loop against a panel with A read in place: per
+ * depth two vectors of B and each row's value of A broadcast straight from memory. Nothing
+ * copies W, which the packed path transposes into panels (~11% of its time at batch 128) and
+ * the dot-product layout (n <= 32) reads with 128-bit broadcasts and lane sums. Measured with
+ * W 512 x 784, one thread: batch 32 225 -> 252 GFLOPS, 64 216 -> 264, 128 241 -> 267; two
+ * threads, 64 and 128: 353 -> 438, 385 -> 449. It loses where the padding to 32 columns or a
+ * short k weighs (batch 33, k = 256 or 300), hence ag_gemm_bcast_wide's limits; below 28 the
+ * dot products' narrower groups win (k = 784: n = 28 101 vs 103 us, n = 24 100 vs 86).
+ * Threads take runs of (row tile, panel) items, panel by panel, so each sweeps W's rows
+ * against one panel at a time. Each element is the packed kernel's FMA chain over p in order,
+ * then alpha * ab, then + bias or fma(beta, c, .): on one k slice, the bits of the packed
+ * kernel, and a batch's rows the bits of the same rows computed alone. */
 #define BC_MR 12
 #define BC_NR 32
 #define BC_MIN_N 28
+#define BC_MAX_N 256
+#define BC_MIN_K 512
 
-/* B (k x n, n <= 32) as a k x 32 panel, zero past n. */
-THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp)
+/* Columns [j0, j0 + 32) of B (k x n) as a k x 32 panel, zero past n. */
+THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp, int64_t j0)
 {
-    const int64_t k = t->k, n = t->n;
+    const int64_t k = t->k, n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;
     const __mmask16 m0 = (__mmask16)(n >= VF ? 0xffff : (1u << n) - 1);
     const __mmask16 m1 = (__mmask16)(n >= 2 * VF ? 0xffff : n > VF ? (1u << (n - VF)) - 1 : 0);
     if (t->csb == 1) {  /* rows of B */
         for (int64_t p = 0; p < k; p++) {
-            _mm512_store_ps(bp + p * BC_NR, _mm512_maskz_loadu_ps(m0, t->b + p * t->rsb));
-            _mm512_store_ps(bp + p * BC_NR + VF, _mm512_maskz_loadu_ps(m1, t->b + p * t->rsb + VF));
+            _mm512_store_ps(bp + p * BC_NR, _mm512_maskz_loadu_ps(m0, t->b + p * t->rsb + j0));
+            _mm512_store_ps(bp + p * BC_NR + VF, _mm512_maskz_loadu_ps(m1, t->b + p * t->rsb + j0 + VF));
         }
         return;
     }
@@ -399,7 +407,7 @@ THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp)
             __m512 r[VF], out[VF];
 #pragma GCC unroll 16
             for (int j = 0; j < VF; j++)
-                r[j] = g + j < n ? _mm512_maskz_loadu_ps(dm, t->b + (g + j) * t->csb + p0)
+                r[j] = g + j < n ? _mm512_maskz_loadu_ps(dm, t->b + (j0 + g + j) * t->csb + p0)
                                  : _mm512_setzero_ps();
             ag_transpose16_f32(r, out);
             for (int64_t d = 0; d < depths; d++)
@@ -418,9 +426,10 @@ bcast_store_column(const struct ag_thin_f32 *t, __m512 v, __m512 vb, __mmask16 r
 }
 
 /* Rows [i, i + h) of C (h <= R, R = 4, 8 or 12 a constant after inlining; rows of A past h
- * repeat the last one, unused), all n columns, from the panel bp. */
+ * repeat the last one, unused), columns [j0, j0 + 32) (those < n), from their panel bp. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i, int64_t h)
+bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i, int64_t h,
+           int64_t j0)
 {
     const float *a[BC_MR];
 #pragma GCC unroll 12
@@ -447,7 +456,7 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
             }
         }
     }
-    const int64_t n = t->n;
+    const int64_t n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;  /* this panel's columns */
     const __mmask16 m0 = (__mmask16)(n >= VF ? 0xffff : (1u << n) - 1);
     const __mmask16 m1 = (__mmask16)(n >= 2 * VF ? 0xffff : n > VF ? (1u << (n - VF)) - 1 : 0);
     const __m512 va = _mm512_set1_ps(t->alpha);
@@ -459,8 +468,8 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
             const __m512 add = _mm512_set1_ps(r < h ? t->bias[i + r] : 0.0f);
             lo[r] = _mm512_add_ps(lo[r], add), hi[r] = _mm512_add_ps(hi[r], add);
         } else if (t->bias) {
-            lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(m0, t->bias));
-            hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m1, t->bias + VF));
+            lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(m0, t->bias + j0));
+            hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m1, t->bias + j0 + VF));
         }
     }
     const __m512 vb = _mm512_set1_ps(t->beta ? *t->beta : 0.0f);
@@ -468,7 +477,7 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++)
             if (r < h) {
-                float *c = t->c + (i + r) * t->rsc;
+                float *c = t->c + (i + r) * t->rsc + j0;
                 if (t->beta) {
                     lo[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), lo[r]);
                     hi[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + VF), hi[r]);
@@ -486,13 +495,13 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
         r[q] = q < R ? lo[q] : _mm512_setzero_ps();
     ag_transpose16_f32(r, out);
     for (int64_t j = 0; j < n && j < VF; j++)
-        bcast_store_column(t, out[j], vb, rows, t->c + i + j * t->csc);
+        bcast_store_column(t, out[j], vb, rows, t->c + i + (j0 + j) * t->csc);
 #pragma GCC unroll 16
     for (int q = 0; q < VF; q++)
         r[q] = q < R ? hi[q] : _mm512_setzero_ps();
     ag_transpose16_f32(r, out);
     for (int64_t j = VF; j < n; j++)
-        bcast_store_column(t, out[j - VF], vb, rows, t->c + i + j * t->csc);
+        bcast_store_column(t, out[j - VF], vb, rows, t->c + i + (j0 + j) * t->csc);
 }
 
 struct bcast_args {
@@ -500,37 +509,50 @@ struct bcast_args {
     const float *bp;
 };
 
-/* Row tiles [t0, t1) (an ag_span_fn). */
-THIN_TARGET static void bcast_rows(const void *args, int64_t t0, int64_t t1)
+/* Work items [u0, u1) (an ag_span_fn): item u is row tile u % tiles against column panel
+ * u / tiles, so a thread's run of items sweeps the rows of A against one panel at a time. */
+THIN_TARGET static void bcast_rows(const void *args, int64_t u0, int64_t u1)
 {
     const struct ag_thin_f32 *t = ((const struct bcast_args *)args)->t;
     const float *bp = ((const struct bcast_args *)args)->bp;
-    for (int64_t i = t0 * BC_MR; i < t1 * BC_MR && i < t->m; i += BC_MR) {
+    const int64_t tiles = (t->m + BC_MR - 1) / BC_MR;
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t i = u % tiles * BC_MR, j0 = u / tiles * BC_NR;
         const int64_t h = t->m - i < BC_MR ? t->m - i : BC_MR;
+        const float *panel = bp + j0 * t->k;
         if (h > 8)
-            bcast_tile(12, t, bp, i, h);
+            bcast_tile(12, t, panel, i, h, j0);
         else if (h > 4)
-            bcast_tile(8, t, bp, i, h);
+            bcast_tile(8, t, panel, i, h, j0);
         else
-            bcast_tile(4, t, bp, i, h);
+            bcast_tile(4, t, panel, i, h, j0);
     }
 }
 
+int ag_gemm_bcast_wide(int64_t n, int64_t k)
+{
+    return n > BC_NR && n <= BC_MAX_N && (n % BC_NR == 0 || n % BC_NR >= BC_MIN_N) && k >= BC_MIN_K;
+}
+
 /* This path's products: 28 <= n <= 32 (below, the dot products' narrower groups win: at
- * k = 784, n = 28 101 vs 103 us, n = 24 100 vs 86), C by rows or (C^T) by columns. */
+ * k = 784, n = 28 101 vs 103 us, n = 24 100 vs 86), or ag_gemm_bcast_wide's; C by rows or
+ * (C^T) by columns. */
 static int bcast_applies(const struct ag_thin_f32 *t)
 {
-    return t->n >= BC_MIN_N && t->n <= BC_NR && (t->csc == 1 || t->rsc == 1);
+    return ((t->n >= BC_MIN_N && t->n <= BC_NR) || ag_gemm_bcast_wide(t->n, t->k)) &&
+           (t->csc == 1 || t->rsc == 1);
 }
 
 static int bcast_f32(const struct ag_thin_f32 *t, int threads)
 {
-    float *bp = aligned_alloc(64, (size_t)(t->k * BC_NR) * sizeof(float));
+    const int64_t panels = (t->n + BC_NR - 1) / BC_NR;
+    float *bp = aligned_alloc(64, (size_t)(panels * t->k * BC_NR) * sizeof(float));
     if (!bp)
         return AG_ERR_NOMEM;
-    bcast_pack_b(t, bp);
+    for (int64_t q = 0; q < panels; q++)
+        bcast_pack_b(t, bp + q * t->k * BC_NR, q * BC_NR);
     const struct bcast_args args = {t, bp};
-    ag_run_spans(bcast_rows, &args, (t->m + BC_MR - 1) / BC_MR, threads, 1);
+    ag_run_spans(bcast_rows, &args, (t->m + BC_MR - 1) / BC_MR * panels, threads, 1);
     free(bp);
     return AG_OK;
 }

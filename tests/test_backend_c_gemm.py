@@ -197,6 +197,61 @@ def test_gemm_rows_broadcast_in_place_are_bitwise_the_packed_kernel(m, n, k, tb,
     np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
 
 
+@pytest.mark.skipif("avx512" not in LEVELS, reason="needs AVX-512")
+@pytest.mark.parametrize("m, n, k", [(64, 37, 512), (60, 100, 515), (125, 33, 784), (256, 20, 600),
+                                     (96, 512, 784)])
+@pytest.mark.parametrize("mode", ["beta 0", "beta 0.5", "bias"])
+def test_gemm_x_wt_at_batches_to_256_is_each_32_rows_alone(m, n, k, mode):
+    """x @ W.T at a batch of up to 256 (k >= 512; the batch a multiple of 32 but for 4 rows at
+    most): C^T = W x^T with W's rows broadcast in place, panel by panel of 32 batch rows. Each
+    element is one FMA chain over k whatever the panel, so every block of 32 rows is bit for bit
+    that block computed alone (the 28-32 row path, itself the packed kernel's bits: test above),
+    on 1, 2 and 3 threads; within the float64 reference's bound; C's padding never written."""
+    rng = np.random.default_rng(m * n + k)
+    lda, ldb, ldc = k + 3, k + 1, n + 2
+    a = rng.standard_normal(m * lda).astype(np.float32)
+    b = rng.standard_normal(n * ldb).astype(np.float32)
+    c0 = rng.standard_normal(m * ldc).astype(np.float32)
+    c0.reshape(m, ldc)[:, n:] = np.nan
+    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
+    beta = 0.5 if mode == "beta 0.5" else 0.0
+    expected = c0.copy()
+    for r0 in range(0, m, 32):  # each block of rows alone: a, c offset to the block's first row
+        rows = min(32, m - r0)
+        block = expected[r0 * ldc:]
+        _c.gemm(0, 1, rows, n, k, 1.25, a[r0 * lda:], lda, b, ldb, beta, block, ldc, bias=bias)
+    threads = _c.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            _c.set_num_threads(t)
+            c = c0.copy()
+            _c.gemm(0, 1, m, n, k, 1.25, a, lda, b, ldb, beta, c, ldc, bias=bias)
+            np.testing.assert_array_equal(c, expected, err_msg=f"{t} threads")
+    finally:
+        _c.set_num_threads(threads)
+    opa = a.reshape(m, lda)[:, :k].astype(np.float64)
+    opb = b.reshape(n, ldb)[:, :k].T.astype(np.float64)
+    ref = 1.25 * opa @ opb + (bias if bias is not None else beta * c0.reshape(m, ldc)[:, :n])
+    np.testing.assert_allclose(c.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("m, n, k", [(60, 33, 512), (64, 1, 513), (93, 17, 600)])
+def test_gemm_x_wt_at_batches_to_256_never_reads_or_writes_past_its_operands(m, n, k):
+    """The broadcast path's last panel of x (fewer than 32 rows), W's last rows and the bias,
+    each ending at an unreadable page: the same bits as anywhere else, and no fault."""
+    rng = np.random.default_rng(m + n + k)
+    a = rng.standard_normal(m * k).astype(np.float32)
+    b = rng.standard_normal(n * k).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    expected = np.empty(m * n, np.float32)
+    _c.gemm(0, 1, m, n, k, 1.0, a, k, b, k, 0.0, expected, n, bias=bias)
+    (ga, ka), (gb, kb), (gbias, kbias), (gc, kc) = (before_a_guard_page(x) for x in
+                                                    (a, b, bias, np.zeros(m * n, np.float32)))
+    _c.gemm(0, 1, m, n, k, 1.0, ga, k, gb, k, 0.0, gc, n, bias=gbias)
+    np.testing.assert_array_equal(gc, expected)
+    del ga, gb, gbias, gc, ka, kb, kbias, kc
+
+
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 100]),
