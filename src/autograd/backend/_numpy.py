@@ -70,7 +70,7 @@ def get_num_threads() -> int:
 
 def linear(x, w, b=None):
     """x @ w.T + b (PyTorch's F.linear): x (..., in), w (out, in), b (out,) or None."""
-    out = np.matmul(x, np.swapaxes(w, -1, -2))
+    out = np.matmul(x, w.swapaxes(-1, -2))  # the method: np.swapaxes costs ~0.4 us more
     return out if b is None else out + b
 
 # ------------------------------------------------------------------ convolution and pooling
