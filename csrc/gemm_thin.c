@@ -45,6 +45,12 @@
 #define MAX_ROWS 12
 #define MAX_GROUPS 5
 
+/* The first n lanes of a 16-lane vector (every lane for n >= 16, none for n <= 0). */
+static inline __mmask16 first_lanes(int64_t n)
+{
+    return (__mmask16)(n >= VF ? 0xffff : n > 0 ? (1u << n) - 1 : 0);
+}
+
 /* The two-column layout for this n (see the top of the file). */
 static int two_columns(int64_t n)
 {
@@ -56,7 +62,7 @@ static int two_columns(int64_t n)
  * transposes within lanes, then across them). Both layouts pack rows of B from these. */
 THIN_TARGET static inline void b_rows4(const struct ag_thin_f32 *t, int64_t j0, int64_t p0, __m512 g[4])
 {
-    const __mmask16 cols = (__mmask16)(t->n - j0 >= VF ? 0xffff : (1u << (t->n - j0)) - 1);
+    const __mmask16 cols = first_lanes(t->n - j0);
     __m512 r[4];
     for (int d = 0; d < 4; d++)
         r[d] = p0 + d < t->k ? _mm512_maskz_loadu_ps(cols, t->b + (p0 + d) * t->rsb + j0)
@@ -218,7 +224,7 @@ store_row16(const struct ag_thin_f32 *t, __m512 row, int64_t i, int64_t j0, int6
         row = _mm512_mul_ps(_mm512_set1_ps(t->alpha), row);
     const int64_t w = t->n - j0 < cols ? t->n - j0 : cols;
     float *c = t->c + i * t->rsc + j0 * t->csc;
-    const __mmask16 lanes = (__mmask16)(w == VF ? 0xffff : (1u << w) - 1);
+    const __mmask16 lanes = first_lanes(w);
     if (t->bias)
         row = _mm512_add_ps(row, t->bias_per_row ? _mm512_set1_ps(t->bias[i])
                                                  : _mm512_maskz_loadu_ps(lanes, t->bias + j0));
@@ -390,8 +396,7 @@ THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, i
 THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp, int64_t j0)
 {
     const int64_t k = t->k, n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;
-    const __mmask16 m0 = (__mmask16)(n >= VF ? 0xffff : (1u << n) - 1);
-    const __mmask16 m1 = (__mmask16)(n >= 2 * VF ? 0xffff : n > VF ? (1u << (n - VF)) - 1 : 0);
+    const __mmask16 m0 = first_lanes(n), m1 = first_lanes(n - VF);
     if (t->csb == 1) {  /* rows of B */
         for (int64_t p = 0; p < k; p++) {
             _mm512_store_ps(bp + p * BC_NR, _mm512_maskz_loadu_ps(m0, t->b + p * t->rsb + j0));
@@ -402,7 +407,7 @@ THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp, int
     /* rsb = 1, columns of B (x^T: the rows of x): 16 x 16 blocks transposed in registers */
     for (int64_t p0 = 0; p0 < k; p0 += VF) {
         const int64_t depths = k - p0 < VF ? k - p0 : VF;
-        const __mmask16 dm = (__mmask16)(depths == VF ? 0xffff : (1u << depths) - 1);
+        const __mmask16 dm = first_lanes(depths);
         for (int64_t g = 0; g < BC_NR; g += VF) {
             __m512 r[VF], out[VF];
 #pragma GCC unroll 16
@@ -457,8 +462,7 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
         }
     }
     const int64_t n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;  /* this panel's columns */
-    const __mmask16 m0 = (__mmask16)(n >= VF ? 0xffff : (1u << n) - 1);
-    const __mmask16 m1 = (__mmask16)(n >= 2 * VF ? 0xffff : n > VF ? (1u << (n - VF)) - 1 : 0);
+    const __mmask16 m0 = first_lanes(n), m1 = first_lanes(n - VF);
     const __m512 va = _mm512_set1_ps(t->alpha);
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++) {
@@ -487,21 +491,18 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
             }
         return;
     }
-    /* C with unit row stride (C^T of x @ W^T): column j of the tile is h values at c + j csc */
-    const __mmask16 rows = (__mmask16)((1u << h) - 1);
-    __m512 r[VF], out[VF];
+    /* C with unit row stride (C^T of x @ W^T): column j of the tile is h values at c + j csc,
+     * taken from the accumulators transposed 16 columns at a time */
+    const __mmask16 rows = first_lanes(h);
+    for (int half = 0; half < 2; half++) {
+        __m512 r[VF], out[VF];
 #pragma GCC unroll 16
-    for (int q = 0; q < VF; q++)
-        r[q] = q < R ? lo[q] : _mm512_setzero_ps();
-    ag_transpose16_f32(r, out);
-    for (int64_t j = 0; j < n && j < VF; j++)
-        bcast_store_column(t, out[j], vb, rows, t->c + i + (j0 + j) * t->csc);
-#pragma GCC unroll 16
-    for (int q = 0; q < VF; q++)
-        r[q] = q < R ? hi[q] : _mm512_setzero_ps();
-    ag_transpose16_f32(r, out);
-    for (int64_t j = VF; j < n; j++)
-        bcast_store_column(t, out[j - VF], vb, rows, t->c + i + (j0 + j) * t->csc);
+        for (int q = 0; q < VF; q++)
+            r[q] = q < R ? (half ? hi[q] : lo[q]) : _mm512_setzero_ps();
+        ag_transpose16_f32(r, out);
+        for (int64_t j = half * VF; j < n && j < (half + 1) * VF; j++)
+            bcast_store_column(t, out[j - half * VF], vb, rows, t->c + i + (j0 + j) * t->csc);
+    }
 }
 
 struct bcast_args {
@@ -633,8 +634,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                         i + r < i1 ? t->a[(i + r) * t->rsa + p * t->csa] : 0.0f;
         for (int64_t j = 0; j < t->n; j += SK_NR) {
             const int64_t w = t->n - j;
-            const __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-            const __mmask16 m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+            const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
             for (int64_t p = 0; p < k; p++) {
                 const float *src = t->b + p * t->ldb + j;
                 _mm512_store_ps(bp + p * SK_NR, _mm512_maskz_loadu_ps(m0, src));
@@ -706,8 +706,7 @@ THIN_TARGET static inline __attribute__((always_inline)) void
 fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, int64_t j0)
 {
     const int64_t k = t->k, ldb = t->ldb, w = t->n - j0;
-    const __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-    const __mmask16 m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+    const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
     const float *b = t->b + j0;
     __m512 lo[AG_FEWROWS_MAX_M], hi[AG_FEWROWS_MAX_M];
 #pragma GCC unroll 12

@@ -213,7 +213,7 @@ class Function:
             return (a.requires_grad if isinstance(a, Tensor) else isinstance(a, Function),
                     b.requires_grad if isinstance(b, Tensor) else isinstance(b, Function))
         return tuple([a.requires_grad if isinstance(a, Tensor) else isinstance(a, Function)
-                      for a in _input_tuple(self)])  # _wants_grad inlined: a call per input
+                      for a in _input_tuple(self)])  # inline: no call per input
 
     @property
     def next_functions(self) -> tuple:
@@ -239,11 +239,6 @@ def _input_tuple(node) -> tuple:
     if type(inputs) is not int:
         return inputs
     return (node._in0, node._in1) if inputs == 2 else (node._in0,)
-
-
-def _wants_grad(a) -> bool:
-    """Is this input (see Function._inputs) one whose gradient is wanted?"""
-    return a.requires_grad if isinstance(a, Tensor) else isinstance(a, Function)
 
 
 class _SharedVersion:
