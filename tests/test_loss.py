@@ -220,6 +220,32 @@ def test_cross_entropy_bad_index_names_op_shapes_and_index(backend):
         ag.cross_entropy(ag.zeros((4, 5)), [0, 1, 2, 3], reduction="avg")
 
 
+def test_cross_entropy_index_check_covers_every_path(backend):
+    # (N, C, d) targets, ignore_index, class weights: each reports the first bad index
+    x = ag.zeros((2, 3, 2))
+    with pytest.raises(TargetIndexError, match=r"target index 3 \(at position 2\)"):
+        ag.cross_entropy(x, [[0, 1], [3, 2]])
+    with pytest.raises(TargetIndexError, match="index -2"):
+        ag.cross_entropy(ag.zeros((3, 4)), [0, -2, 1], ignore_index=-1)
+    assert ag.cross_entropy(ag.zeros((3, 4)), [0, -1, 1], ignore_index=-1).item() == pytest.approx(math.log(4))
+    with pytest.raises(TargetIndexError, match="index 4"):
+        ag.cross_entropy(ag.zeros((3, 4)), [0, 4, 1], weight=[1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(TargetIndexError, match="index 0"):  # no classes at all
+        ag.cross_entropy(ag.zeros((2, 0)), [0, 0])
+
+
+@pytest.mark.parametrize("name", ["numpy", "c"])
+def test_softmax_cross_entropy_kernels_reject_bad_indices(name):
+    """The op leaves the range check to these, so each must refuse before computing anything."""
+    module = ag.backend._numpy if name == "numpy" else pytest.importorskip("autograd.backend._c")
+    x = np.zeros((3, 4), np.float32)
+    for bad in ([0, 4, 1], [0, -2, 1], [np.iinfo(np.int64).min, 0, 0]):
+        with pytest.raises((IndexError, ag.AutogradError)):
+            module.softmax_cross_entropy(x, np.array(bad, np.int64), "mean", 0.0, -1)
+    loss, _ = module.softmax_cross_entropy(x, np.array([0, -1, 3], np.int64), "sum", 0.0, -1)
+    assert loss == pytest.approx(2 * math.log(4))
+
+
 def test_activations_reject_integer_input():
     for fn in (ag.leaky_relu, ag.elu, ag.softplus):
         with pytest.raises(ag.DTypeError, match=fn.__name__):

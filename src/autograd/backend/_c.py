@@ -680,8 +680,8 @@ def _floats(x):
 
 def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
                           ignore_index=-100):
-    """As _numpy.softmax_cross_entropy, in one C pass over the rows; indices are checked in C
-    too (KernelError), though the op validates them first with a clearer message."""
+    """As _numpy.softmax_cross_entropy, in one C pass over the rows; an index out of range is
+    found in that pass (KernelError, before anything is written; the op then names it)."""
     kind = _floats(logits)
     if kind is None or logits.ndim != 2 or target.dtype.kind not in "iuf":
         return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)

@@ -293,12 +293,15 @@ def _row_scale(g, reduction, count, n, dtype):
 def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
                           ignore_index=-100):
     """Cross-entropy of softmax(logits) over rows: logits (n, c); target int64 class indices (n,)
-    (each in [0, c) or ignore_index, checked by the caller) or probabilities (n, c). Returns
+    (each in [0, c) or ignore_index, else IndexError) or probabilities (n, c). Returns
     (loss, saved) where saved feeds softmax_cross_entropy_backward: (logits, target,
     stats (n, 2) = each row's max and log-sum-exp after subtracting it, reduction,
     label_smoothing, ignore_index, the count "mean" divides by)."""
     x = np.asarray(logits)
     n, c = x.shape
+    if target.dtype.kind in "iu" and ((target != ignore_index) & ((target < 0) | (target >= c))).any():
+        raise IndexError(f"softmax_cross_entropy: a class index outside [0, {c}) that is not "
+                         f"ignore_index={ignore_index}")  # the op then names it
     eps = label_smoothing
     m = x.max(axis=1, keepdims=True) if x.size else np.zeros((n, 1), x.dtype)
     d = x - m
