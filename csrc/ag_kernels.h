@@ -284,4 +284,10 @@ int ag_sgd_f64(double *param, const double *grad, double *buf, int64_t n, double
  * must not overlap either at an offset (AG_ERR_OVERLAP). */
 int ag_add_scaled_f32(float *out, const float *x, double alpha, const float *y, int64_t n);
 int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *y, int64_t n);
+
+/* reduce.c: out[j] = the sum of column j of the contiguous rows x cols matrix x, its rows added
+ * in order in the dtype, starting from +0 (bitwise numpy's x.sum(axis=0) for cols >= 2: numpy
+ * sums a single column pairwise); out must not overlap x (AG_ERR_OVERLAP). */
+int ag_sum_rows_f32(const float *x, int64_t rows, int64_t cols, float *out);
+int ag_sum_rows_f64(const double *x, int64_t rows, int64_t cols, double *out);
 #endif

@@ -120,37 +120,12 @@ struct add_scaled_args {
 DEFINE_ADD_SCALED_SPAN(float, f32)
 DEFINE_ADD_SCALED_SPAN(double, f64)
 
-/* Each span compiled for the portable target and inside AVX2 and AVX-512 target functions. */
-#ifdef AG_SIMD_X86
-#define DEFINE_SPAN_VARIANTS(NAME, ARGS)                                                        \
-    static void NAME##_portable(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); } \
-    AG_TARGET_AVX2 static void NAME##_avx2(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); } \
-    AG_TARGET_AVX512 static void NAME##_avx512(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); }
-#define SPAN_VARIANTS(NAME) {NAME##_portable, NAME##_avx2, NAME##_avx512}
-#else
-#define DEFINE_SPAN_VARIANTS(NAME, ARGS)                                                        \
-    static void NAME##_portable(const void *a, int64_t lo, int64_t hi) { NAME((const ARGS *)a, lo, hi); }
-#define SPAN_VARIANTS(NAME) {NAME##_portable, NAME##_portable, NAME##_portable}
-#endif
-
 DEFINE_SPAN_VARIANTS(adam_span_f32, struct adam_args)
 DEFINE_SPAN_VARIANTS(adam_span_f64, struct adam_args)
 DEFINE_SPAN_VARIANTS(sgd_span_f32, struct sgd_args)
 DEFINE_SPAN_VARIANTS(sgd_span_f64, struct sgd_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f32, struct add_scaled_args)
 DEFINE_SPAN_VARIANTS(add_scaled_span_f64, struct add_scaled_args)
-
-static ag_span_fn pick(const ag_span_fn variants[3])
-{
-    switch (ag_isa()) {
-    case AG_ISA_AVX512:
-        return variants[2];
-    case AG_ISA_AVX2:
-        return variants[1];
-    default:
-        return variants[0];
-    }
-}
 
 static int overlaps(const void *p, const void *q, uint64_t bytes)
 {
@@ -187,7 +162,7 @@ static int adam(const struct adam_args *a, int64_t n, size_t elsize)
             if (overlaps(buffers[i], buffers[j], bytes))
                 return AG_ERR_OVERLAP;
     static const ag_span_fn f32[3] = SPAN_VARIANTS(adam_span_f32), f64[3] = SPAN_VARIANTS(adam_span_f64);
-    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
+    run_spans(ag_pick_span(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
 
@@ -205,7 +180,7 @@ static int sgd(const struct sgd_args *a, int64_t n, size_t elsize)
     if (overlaps(a->param, a->grad, bytes) || overlaps(a->param, a->buf, bytes) || overlaps(a->grad, a->buf, bytes))
         return AG_ERR_OVERLAP;
     static const ag_span_fn f32[3] = SPAN_VARIANTS(sgd_span_f32), f64[3] = SPAN_VARIANTS(sgd_span_f64);
-    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
+    run_spans(ag_pick_span(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
 
@@ -223,7 +198,7 @@ static int add_scaled(const struct add_scaled_args *a, int64_t n, size_t elsize)
         return AG_ERR_OVERLAP;
     static const ag_span_fn f32[3] = SPAN_VARIANTS(add_scaled_span_f32),
                          f64[3] = SPAN_VARIANTS(add_scaled_span_f64);
-    run_spans(pick(elsize == sizeof(double) ? f64 : f32), a, n);
+    run_spans(ag_pick_span(elsize == sizeof(double) ? f64 : f32), a, n);
     return AG_OK;
 }
 

@@ -593,6 +593,25 @@ def channel_sum(g):
     return out
 
 
+_SUM_ROWS = {_F32: (lib.ag_sum_rows_f32, "float[]"), _F64: (lib.ag_sum_rows_f64, "double[]")}
+
+
+def sum_rows(g):
+    """sum_rows in C (bitwise numpy's g.sum(axis=0), ~1 us sooner on a small batch); anything
+    but a C-ordered 2-d float32/float64 array (a Tensor under create_graph) takes the reference.
+    So does a single column: numpy sums a contiguous run pairwise, not row after row."""
+    entry = _SUM_ROWS.get(g.dtype) if type(g) is np.ndarray and g.ndim == 2 else None
+    if entry is None or not g.flags.c_contiguous or g.shape[1] == 1:
+        return _numpy.sum_rows(g)
+    fn, ctype = entry
+    n, c = g.shape
+    out = np.empty(c, g.dtype)
+    status = fn(ffi.from_buffer(ctype, g), n, c, ffi.from_buffer(ctype, out, True))
+    if status:
+        _ensure(status, "sum_rows", g)
+    return out
+
+
 def _call_channels(kernel, x, y, n, c, hw):
     ctype = _CONV_CTYPES[x.dtype]
     status = _conv_fn(kernel, x.dtype)(ffi.from_buffer(ctype, x, x.flags.writeable),

@@ -166,6 +166,11 @@ def add_channel_bias(out, bias):
     return np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 2)), out=out)
 
 
+def sum_rows(g):
+    """g (n, c) summed over its rows: a linear layer's bias gradient (g may be a Tensor)."""
+    return g.sum(axis=0)
+
+
 def channel_sum(g):
     """The gradient of a per-channel bias: g (n, c, ...) summed over every axis but 1. The batch
     first: numpy sums a leading axis 2x faster than axes (0, 2, 3)."""

@@ -1,0 +1,91 @@
+"""reduce.c (sum_rows, a linear layer's bias gradient) held bitwise to numpy's x.sum(axis=0).
+
+Hypothesis draws row and column counts (0, 1, primes, around the vector widths, the 256-column
+block and the threading threshold), float32 and float64 and special values; every ISA level and
+one to three threads must give numpy's exact bits. Runs under ASan (tools/asan_test.sh).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _c_backend import before_a_guard_page, import_c_backend
+
+_c = import_c_backend()
+
+from autograd.backend import _numpy  # noqa: E402
+
+from test_backend_c_optim import _assert_same_bits, _each_isa_and_thread_count  # noqa: E402
+
+lib, ffi = _c.lib, _c.ffi
+ROWS = st.sampled_from([0, 1, 2, 3, 7, 32, 33, 129, 600])
+COLS = st.sampled_from([0, 1, 5, 10, 15, 16, 17, 31, 33, 64, 255, 256, 257, 300, 513])
+SPECIAL = [0.0, -0.0, 1e30, -1e30, 3.0, np.inf, np.nan]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=ROWS, cols=COLS, dtype=st.sampled_from([np.float32, np.float64]),
+       special=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_sum_rows_bitwise_equal_to_numpy_on_every_isa_and_thread_count(rows, cols, dtype, special, seed):
+    rng = np.random.default_rng(seed)
+    # magnitudes that spread over many exponents, so that any change of order changes bits
+    x = (rng.standard_normal((rows, cols)) * 10.0 ** rng.integers(-3, 4, (rows, cols))).astype(dtype)
+    if special and x.size:
+        flat = x.reshape(-1)
+        flat[rng.integers(0, x.size, 3)] = rng.choice(SPECIAL, 3)
+    expected = x.sum(axis=0)
+    for isa_name, n_threads in _each_isa_and_thread_count():
+        _assert_same_bits(_c.sum_rows(x), expected, f"({isa_name}, {n_threads} threads)")
+
+
+def test_sum_rows_splits_columns_across_threads_without_changing_bits():
+    """Big enough (rows x cols >= 2^17) for the threads to share the columns, at an odd width."""
+    x = np.random.default_rng(0).standard_normal((700, 333)).astype(np.float32)
+    previous = lib.ag_get_num_threads()
+    try:
+        for n_threads in (1, 2, 3):
+            lib.ag_set_num_threads(n_threads)
+            _assert_same_bits(_c.sum_rows(x), x.sum(axis=0), f"{n_threads} threads")
+    finally:
+        lib.ag_set_num_threads(previous)
+
+
+def test_sum_rows_by_hand_and_the_empty_sum():
+    x = np.array([[1.0, -0.0, 2.5], [2.0, -0.0, -2.5], [4.0, -0.0, 1e-8]], np.float32)
+    out = _c.sum_rows(x)
+    # numpy starts from +0: a column of -0 sums to +0
+    assert out.tolist() == [7.0, 0.0, np.float32(1e-8)] and not np.signbit(out[1])
+    assert _c.sum_rows(np.zeros((0, 4), np.float64)).tolist() == [0.0] * 4
+    assert _c.sum_rows(np.zeros((3, 0), np.float32)).shape == (0,)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided rows", "int64", "1-d"])
+def test_sum_rows_takes_the_numpy_path_for_what_c_does_not_take(layout):
+    base = np.arange(24, dtype=np.float32).reshape(6, 4) * 0.1
+    x = {"fortran": np.asfortranarray(base), "strided rows": base[::2], "int64": np.arange(12).reshape(3, 4),
+         "1-d": base[0]}[layout]
+    np.testing.assert_array_equal(_c.sum_rows(x), x.sum(axis=0))
+    np.testing.assert_array_equal(_numpy.sum_rows(x), x.sum(axis=0))
+
+
+def test_sum_rows_reads_nothing_past_the_matrix():
+    for rows, cols in ((1, 17), (5, 33), (3, 257)):
+        values = np.random.default_rng(rows).standard_normal(rows * cols).astype(np.float32)
+        x, keep = before_a_guard_page(values)
+        x = x.reshape(rows, cols)
+        np.testing.assert_array_equal(_c.sum_rows(x), values.reshape(rows, cols).sum(axis=0))
+        del x, keep
+
+
+def test_raw_sum_rows_rejects_null_negative_sizes_and_overlap():
+    x = np.ones((4, 8), np.float32)
+    out = np.empty(8, np.float32)
+    px, po = ffi.from_buffer("float[]", x), ffi.from_buffer("float[]", out, True)
+    assert lib.ag_sum_rows_f32(ffi.NULL, 4, 8, po) == lib.AG_ERR_NULL
+    assert lib.ag_sum_rows_f32(px, 4, 8, ffi.NULL) == lib.AG_ERR_NULL
+    assert lib.ag_sum_rows_f32(px, -1, 8, po) == lib.AG_ERR_SIZE
+    assert lib.ag_sum_rows_f32(px, 4, -8, po) == lib.AG_ERR_SIZE
+    assert lib.ag_sum_rows_f32(px, 4, 8, px + 24) == lib.AG_ERR_OVERLAP  # into its last row
+    assert lib.ag_sum_rows_f32(ffi.NULL, 4, 0, ffi.NULL) == lib.AG_OK  # no columns: nothing to do
+    assert lib.ag_sum_rows_f32(px, 4, 8, po) == lib.AG_OK and out.tolist() == [4.0] * 8
