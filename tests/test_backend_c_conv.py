@@ -502,6 +502,51 @@ def test_tiny_planes_match_the_portable_path_bitwise(h, w, kernel, stride, n, c,
     np.testing.assert_array_equal(fast[0], _numpy.im2col(x, *args))
 
 
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 16), kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       n=st.integers(1, 3), c=st.integers(1, 3), batch_major=st.booleans(), seed=st.integers(0, 2**16))
+def test_short_rows_match_the_portable_path_bitwise(h, w, kernel, n, c, batch_major, seed):
+    """Float planes up to 16 wide, unit stride, no padding (a 3 x 3 layer on 13 x 13 planes)
+    that are not tiny: im2col copies each output row as one masked vector, col2im builds each
+    input row in one register over (i, j) in order; both equal the portable loops bit for bit
+    (signs of zeros included), and im2col equals the reference."""
+    if lib.ag_isa() != lib.AG_ISA_AVX512:
+        pytest.skip("the short-row paths are AVX-512; this CPU has no AVX-512")
+    kh, kw = min(kernel[0], h), min(kernel[1], w)
+    oh, ow = h - kh + 1, w - kw + 1
+    args = ((kh, kw), (1, 1), (0, 0), batch_major)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
+    cols = rng.standard_normal(shape).astype(np.float32)
+    cols[..., ::3] = -0.0
+    fast = _c.im2col(x, *args), _c.col2im(cols, (n, c, h, w), *args)
+    lib.ag_set_isa_cap(lib.AG_ISA_PORTABLE)
+    try:
+        portable = _c.im2col(x, *args), _c.col2im(cols, (n, c, h, w), *args)
+    finally:
+        lib.ag_set_isa_cap(lib.AG_ISA_AVX512)
+    for a, b in zip(fast, portable):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+    np.testing.assert_array_equal(fast[0], _numpy.im2col(x, *args))
+
+
+def test_short_rows_touch_nothing_past_the_plane():
+    """The last plane's last row read by im2col, and the last window row read by col2im, end
+    exactly at an unreadable page (a full vector there would fault)."""
+    for h, w, k in ((13, 13, 3), (7, 16, 2), (5, 9, 4)):
+        values = np.random.default_rng(h).standard_normal(2 * 3 * h * w).astype(np.float32)
+        x, keep = before_a_guard_page(values)
+        x = x.reshape(2, 3, h, w)
+        cols = _c.im2col(x, (k, k), (1, 1), (0, 0))
+        np.testing.assert_array_equal(cols, _numpy.im2col(values.reshape(2, 3, h, w), (k, k), (1, 1), (0, 0)))
+        g, keep_g = before_a_guard_page(cols.reshape(-1))
+        _close(_c.col2im(g.reshape(cols.shape), (2, 3, h, w), (k, k), (1, 1), (0, 0)),
+               _numpy.col2im(cols, (2, 3, h, w), (k, k), (1, 1), (0, 0)))
+        del x, keep, g, keep_g
+
+
 def test_conv2d_wrappers_check_shapes_and_hand_the_rest_to_the_reference():
     x, w = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3))
     geo = ((1, 1), (0, 0))
