@@ -359,7 +359,8 @@ def test_conv2d_never_reads_past_its_inputs(isa, threads, dtype):
     for (n, c, h, w), out_c, k, stride, padding in [((2, 1, 28, 28), 32, 3, (1, 1), (0, 0)),
                                                     ((3, 32, 13, 13), 64, 3, (1, 1), (0, 0)),
                                                     ((2, 3, 7, 9), 5, 3, (2, 1), (1, 1)),
-                                                    ((9, 2, 5, 5), 3, 2, (1, 2), (0, 1))]:
+                                                    ((9, 2, 5, 5), 3, 2, (1, 2), (0, 1)),
+                                                    ((30, 64, 5, 5), 64, 3, (1, 1), (0, 0))]:
         x = rng.standard_normal((n, c, h, w)).astype(dtype)
         wt = rng.standard_normal((out_c, c, k, k)).astype(dtype)
         oh, ow = _out_shape(x.shape, (k, k), stride, padding)[2:]
@@ -400,11 +401,13 @@ def test_conv2d_and_gradients(isa, threads, geo, n, out_c, dtype, layout, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("shape, out_c, padding", [((64, 32, 13, 13), 64, 0), ((19, 3, 28, 28), 8, 1)],
-                         ids=["cnn-conv2", "padded-19-images"])
+@pytest.mark.parametrize("shape, out_c, padding", [((64, 32, 13, 13), 64, 0), ((19, 3, 28, 28), 8, 1),
+                                                   ((37, 64, 5, 5), 64, 0)],
+                         ids=["cnn-conv2", "padded-19-images", "cnn-conv3-37-images"])
 def test_conv2d_bitwise_the_same_for_any_thread_count(isa, threads, dtype, shape, out_c, padding):
     """The seeds' second conv layer at batch 64 (8 groups of the weight gradient over 1, 2 or 3
-    threads), and 19 padded images (groups of 8, 8 and 3)."""
+    threads), 19 padded images (groups of 8, 8 and 3), and the third layer's 3 x 3 outputs over
+    37 images (thin per-image products; groups of 8, ..., 5)."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((out_c, shape[1], 3, 3)).astype(dtype)
