@@ -474,20 +474,12 @@ def test_col2im_row_builder_matches_the_scatter_bitwise(n, c, h, w, kernel, sh, 
     _close(fast, _numpy.col2im(cols, *args))
 
 
-@settings(max_examples=80, deadline=None)
-@given(h=st.integers(1, 8), w=st.integers(1, 8), kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), n=st.integers(1, 3),
-       c=st.integers(1, 2), batch_major=st.booleans(), seed=st.integers(0, 2**16))
-def test_tiny_planes_match_the_portable_path_bitwise(h, w, kernel, stride, n, c, batch_major,
-                                                     seed):
-    """Float planes of at most 32 elements with at most 16 outputs and no padding move as two
-    AVX-512 registers (a permute per kernel offset; col2im sums the plane in registers): the
-    same copies as the portable offset table, and the same additions in the same order."""
-    if lib.ag_isa() != lib.AG_ISA_AVX512:
-        pytest.skip("the two-register planes are the AVX-512 path; this CPU has no AVX-512")
-    kh, kw = min(kernel[0], h), min(kernel[1], w)
+def _avx512_planes_match_the_portable_path(n, c, h, w, args, seed):
+    """im2col and col2im (float32, AVX-512) against the same calls capped to the portable loops:
+    the same bits, signs of zeros included; and im2col against the reference."""
+    (kh, kw), stride = args[:2]
     oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
-    args = ((kh, kw), stride, (0, 0), batch_major)
+    batch_major = args[3]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
@@ -503,6 +495,22 @@ def test_tiny_planes_match_the_portable_path_bitwise(h, w, kernel, stride, n, c,
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
     np.testing.assert_array_equal(fast[0], _numpy.im2col(x, *args))
+
+
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(1, 8), w=st.integers(1, 8), kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), n=st.integers(1, 3),
+       c=st.integers(1, 2), batch_major=st.booleans(), seed=st.integers(0, 2**16))
+def test_tiny_planes_match_the_portable_path_bitwise(h, w, kernel, stride, n, c, batch_major,
+                                                     seed):
+    """Float planes of at most 32 elements with at most 16 outputs and no padding move as two
+    AVX-512 registers (a permute per kernel offset; col2im sums the plane in registers): the
+    same copies as the portable offset table, and the same additions in the same order."""
+    if lib.ag_isa() != lib.AG_ISA_AVX512:
+        pytest.skip("the two-register planes are the AVX-512 path; this CPU has no AVX-512")
+    kh, kw = min(kernel[0], h), min(kernel[1], w)
+    args = ((kh, kw), stride, (0, 0), batch_major)
+    _avx512_planes_match_the_portable_path(n, c, h, w, args, seed)
 
 
 @settings(max_examples=80, deadline=None)
@@ -516,23 +524,8 @@ def test_short_rows_match_the_portable_path_bitwise(h, w, kernel, n, c, batch_ma
     if lib.ag_isa() != lib.AG_ISA_AVX512:
         pytest.skip("the short-row paths are AVX-512; this CPU has no AVX-512")
     kh, kw = min(kernel[0], h), min(kernel[1], w)
-    oh, ow = h - kh + 1, w - kw + 1
     args = ((kh, kw), (1, 1), (0, 0), batch_major)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
-    cols = rng.standard_normal(shape).astype(np.float32)
-    cols[..., ::3] = -0.0
-    fast = _c.im2col(x, *args), _c.col2im(cols, (n, c, h, w), *args)
-    lib.ag_set_isa_cap(lib.AG_ISA_PORTABLE)
-    try:
-        portable = _c.im2col(x, *args), _c.col2im(cols, (n, c, h, w), *args)
-    finally:
-        lib.ag_set_isa_cap(lib.AG_ISA_AVX512)
-    for a, b in zip(fast, portable):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
-    np.testing.assert_array_equal(fast[0], _numpy.im2col(x, *args))
+    _avx512_planes_match_the_portable_path(n, c, h, w, args, seed)
 
 
 def test_short_rows_touch_nothing_past_the_plane():
