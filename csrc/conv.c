@@ -268,8 +268,6 @@ AG_INLINE void im2col_plane(const void *restrict x, void *restrict col, const st
         im2col_tiny_avx512(x, col, g);
         return;
     }
-#endif
-#ifdef AG_SIMD_X86
     if (simd && !f64 && short_rows(g)) {
         im2col_short_rows_avx512(x, col, g);
         return;

@@ -1,4 +1,5 @@
-"""reduce.c (sum_rows, a linear layer's bias gradient) held bitwise to numpy's x.sum(axis=0).
+"""reduce.c's row sum (channel_sum of a linear layer's (n, c) gradient: its bias gradient) held
+bitwise to numpy's x.sum(axis=0).
 
 Hypothesis draws row and column counts (0, 1, primes, around the vector widths, the 256-column
 block and the threading threshold), float32 and float64 and special values; every ISA level and
@@ -36,7 +37,7 @@ def test_sum_rows_bitwise_equal_to_numpy_on_every_isa_and_thread_count(rows, col
         flat[rng.integers(0, x.size, 3)] = rng.choice(SPECIAL, 3)
     expected = x.sum(axis=0)
     for isa_name, n_threads in _each_isa_and_thread_count():
-        _assert_same_bits(_c.sum_rows(x), expected, f"({isa_name}, {n_threads} threads)")
+        _assert_same_bits(_c.channel_sum(x), expected, f"({isa_name}, {n_threads} threads)")
 
 
 def test_sum_rows_splits_columns_across_threads_without_changing_bits():
@@ -46,27 +47,30 @@ def test_sum_rows_splits_columns_across_threads_without_changing_bits():
     try:
         for n_threads in (1, 2, 3):
             lib.ag_set_num_threads(n_threads)
-            _assert_same_bits(_c.sum_rows(x), x.sum(axis=0), f"{n_threads} threads")
+            _assert_same_bits(_c.channel_sum(x), x.sum(axis=0), f"{n_threads} threads")
     finally:
         lib.ag_set_num_threads(previous)
 
 
 def test_sum_rows_by_hand_and_the_empty_sum():
     x = np.array([[1.0, -0.0, 2.5], [2.0, -0.0, -2.5], [4.0, -0.0, 1e-8]], np.float32)
-    out = _c.sum_rows(x)
+    out = _c.channel_sum(x)
     # numpy starts from +0: a column of -0 sums to +0
     assert out.tolist() == [7.0, 0.0, np.float32(1e-8)] and not np.signbit(out[1])
-    assert _c.sum_rows(np.zeros((0, 4), np.float64)).tolist() == [0.0] * 4
-    assert _c.sum_rows(np.zeros((3, 0), np.float32)).shape == (0,)
+    assert _c.channel_sum(np.zeros((0, 4), np.float64)).tolist() == [0.0] * 4
+    assert _c.channel_sum(np.zeros((3, 0), np.float32)).shape == (0,)
 
 
-@pytest.mark.parametrize("layout", ["fortran", "strided rows", "int64", "1-d"])
-def test_sum_rows_takes_the_numpy_path_for_what_c_does_not_take(layout):
-    base = np.arange(24, dtype=np.float32).reshape(6, 4) * 0.1
+@pytest.mark.parametrize("layout", ["fortran", "strided rows", "int64", "one column"])
+def test_sum_rows_of_other_layouts_and_dtypes_are_still_numpys(layout):
+    """Layouts other than C order, a single column and int64 take the reference: numpy sums
+    contiguous columns (Fortran order, one column) pairwise, which the kernel would not."""
+    rng = np.random.default_rng(4)
+    base = (rng.standard_normal((600, 4)) * 10.0 ** rng.integers(-3, 4, (600, 4))).astype(np.float32)
     x = {"fortran": np.asfortranarray(base), "strided rows": base[::2], "int64": np.arange(12).reshape(3, 4),
-         "1-d": base[0]}[layout]
-    np.testing.assert_array_equal(_c.sum_rows(x), x.sum(axis=0))
-    np.testing.assert_array_equal(_numpy.sum_rows(x), x.sum(axis=0))
+         "one column": base[:, :1]}[layout]
+    _assert_same_bits(_c.channel_sum(x), x.sum(axis=0), layout)
+    _assert_same_bits(_numpy.channel_sum(x), x.sum(axis=0), layout)
 
 
 def test_sum_rows_reads_nothing_past_the_matrix():
@@ -74,7 +78,7 @@ def test_sum_rows_reads_nothing_past_the_matrix():
         values = np.random.default_rng(rows).standard_normal(rows * cols).astype(np.float32)
         x, keep = before_a_guard_page(values)
         x = x.reshape(rows, cols)
-        np.testing.assert_array_equal(_c.sum_rows(x), values.reshape(rows, cols).sum(axis=0))
+        np.testing.assert_array_equal(_c.channel_sum(x), values.reshape(rows, cols).sum(axis=0))
         del x, keep
 
 

@@ -231,8 +231,9 @@ def test_parameters_without_gradient_are_skipped_and_groups_keep_settings():
 
 @pytest.mark.parametrize("backend", ag.backend.available())
 def test_plain_sgd_updates_every_parameter_with_a_gradient_in_one_step(backend):
-    """The plain step: each parameter p - lr * g with the product rounded in float32 first, a 0-d parameter included; one without a gradient is left
-    alone, and each updated parameter's version moves (a graph that saved it sees the change)."""
+    """The plain step: each parameter p - lr * g with the product rounded in float32 first, a
+    0-d parameter included; one without a gradient is left alone, and each updated parameter's
+    version moves (a graph that saved it sees the change)."""
     rng = np.random.default_rng(3)
     values = [rng.standard_normal(s).astype(np.float32) for s in [(5, 3), (3,), (), (4,)]]
     params = [ag.tensor(v, requires_grad=True) for v in values]

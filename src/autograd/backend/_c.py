@@ -581,34 +581,31 @@ def add_channel_bias(out, bias):
     return out
 
 
+_SUM_ROWS = {_F32: (lib.ag_sum_rows_f32, "float[]"), _F64: (lib.ag_sum_rows_f64, "double[]")}
+
+
 def channel_sum(g):
     """channel_sum in C, threaded; same semantics as autograd.backend._numpy.channel_sum (which
-    takes what is not an array, such as create_graph's Tensors)."""
+    takes what is not an array, such as create_graph's Tensors). A linear layer's (n, c) goes to
+    reduce.c's row sum, bitwise numpy's g.sum(axis=0) (~1 us sooner on a small batch), unless
+    its columns are contiguous (a single one, or Fortran order): numpy sums those pairwise."""
+    if type(g) is np.ndarray and g.ndim == 2:  # checked first, with few operations: every step
+        entry = _SUM_ROWS.get(g.dtype)
+        if entry is None or g.shape[1] == 1 or not g.flags.c_contiguous:
+            return _numpy.channel_sum(g)
+        fn, ctype = entry
+        n, c = g.shape
+        out = np.empty(c, g.dtype)
+        status = fn(ffi.from_buffer(ctype, g), n, c, ffi.from_buffer(ctype, out, True))
+        if status:
+            _ensure(status, "channel_sum (rows)", g)
+        return out
     if not _c_ok(g) or g.ndim < 2:
         return _numpy.channel_sum(g)
     g = np.ascontiguousarray(g)
     n, c = g.shape[:2]
     out = np.empty(c, g.dtype)
     _call_channels("channel_sum", g, out, n, c, g.size // (n * c))
-    return out
-
-
-_SUM_ROWS = {_F32: (lib.ag_sum_rows_f32, "float[]"), _F64: (lib.ag_sum_rows_f64, "double[]")}
-
-
-def sum_rows(g):
-    """sum_rows in C (bitwise numpy's g.sum(axis=0), ~1 us sooner on a small batch); anything
-    but a C-ordered 2-d float32/float64 array (a Tensor under create_graph) takes the reference.
-    So does a single column: numpy sums a contiguous run pairwise, not row after row."""
-    entry = _SUM_ROWS.get(g.dtype) if type(g) is np.ndarray and g.ndim == 2 else None
-    if entry is None or not g.flags.c_contiguous or g.shape[1] == 1:
-        return _numpy.sum_rows(g)
-    fn, ctype = entry
-    n, c = g.shape
-    out = np.empty(c, g.dtype)
-    status = fn(ffi.from_buffer(ctype, g), n, c, ffi.from_buffer(ctype, out, True))
-    if status:
-        _ensure(status, "sum_rows", g)
     return out
 
 

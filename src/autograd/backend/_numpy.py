@@ -166,14 +166,12 @@ def add_channel_bias(out, bias):
     return np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 2)), out=out)
 
 
-def sum_rows(g):
-    """g (n, c) summed over its rows: a linear layer's bias gradient (g may be a Tensor)."""
-    return g.sum(axis=0)
-
-
 def channel_sum(g):
-    """The gradient of a per-channel bias: g (n, c, ...) summed over every axis but 1. The batch
-    first: numpy sums a leading axis 2x faster than axes (0, 2, 3)."""
+    """The gradient of a per-channel bias: g (n, c, ...) summed over every axis but 1 (a linear
+    layer's (n, c): over the batch). The batch first: numpy sums a leading axis 2x faster than
+    axes (0, 2, 3)."""
+    if g.ndim == 2:
+        return g.sum(axis=0)
     return g.sum(axis=0).reshape(g.shape[1], math.prod(g.shape[2:])).sum(axis=1)
 
 

@@ -91,7 +91,7 @@ class Linear(Function):
         gx = mm(g, w).reshape(shape) if need_x else None
         # g.T is a transposed view: the GEMM reads it in place (trans_a), no copy
         gw = mm(g.T, x) if need_w else None
-        gb = _backend.active.sum_rows(g) if need_b else None
+        gb = _backend.active.channel_sum(g) if need_b else None
         return gx, gw, gb
 
 
