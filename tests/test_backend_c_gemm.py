@@ -719,6 +719,38 @@ def test_linear_rejects_mismatched_shapes_naming_them():
         linear(x, w)
     with pytest.raises(ShapeError, match=r"linear: expected bias of shape \(5,\)"):
         linear(ag.ones((4, 2)), w, ag.ones(4))
+    # with a bias of the right shape too (a layer's call, checked by its own fast path)
+    with pytest.raises(ShapeError, match=r"linear: .*x \(4, 3\), weight \(5, 2\), bias \(5,\)"):
+        linear(x, w, ag.ones(5))
+    with pytest.raises(ShapeError, match=r"linear: expected bias of shape \(5,\)"):
+        linear(ag.ones((4, 2)), w, ag.ones((1, 5)))
+    with pytest.raises(ShapeError, match=r"linear: .*x \(\), weight \(5, 2\)"):
+        linear(ag.tensor(1.0), w, ag.ones(5))
+
+
+@pytest.mark.parametrize("dtypes", [("float32",) * 3, ("float64",) * 3,
+                                    ("float32", "float64", "float64"),
+                                    ("float64", "float32", "float32")])
+def test_linear_of_tensors_equals_linear_of_arrays(dtypes):
+    """A layer's call (three tensors of one float dtype) takes a shorter path to the op than
+    arrays or mixed dtypes do: the same values and gradients either way."""
+    import autograd as ag
+    from autograd.ops.linalg import linear
+
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(s).astype(d) for s, d in zip(((6, 4), (3, 4), (3,)), dtypes)]
+    tensors = [ag.tensor(a, requires_grad=True) for a in arrays]
+    out = linear(*tensors)
+    out.backward(ag.ones(out.shape, dtype=out.dtype))
+    x = ag.tensor(arrays[0], requires_grad=True)
+    expected = linear(x, arrays[1], arrays[2])  # arrays: the general path
+    expected.backward(ag.ones(expected.shape, dtype=expected.dtype))
+    assert out.dtype == expected.dtype == np.result_type(*arrays)
+    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    np.testing.assert_array_equal(tensors[0].grad.numpy(), x.grad.numpy())
+    g = np.ones((6, 3), out.dtype)
+    np.testing.assert_allclose(tensors[1].grad.numpy(), g.T @ arrays[0], rtol=1e-5)
+    np.testing.assert_allclose(tensors[2].grad.numpy(), g.sum(axis=0), rtol=1e-6)
 
 
 def test_only_products_openblas_runs_on_one_thread_route_to_numpy():

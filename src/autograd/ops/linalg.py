@@ -95,6 +95,9 @@ class Linear(Function):
         return gx, gw, gb
 
 
+_FLOATS = frozenset(map(np.dtype, (np.float16, np.float32, np.float64)))
+
+
 def linear(x, weight, bias=None) -> Tensor:
     """PyTorch's F.linear: x (..., in) @ weight.T + bias, weight (out, in), bias (out,) or None.
 
@@ -104,6 +107,15 @@ def linear(x, weight, bias=None) -> Tensor:
     >>> linear(x, w, ag.tensor([0.0, 0.5, 1.0])).tolist()
     [[3.0, 2.5, 3.0]]
     """
+    if isinstance(x, Tensor) and isinstance(weight, Tensor) and isinstance(bias, Tensor):
+        # A layer's call, float arrays whose shapes fit, straight to the op: the general checks
+        # below cost ~0.6 us of a small layer's ~3 us.
+        xd, wd, bd = x.data, weight.data, bias.data
+        dtype = xd.dtype
+        if (type(wd) is np.ndarray and type(bd) is np.ndarray and dtype in _FLOATS
+                and wd.dtype is dtype and bd.dtype is dtype and wd.ndim == 2 and xd.ndim
+                and xd.shape[-1] == wd.shape[1] and bd.shape == wd.shape[:1]):
+            return Linear.apply(x, weight, bias)
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     for t in (x, weight) if bias is None else (x, weight, bias):
