@@ -34,6 +34,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef AG_SIMD_X86
 
@@ -382,31 +385,35 @@ THIN_TARGET static void rows_f32(const struct ag_thin_f32 *t, const float *bp, i
  * threads, 64 and 128: 353 -> 438, 385 -> 449. It loses where the padding to 32 columns or a
  * short k weighs (batch 33, k = 256 or 300), hence ag_gemm_bcast_wide's limits; below 28 the
  * dot products' narrower groups win (k = 784: n = 28 101 vs 103 us, n = 24 100 vs 86).
- * Threads take runs of (row tile, panel) items, panel by panel, so each sweeps W's rows
- * against one panel at a time. Each element is the packed kernel's FMA chain over p in order,
- * then alpha * ab, then + bias or fma(beta, c, .): on one k slice, the bits of the packed
- * kernel, and a batch's rows the bits of the same rows computed alone. */
+ * Threads pack B's depths between them, then take equal runs of 4-row units, panel by panel,
+ * so each sweeps its rows of W against one panel at a time (bcast_rows). Each element is the
+ * packed kernel's FMA chain over p in order, then alpha * ab, then + bias or fma(beta, c, .):
+ * on one k slice, the bits of the packed kernel, and a batch's rows the bits of the same rows
+ * computed alone. */
 #define BC_MR 12
+#define BC_GROUP 4 /* rows per work unit */
 #define BC_NR 32
 #define BC_MIN_N 28
 #define BC_MAX_N 256
 #define BC_MIN_K 512
 
-/* Columns [j0, j0 + 32) of B (k x n) as a k x 32 panel, zero past n. */
-THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp, int64_t j0)
+/* Depths [p_lo, p_hi) of columns [j0, j0 + 32) of B (k x n) into its k x 32 panel, zero past
+ * n; p_lo a multiple of 16. */
+THIN_TARGET static void bcast_pack_b(const struct ag_thin_f32 *t, float *bp, int64_t j0,
+                                     int64_t p_lo, int64_t p_hi)
 {
-    const int64_t k = t->k, n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;
+    const int64_t n = t->n - j0 < BC_NR ? t->n - j0 : BC_NR;
     const __mmask16 m0 = first_lanes(n), m1 = first_lanes(n - VF);
     if (t->csb == 1) {  /* rows of B */
-        for (int64_t p = 0; p < k; p++) {
+        for (int64_t p = p_lo; p < p_hi; p++) {
             _mm512_store_ps(bp + p * BC_NR, _mm512_maskz_loadu_ps(m0, t->b + p * t->rsb + j0));
             _mm512_store_ps(bp + p * BC_NR + VF, _mm512_maskz_loadu_ps(m1, t->b + p * t->rsb + j0 + VF));
         }
         return;
     }
     /* rsb = 1, columns of B (x^T: the rows of x): 16 x 16 blocks transposed in registers */
-    for (int64_t p0 = 0; p0 < k; p0 += VF) {
-        const int64_t depths = k - p0 < VF ? k - p0 : VF;
+    for (int64_t p0 = p_lo; p0 < p_hi; p0 += VF) {
+        const int64_t depths = p_hi - p0 < VF ? p_hi - p0 : VF;
         const __mmask16 dm = first_lanes(depths);
         for (int64_t g = 0; g < BC_NR; g += VF) {
             __m512 r[VF], out[VF];
@@ -505,28 +512,32 @@ bcast_tile(const int R, const struct ag_thin_f32 *t, const float *bp, int64_t i,
     }
 }
 
-struct bcast_args {
-    const struct ag_thin_f32 *t;
-    const float *bp;
-};
-
-/* Work items [u0, u1) (an ag_span_fn): item u is row tile u % tiles against column panel
- * u / tiles, so a thread's run of items sweeps the rows of A against one panel at a time. */
-THIN_TARGET static void bcast_rows(const void *args, int64_t u0, int64_t u1)
+/* Work units [u0, u1): unit u is rows [4 (u % groups), +4) of A (groups = ceil(m / 4)) against
+ * column panel u / groups. A thread's run sweeps its rows against one panel at a time, in tiles
+ * of 12 rows from the run's start (8 or 4 at its end). Units of 4 rows split the work evenly
+ * between threads (W 512 x 784: 256 rows each, where 12-row items split 264 / 248), and the
+ * rows a thread takes are then the ones the optimizer's update of W gives it too (optim.c
+ * splits a buffer into equal halves), so W stays with one core. A row's arithmetic does not
+ * depend on its tile. */
+THIN_TARGET static void bcast_rows(const struct ag_thin_f32 *t, const float *bp, int64_t u0,
+                                   int64_t u1)
 {
-    const struct ag_thin_f32 *t = ((const struct bcast_args *)args)->t;
-    const float *bp = ((const struct bcast_args *)args)->bp;
-    const int64_t tiles = (t->m + BC_MR - 1) / BC_MR;
-    for (int64_t u = u0; u < u1; u++) {
-        const int64_t i = u % tiles * BC_MR, j0 = u / tiles * BC_NR;
-        const int64_t h = t->m - i < BC_MR ? t->m - i : BC_MR;
+    const int64_t groups = (t->m + BC_GROUP - 1) / BC_GROUP;
+    while (u0 < u1) {
+        const int64_t q = u0 / groups, end = u1 < (q + 1) * groups ? u1 : (q + 1) * groups;
+        const int64_t j0 = q * BC_NR, first = (u0 - q * groups) * BC_GROUP;
+        const int64_t last = end == (q + 1) * groups ? t->m : (end - q * groups) * BC_GROUP;
         const float *panel = bp + j0 * t->k;
-        if (h > 8)
-            bcast_tile(12, t, panel, i, h, j0);
-        else if (h > 4)
-            bcast_tile(8, t, panel, i, h, j0);
-        else
-            bcast_tile(4, t, panel, i, h, j0);
+        for (int64_t i = first; i < last; i += BC_MR) {
+            const int64_t h = last - i < BC_MR ? last - i : BC_MR;
+            if (h > 8)
+                bcast_tile(12, t, panel, i, h, j0);
+            else if (h > 4)
+                bcast_tile(8, t, panel, i, h, j0);
+            else
+                bcast_tile(4, t, panel, i, h, j0);
+        }
+        u0 = end;
     }
 }
 
@@ -544,16 +555,41 @@ static int bcast_applies(const struct ag_thin_f32 *t)
            (t->csc == 1 || t->rsc == 1);
 }
 
+/* B packed, then the rows. On several threads both happen in one parallel region: each thread
+ * packs its share of the depths (in steps of 16) of every panel, and after a barrier computes
+ * an equal run of units (bcast_rows). */
 static int bcast_f32(const struct ag_thin_f32 *t, int threads)
 {
-    const int64_t panels = (t->n + BC_NR - 1) / BC_NR;
-    float *bp = aligned_alloc(64, (size_t)(panels * t->k * BC_NR) * sizeof(float));
+    const int64_t panels = (t->n + BC_NR - 1) / BC_NR, k = t->k;
+    const int64_t units = panels * ((t->m + BC_GROUP - 1) / BC_GROUP);
+    float *bp = aligned_alloc(64, (size_t)(panels * k * BC_NR) * sizeof(float));
     if (!bp)
         return AG_ERR_NOMEM;
-    for (int64_t q = 0; q < panels; q++)
-        bcast_pack_b(t, bp + q * t->k * BC_NR, q * BC_NR);
-    const struct bcast_args args = {t, bp};
-    ag_run_spans(bcast_rows, &args, (t->m + BC_MR - 1) / BC_MR * panels, threads, 1);
+    if (threads > units)
+        threads = (int)units;
+    if (threads <= 1) {
+        for (int64_t q = 0; q < panels; q++)
+            bcast_pack_b(t, bp + q * k * BC_NR, q * BC_NR, 0, k);
+        bcast_rows(t, bp, 0, units);
+        free(bp);
+        return AG_OK;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t id = 0, nt = 1;
+#endif
+        const int64_t steps = (k + VF - 1) / VF;
+        const int64_t p_lo = steps * id / nt * VF, p_hi = steps * (id + 1) / nt * VF;
+        for (int64_t q = 0; q < panels; q++)
+            bcast_pack_b(t, bp + q * k * BC_NR, q * BC_NR, p_lo, p_hi < k ? p_hi : k);
+#pragma omp barrier
+        const int64_t chunk = (units + nt - 1) / nt;
+        const int64_t u0 = chunk * id < units ? chunk * id : units;
+        bcast_rows(t, bp, u0, u0 + chunk < units ? u0 + chunk : units);
+    }
     free(bp);
     return AG_OK;
 }
