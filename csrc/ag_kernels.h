@@ -228,14 +228,18 @@ int ag_softplus_backward_f64(const double *g, const double *x, double *out, int6
  * row order in double) and summary[1] = the number of rows not ignored (what the reductions
  * need, without another pass from Python); backward reads the stats back and writes
  * grad = scale[i * scale_stride] (softmax - smoothed target) (scale_stride 0: one scale).
+ * Forward with grad not NULL also writes that gradient for an upstream gradient of 1 of the
+ * mean (grad_mean: scale 1 / the rows not ignored, rounded to the dtype) or of the sum (scale
+ * 1), bit for bit what backward computes from the stats it saved: the common loss.backward()
+ * then needs no second pass (nor a second call).
  * bce_with_logits: max(x,0) - x t + log1p(e^-|x|); its backward sigmoid(x) - t. mse: (x - t)^2;
  * its backward 2 (x - t). Elementwise, unreduced. */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *stats, double *summary);
+                        float *loss, float *stats, double *summary, int grad_mean, float *grad);
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *stats, double *summary);
+                        double *loss, double *stats, double *summary, int grad_mean, double *grad);
 int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,
                                  double label_smoothing, int64_t ignore_index,

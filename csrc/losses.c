@@ -8,7 +8,10 @@
  * forward saves (m, L) per row and the backward recomputes the softmax as e^((x - m) - L)
  * (m + L rounded to float32 would cost the softmax its precision at |x| ~ 1e4), in one sweep:
  *   grad = s (S e^(d - L) - (1 - eps) p - eps/C),   and  -= s (1 - eps) at the class t,
- * s being the row's upstream scale (0 for a row whose class is ignore_index).
+ * s being the row's upstream scale (0 for a row whose class is ignore_index). Asked to, the
+ * forward writes that gradient too, for an upstream gradient of 1 of the mean or the sum (the
+ * loss.backward() of a training step): from the (m, L) it saves, rounded as saved, by the
+ * backward's own row code (xent_grad_row), so the bits are the backward's.
  * Per-row work is vectorised (AVX-512, AVX2 + FMA in losses_simd.c, portable C here: three row
  * primitives each, see ag_xent.h) and rows are split statically across threads: each row's
  * result is independent of the thread count. Class indices are checked before any work: out of range (and not ignore_index) gives
@@ -143,7 +146,36 @@ struct xent_args {
     const char *scale;
     int64_t scale_stride;
     char *loss, *out;  /* forward: loss and stats (out); backward: the gradient (out) */
+    char *grad;        /* forward: also the gradient for an upstream 1, scaled by grad_scale */
+    double grad_scale;
 };
+
+/* Row i's gradient into out (the row's first element), for upstream scale s (rounded to the
+ * dtype) and the row's saved max m and log-sum-exp L (as saved: rounded to the dtype); the
+ * backward's rows, and the forward's when it writes the gradient too, so both give the same
+ * bits. */
+static void xent_grad_row(const struct xent_args *a, int64_t i, double s, double m, double L,
+                          char *out)
+{
+    const size_t off = (size_t)i * (size_t)a->classes * a->es;
+    const double eps = a->eps;
+    if (a->labels) {
+        const int64_t t = a->labels[i];
+        const double st = t == a->ignore ? 0.0 : s;
+        a->rk.grad(a->x + off, NULL, a->classes, m, L, st, 0.0, st * a->smooth, out);
+        if (t != a->ignore) {
+            if (a->es == sizeof(double))
+                ((double *)out)[t] -= st * (1.0 - eps);
+            else
+                ((float *)out)[t] -= (float)(st * (1.0 - eps));
+        }
+    } else {
+        const struct row_sums ps = a->rk.sums(a->probs + off, NULL, a->classes, 0.0);
+        const double total = (1.0 - eps) * ps.d + eps;  /* sum of the smoothed targets */
+        a->rk.grad(a->x + off, a->probs + off, a->classes, m, L, s * total, s * (1.0 - eps),
+                   s * a->smooth, out);
+    }
+}
 
 static void xent_forward_rows(const void *args, int64_t lo, int64_t hi)
 {
@@ -175,12 +207,19 @@ static void xent_forward_rows(const void *args, int64_t lo, int64_t hi)
             ((float *)a->out)[2 * i] = (float)m;
             ((float *)a->out)[2 * i + 1] = (float)L;
         }
+        if (a->grad)  /* from the saved (rounded) m and L, as the backward reads them */
+            xent_grad_row(a, i, a->grad_scale, es == sizeof(double) ? m : (double)(float)m,
+                          es == sizeof(double) ? L : (double)(float)L, a->grad + off);
     }
 }
 
+/* grad (or NULL): also the gradient for an upstream gradient of 1, of the mean (grad_mean) or
+ * of the sum: what the backward computes from the same stats with scale 1 / count or 1 (count:
+ * the rows whose class is not ignore_index, or every row for probabilities), rounded to the
+ * dtype as the caller's scale is. */
 static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
                         const int64_t *labels, const void *probs, double eps, int64_t ignore,
-                        void *loss, void *stats, double *summary)
+                        void *loss, void *stats, double *summary, int grad_mean, void *grad)
 {
     int status = check_rows(rows, classes, es);
     if (status == AG_OK && rows == 0 && summary)
@@ -191,10 +230,19 @@ static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
         return classes == 0 ? AG_ERR_ARG : AG_ERR_NULL;
     if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
         return status;
+    double grad_scale = 1.0;
+    if (grad && grad_mean) {
+        int64_t counted = rows;
+        if (labels)
+            for (int64_t i = 0; i < rows; i++)
+                counted -= labels[i] == ignore;
+        /* 1 / counted in the dtype (counted 0: inf, unused, as every row is ignored) */
+        grad_scale = es == sizeof(double) ? 1.0 / (double)counted : (double)(1.0f / (float)counted);
+    }
     const struct xent_args a = {
         .es = es, .rk = pick(es == sizeof(double)), .x = x, .probs = probs, .labels = labels,
         .classes = classes, .ignore = ignore, .eps = eps, .smooth = eps / (double)classes,
-        .loss = loss, .out = stats,
+        .loss = loss, .out = stats, .grad = grad, .grad_scale = grad_scale,
     };
     ag_run_spans(xent_forward_rows, &a, rows, threads_for(rows * classes), 1);
     if (summary) {  /* in row order after the rows are done: the same on any thread count */
@@ -213,30 +261,12 @@ static void xent_backward_rows(const void *args, int64_t lo, int64_t hi)
 {
     const struct xent_args *a = args;
     const int f64 = a->es == sizeof(double);
-    const int64_t classes = a->classes, ignore = a->ignore;
-    const double eps = a->eps, smooth = a->smooth;
     for (int64_t i = lo; i < hi; i++) {
-        const size_t off = (size_t)i * (size_t)classes * a->es;
         const int64_t si = i * a->scale_stride;
         const double s = f64 ? ((const double *)a->scale)[si] : ((const float *)a->scale)[si];
         const double m = f64 ? ((const double *)a->stats)[2 * i] : ((const float *)a->stats)[2 * i];
         const double L = f64 ? ((const double *)a->stats)[2 * i + 1] : ((const float *)a->stats)[2 * i + 1];
-        if (a->labels) {
-            const int64_t t = a->labels[i];
-            const double st = t == ignore ? 0.0 : s;
-            a->rk.grad(a->x + off, NULL, classes, m, L, st, 0.0, st * smooth, a->out + off);
-            if (t != ignore) {
-                if (f64)
-                    ((double *)a->out)[i * classes + t] -= st * (1.0 - eps);
-                else
-                    ((float *)a->out)[i * classes + t] -= (float)(st * (1.0 - eps));
-            }
-        } else {
-            const struct row_sums ps = a->rk.sums(a->probs + off, NULL, classes, 0.0);
-            const double total = (1.0 - eps) * ps.d + eps;  /* sum of the smoothed targets */
-            a->rk.grad(a->x + off, a->probs + off, classes, m, L, s * total, s * (1.0 - eps),
-                       s * smooth, a->out + off);
-        }
+        xent_grad_row(a, i, s, m, L, a->out + (size_t)i * (size_t)a->classes * a->es);
     }
 }
 
@@ -317,17 +347,17 @@ static int pair_loss(enum pair_op op, size_t es, const void *x, const void *t, v
 /* ------------------------------------------------------------------ exports */
 int ag_softmax_xent_f32(const float *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const float *probs, double label_smoothing, int64_t ignore_index,
-                        float *loss, float *stats, double *summary)
+                        float *loss, float *stats, double *summary, int grad_mean, float *grad)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, stats, summary);
+                        ignore_index, loss, stats, summary, grad_mean, grad);
 }
 int ag_softmax_xent_f64(const double *x, int64_t rows, int64_t classes, const int64_t *labels,
                         const double *probs, double label_smoothing, int64_t ignore_index,
-                        double *loss, double *stats, double *summary)
+                        double *loss, double *stats, double *summary, int grad_mean, double *grad)
 {
     return xent_forward(sizeof *x, x, rows, classes, labels, probs, label_smoothing,
-                        ignore_index, loss, stats, summary);
+                        ignore_index, loss, stats, summary, grad_mean, grad);
 }
 int ag_softmax_xent_backward_f32(const float *x, const float *stats, int64_t rows, int64_t classes,
                                  const int64_t *labels, const float *probs,

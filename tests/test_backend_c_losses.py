@@ -138,14 +138,16 @@ def test_activation_never_touches_past_the_arrays(isa, name, dtype):
 # ----------------------------------------------------------------- softmax cross-entropy
 
 
-def _xent(x, labels, probs, eps, ignore, summary=None):
-    """The forward kernel: (per-row losses, (rows, 2) stats); fills `summary` when given."""
+def _xent(x, labels, probs, eps, ignore, summary=None, grad=None, grad_mean=False):
+    """The forward kernel: (per-row losses, (rows, 2) stats); fills `summary` and the gradient
+    for an upstream 1 of the mean (grad_mean) or sum into `grad` when given."""
     n, c = x.shape
     loss, stats = np.full(n, 777.0, x.dtype), np.full((n, 2), 777.0, x.dtype)
     status = getattr(lib, f"ag_softmax_xent_{_suffix(x.dtype)}")(
         _ptr(x), n, c, ffi.NULL if labels is None else _ptr(labels),
         ffi.NULL if probs is None else _ptr(probs), eps, ignore, _ptr(loss, True), _ptr(stats, True),
-        ffi.NULL if summary is None else _ptr(summary, True))
+        ffi.NULL if summary is None else _ptr(summary, True), grad_mean,
+        ffi.NULL if grad is None else _ptr(grad, True))
     return status, loss, stats
 
 
@@ -181,7 +183,7 @@ def _check_xent(x, labels, probs, eps, ignore=-100):
     # the summary: the stored row losses added in row order in double (cumsum adds in that
     # order too), and the rows that count (the reference's count)
     assert summary[0] == (np.cumsum(loss.astype(np.float64))[-1] if len(loss) else 0.0)
-    assert summary[1] == saved[-1]
+    assert summary[1] == saved[6]
     # and without one: the same rows
     status, loss_alone, stats_alone = _xent(x, labels, probs, eps, ignore)
     assert status == lib.AG_OK
@@ -195,6 +197,20 @@ def _check_xent(x, labels, probs, eps, ignore=-100):
     grad = _xent_backward(x, stats, labels, probs, eps, ignore, one, 0)
     want = _numpy.softmax_cross_entropy_backward(np.full(x.shape[0], 0.5, x.dtype), saved)
     np.testing.assert_allclose(grad, want, **tol)
+    # the forward's own gradient for an upstream 1: bit for bit the backward's from the stats,
+    # with the scale the op passes (1 / the rows counted, rounded to the dtype, or 1); the
+    # loss and stats unchanged by writing it
+    counted = x.shape[0] if labels is None else int((labels != ignore).sum())
+    with np.errstate(divide="ignore"):  # nothing counted: the scale is inf, and unused
+        mean_scale = x.dtype.type(1) / x.dtype.type(counted)
+    for mean, scale in ((True, mean_scale), (False, 1.0)):
+        grad = np.full_like(x, 777.0)
+        status, loss_g, stats_g = _xent(x, labels, probs, eps, ignore, grad=grad, grad_mean=mean)
+        assert status == lib.AG_OK
+        np.testing.assert_array_equal(loss_g, loss)
+        np.testing.assert_array_equal(stats_g, stats)
+        want = _xent_backward(x, stats, labels, probs, eps, ignore, np.array([scale], x.dtype), 0)
+        np.testing.assert_array_equal(grad, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -248,13 +264,19 @@ def test_xent_never_touches_past_the_arrays(isa, dtype, labels):
         loss, stats, grad = guard(np.zeros(n, dtype)), guard(np.zeros((n, 2), dtype)), guard(np.zeros_like(x))
         target = (ffi.NULL if gt is None else _ptr(gt)), (ffi.NULL if gp is None else _ptr(gp))
         assert fwd(_ptr(gx), n, c, *target, 0.1, -100, _ptr(loss, True), _ptr(stats, True),
-                   ffi.NULL) == lib.AG_OK
+                   ffi.NULL, 0, ffi.NULL) == lib.AG_OK
         assert bwd(_ptr(gx), _ptr(stats), n, c, *target, 0.1, -100, _ptr(gs), 1,
                    _ptr(grad, True)) == lib.AG_OK
         np.testing.assert_array_equal(loss, want_loss)
         np.testing.assert_array_equal(stats, want_stats)
         np.testing.assert_array_equal(grad, want_grad)
-        del gx, gt, gp, gs, loss, stats, grad, keep
+        # the forward's gradient too (of the sum: scale 1), into a guarded output
+        fgrad = guard(np.zeros_like(x))
+        assert fwd(_ptr(gx), n, c, *target, 0.1, -100, _ptr(loss, True), _ptr(stats, True),
+                   ffi.NULL, 0, _ptr(fgrad, True)) == lib.AG_OK
+        np.testing.assert_array_equal(
+            fgrad, _xent_backward(x, want_stats, t, p, 0.1, -100, np.ones(1, dtype), 0))
+        del gx, gt, gp, gs, loss, stats, grad, fgrad, keep
 
 
 def test_xent_bad_labels_are_rejected_before_any_work():
@@ -276,15 +298,15 @@ def test_xent_status_codes():
     labels = np.zeros(2, np.int64)
     loss, stats = np.empty(2), np.empty((2, 2))
     f = lib.ag_softmax_xent_f64
-    assert f(_ptr(x), 2, 3, ffi.NULL, ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_NULL
-    assert f(_ptr(x), 2, 3, _ptr(labels), _ptr(x), 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_NULL
-    assert f(_ptr(x), -1, 3, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_SIZE
-    assert f(_ptr(x), 2, 0, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL) == lib.AG_ERR_ARG
+    assert f(_ptr(x), 2, 3, ffi.NULL, ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL, 0, ffi.NULL) == lib.AG_ERR_NULL
+    assert f(_ptr(x), 2, 3, _ptr(labels), _ptr(x), 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL, 0, ffi.NULL) == lib.AG_ERR_NULL
+    assert f(_ptr(x), -1, 3, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL, 0, ffi.NULL) == lib.AG_ERR_SIZE
+    assert f(_ptr(x), 2, 0, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True), _ptr(stats, True), ffi.NULL, 0, ffi.NULL) == lib.AG_ERR_ARG
     summary = np.full(2, 777.0)  # no rows: a summary of nothing
-    assert f(ffi.NULL, 0, 3, ffi.NULL, ffi.NULL, 0.0, -100, ffi.NULL, ffi.NULL, _ptr(summary, True)) == lib.AG_OK
+    assert f(ffi.NULL, 0, 3, ffi.NULL, ffi.NULL, 0.0, -100, ffi.NULL, ffi.NULL, _ptr(summary, True), 0, ffi.NULL) == lib.AG_OK
     assert summary.tolist() == [0.0, 0.0]
     assert f(_ptr(x), 2 ** 62, 2 ** 62, _ptr(labels), ffi.NULL, 0.0, -100, _ptr(loss, True),
-             _ptr(stats, True), ffi.NULL) == lib.AG_ERR_SIZE
+             _ptr(stats, True), ffi.NULL, 0, ffi.NULL) == lib.AG_ERR_SIZE
     g = np.ones(1)
     assert lib.ag_softmax_xent_backward_f64(_ptr(x), _ptr(stats), 2, 3, _ptr(labels), ffi.NULL, 0.0,
                                             -100, _ptr(g), -1, _ptr(x, True)) == lib.AG_ERR_ARG

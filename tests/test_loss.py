@@ -184,6 +184,47 @@ def test_cross_entropy_everything_ignored_is_nan(backend):
     assert ag.cross_entropy(ag.zeros((2, 3)), [-100, -100], reduction="sum").item() == 0.0
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("labels", [True, False], ids=["labels", "probabilities"])
+def test_cross_entropy_gradient_written_by_the_forward_pass(backend, monkeypatch, reduction, labels):
+    """When the logits want a gradient, the forward kernel also writes the one for an upstream
+    gradient of 1, and loss.backward() hands it on: bit for bit the backward kernel's for g = 1.
+    A second backward (retain_graph) computes it again, the same bits; an upstream 3 (loss * 3)
+    takes the backward kernel; under no_grad, or with "none", none is written."""
+    active = ag.backend.active
+    asked = []
+
+    def spy(*args):
+        asked.append(args[5])
+        return real(*args)
+
+    real = active.softmax_cross_entropy
+    monkeypatch.setattr(active, "softmax_cross_entropy", spy)
+    rng = np.random.default_rng(3)
+    x = ag.tensor(rng.standard_normal((6, 5)) * 3, dtype=ag.float32, requires_grad=True)
+    target = (ag.tensor([0, 4, -100, 2, 2, 1]) if labels
+              else ag.tensor(rng.random((6, 5)), dtype=ag.float32))
+    loss = ag.cross_entropy(x, target, reduction=reduction, label_smoothing=0.2)
+    assert asked == [True]  # the op asks; for "none" (no single upstream 1) the backend writes none
+    saved = loss.grad_fn.kernel_saved
+    assert (saved[-1] is None) == (reduction == "none")
+    one = np.float32(1)
+    expected = active.softmax_cross_entropy_backward(
+        one if reduction != "none" else np.ones(6, np.float32), saved)
+    loss.backward(None if reduction != "none" else ag.ones(6), retain_graph=True)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    x.grad = None
+    loss.backward(None if reduction != "none" else ag.ones(6))
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    x.grad = None
+    (ag.cross_entropy(x, target, reduction=reduction, label_smoothing=0.2) * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * expected, rtol=1e-6, atol=1e-7)
+    asked.clear()
+    with ag.no_grad():
+        ag.cross_entropy(x, target, reduction=reduction)
+    assert asked == [False]
+
+
 def test_cross_entropy_probabilities_by_hand(backend):
     x = ag.tensor([[0.0, math.log(3.0)]], dtype=ag.float64, requires_grad=True)
     p = ag.tensor([[0.5, 0.5]], dtype=ag.float64, requires_grad=True)

@@ -695,39 +695,44 @@ def _floats(x):
 
 
 def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
-                          ignore_index=-100):
-    """As _numpy.softmax_cross_entropy, in one C pass over the rows; an index out of range is
-    found in that pass (KernelError, before anything is written; the op then names it)."""
+                          ignore_index=-100, with_grad=False):
+    """As _numpy.softmax_cross_entropy, in one C pass over the rows (the gradient for an
+    upstream 1 in the same pass); an index out of range is found in that pass (KernelError,
+    before anything is written; the op then names it)."""
     kind = _floats(logits)
     if kind is None or logits.ndim != 2 or target.dtype.kind not in "iuf":
-        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)
+        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing,
+                                            ignore_index, with_grad)
     ctype, suffix = kind
     x = np.ascontiguousarray(logits)
     n, c = x.shape
     labels = target.dtype.kind in "iu"
     t = np.ascontiguousarray(target, dtype=np.int64 if labels else x.dtype)
     if not (n and c):  # no classes or no rows: the reference's conventions (NaN or empty)
-        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing, ignore_index)
+        return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing,
+                                            ignore_index, with_grad)
     loss, stats, summary = np.empty(n, x.dtype), np.empty((n, 2), x.dtype), np.empty(2)
+    grad = np.empty_like(x) if with_grad and reduction != "none" else None
     status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
         ffi.from_buffer(ctype, x), n, c,
         ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
         ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),
         int(ignore_index), ffi.from_buffer(ctype, loss, True),
         ffi.from_buffer(ctype, stats, True),
-        ffi.from_buffer("double[]", summary, True))
+        ffi.from_buffer("double[]", summary, True), reduction == "mean",
+        ffi.NULL if grad is None else ffi.from_buffer(ctype, grad, True))
     if status:
         _ensure(status, "softmax_cross_entropy", x, t)
     # The kernel sums the rows and counts the targets (row order, in double): the reductions
     # need no more passes over the rows here.
     total, count = summary.tolist()
     count = int(count)
-    saved = (x, t, stats, reduction, label_smoothing, ignore_index, count)
+    saved = (x, t, stats, reduction, label_smoothing, ignore_index, count, grad)
     return _numpy._reduce(loss, reduction, count, total), saved
 
 
 def softmax_cross_entropy_backward(g, saved):
-    x, t, stats, reduction, eps, ignore_index, count = saved
+    x, t, stats, reduction, eps, ignore_index, count, _ = saved
     kind = _floats(x)
     if (kind is None or x.size == 0 or type(stats) is not np.ndarray or stats.dtype != x.dtype
             or not stats.flags.c_contiguous):

@@ -294,12 +294,13 @@ def _row_scale(g, reduction, count, n, dtype):
 
 
 def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
-                          ignore_index=-100):
+                          ignore_index=-100, with_grad=False):
     """Cross-entropy of softmax(logits) over rows: logits (n, c); target int64 class indices (n,)
     (each in [0, c) or ignore_index, else IndexError) or probabilities (n, c). Returns
     (loss, saved) where saved feeds softmax_cross_entropy_backward: (logits, target,
     stats (n, 2) = each row's max and log-sum-exp after subtracting it, reduction,
-    label_smoothing, ignore_index, the count "mean" divides by)."""
+    label_smoothing, ignore_index, the count "mean" divides by, and with_grad (reduction "mean"
+    or "sum") the gradient for an upstream gradient of 1, else None)."""
     x = np.asarray(logits)
     n, c = x.shape
     if target.dtype.kind in "iu" and ((target != ignore_index) & ((target < 0) | (target >= c))).any():
@@ -320,13 +321,16 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
         rows = big * total - ((1 - eps) * (p * d).sum(axis=1) + eps / c * d.sum(axis=1))
         count = n
     # (m, L) per row, not m + L: rounded to float32 that sum would cost the softmax its precision
-    saved = (x, target, np.stack([m[:, 0], big], axis=1), reduction, eps, ignore_index, count)
+    saved = (x, target, np.stack([m[:, 0], big], axis=1), reduction, eps, ignore_index, count,
+             None)
+    if with_grad and reduction != "none":
+        saved = saved[:-1] + (softmax_cross_entropy_backward(x.dtype.type(1), saved),)
     return _reduce(rows, reduction, count), saved
 
 
 def softmax_cross_entropy_backward(g, saved):
     """The gradient with respect to the logits: row scale * (softmax - smoothed target)."""
-    x, target, stats, reduction, eps, ignore_index, count = saved
+    x, target, stats, reduction, eps, ignore_index, count, _ = saved
     n, c = x.shape
     scale = _row_scale(g, reduction, count, n, x.dtype)
     p = np.exp((x - stats[:, :1]) - stats[:, 1:])
