@@ -186,7 +186,7 @@ def test_cross_entropy_everything_ignored_is_nan(backend):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("labels", [True, False], ids=["labels", "probabilities"])
-def test_cross_entropy_gradient_written_by_the_forward_pass(backend, monkeypatch, reduction, labels):
+def test_cross_entropy_gradient_from_the_forward_pass(backend, monkeypatch, reduction, labels):
     """When the logits want a gradient, the forward kernel also writes the one for an upstream
     gradient of 1, and loss.backward() hands it on: bit for bit the backward kernel's for g = 1.
     A second backward (retain_graph) computes it again, the same bits; an upstream 3 (loss * 3)
@@ -223,6 +223,13 @@ def test_cross_entropy_gradient_written_by_the_forward_pass(backend, monkeypatch
     with ag.no_grad():
         ag.cross_entropy(x, target, reduction=reduction)
     assert asked == [False]
+    # logits changed in place after the forward: refused, as without the early gradient
+    y = x * 1.0
+    loss = ag.cross_entropy(y, target, reduction=reduction)
+    with ag.no_grad():
+        y += 1.0
+    with pytest.raises(ag.GraphError, match="modified by an in-place operation"):
+        loss.backward(None if reduction != "none" else ag.ones(6))
 
 
 def test_cross_entropy_probabilities_by_hand(backend):

@@ -7,9 +7,9 @@ class targets, per-class `weight`, and the reductions of loss.py). Cross-entropy
 log-probabilities, the backward recomputes what it needs in one pass (and when the logits want
 a gradient, the forward's pass also writes the one for an upstream 1, which a plain
 loss.backward() takes as it is); with create_graph the backward is written with tensor ops
-instead, so gradients of gradients work. Cross-entropy with
-class weights is composed from log-softmax instead, as the kernel has no weights, and nll_loss
-is that composition's second half.
+instead, so gradients of gradients work. Cross-entropy with class weights is composed from
+log-softmax instead, as the kernel has no weights, and nll_loss is that composition's second
+half.
 
 `cross_entropy` takes logits (N, C), (C,) or (N, C, d1, ...) and either class indices (an
 integer tensor of the shape without C; each in [0, C) or `ignore_index`) or class
@@ -56,13 +56,13 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
+        x, target = ctx.saved_tensors  # (raises if they were modified in place since)
         saved = ctx.kernel_saved
         need_x, need_t = ctx.needs_input_grad[:2]
         ready = saved[-1]
         if ready is not None and not need_t and not isinstance(g, Tensor) and g == 1:
             ctx.kernel_saved = saved[:-1] + (None,)  # handed on once; another backward recomputes
             return ready, None, None, None, None
-        x, target = ctx.saved_tensors
         _, _, stats, reduction, eps, ignore, count, _ = saved
         n, c = raw(x).shape
         if isinstance(g, Tensor):
