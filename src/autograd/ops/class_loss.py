@@ -39,10 +39,13 @@ class TargetIndexError(AutogradError, IndexError):
 
 
 class CrossEntropy(Function):
-    """Softmax cross-entropy over the rows of (n, c) logits; target (n,) ints or (n, c) floats."""
+    """Softmax cross-entropy over the rows of (n, c) logits; target (n,) ints or (n, c) floats;
+    options (reduction, label_smoothing, ignore_index), one argument: two inputs fewer for
+    apply and the engine to walk on every step."""
 
     @staticmethod
-    def forward(ctx, logits, target, reduction, label_smoothing, ignore_index):
+    def forward(ctx, logits, target, options):
+        reduction, label_smoothing, ignore_index = options
         # When the logits will want a gradient, the kernel also writes the one for an upstream
         # gradient of 1 (loss.backward() on the loss itself), which backward then hands on: no
         # second pass over the rows, nor a second call (~4 us of a batch-32 MLP step).
@@ -62,17 +65,17 @@ class CrossEntropy(Function):
         ready = saved[-1]
         if ready is not None and not need_t and not isinstance(g, Tensor) and g == 1:
             ctx.kernel_saved = saved[:-1] + (None,)  # handed on once; another backward recomputes
-            return ready, None, None, None, None
+            return ready, None, None
         _, _, stats, reduction, eps, ignore, count, _ = saved
         n, c = raw(x).shape
         if isinstance(g, Tensor):
-            return _cross_entropy_graph(x, target, g, saved, need_t) + (None,) * 3
+            return _cross_entropy_graph(x, target, g, saved, need_t) + (None,)
         gx = _backend.active.softmax_cross_entropy_backward(g, saved) if need_x else None
         gt = None
         if need_t:  # probabilities: d loss / d p = -(1 - eps) scale log_softmax(x)
             s = np.asarray(_scale(np.asarray(g), reduction, count, (n, 1)), dtype=stats.dtype)
             gt = -(1 - eps) * s * ((np.asarray(x) - stats[:, :1]) - stats[:, 1:])
-        return gx, gt, None, None, None
+        return gx, gt, None
 
 
 def _logits_need_grad(ctx) -> bool:
@@ -192,8 +195,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
             tgt = tgt.data
     if weight is None:
         try:
-            out = CrossEntropy.apply(rows, tgt, reduction, float(label_smoothing),
-                                     int(ignore_index))
+            out = CrossEntropy.apply(rows, tgt, (reduction, float(label_smoothing),
+                                                 int(ignore_index)))
         except (IndexError, AutogradError):  # the backend found an index out of range: name it
             if labels:
                 _check_class_range("cross_entropy", tgt, t, x, c, int(ignore_index))
