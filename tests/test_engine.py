@@ -720,6 +720,23 @@ def test_user_function_without_grad_records_nothing():
     assert y.grad_fn is None and not y.requires_grad
 
 
+def test_user_function_on_arrays_alone_asks_needs_input_grad_in_forward():
+    """No tensor at all: forward runs on the arrays and its ctx.needs_input_grad says no input
+    wants a gradient (as in PyTorch), instead of failing."""
+    seen = []
+
+    class Spy(ag.Function):
+        @staticmethod
+        def forward(ctx, a, b, k):
+            seen.append(ctx.needs_input_grad)
+            return a * k + b
+
+    out = Spy.apply(np.array([1.0, 2.0]), np.array([3.0, 4.0]), 2.0)
+    assert out.tolist() == [5.0, 8.0] and seen == [(False, False, False)]
+    Spy.apply(ag.tensor([1.0], requires_grad=True), np.array([3.0]), 2.0)
+    assert seen[-1] == (True, False, False)
+
+
 class SinCos(ag.Function):
     @staticmethod
     def forward(ctx, a):

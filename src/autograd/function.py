@@ -110,6 +110,8 @@ class Function:
                 if n == 2:
                     ctx._in1 = kept[1]
                 ctx._inputs = n
+        else:  # nothing to record, but ctx.needs_input_grad answers (every entry False)
+            ctx._inputs = args
         try:
             # Plain calls for one or two arguments: a call with *datas cannot be inlined by the
             # interpreter and costs a C-level frame (these run for every op).

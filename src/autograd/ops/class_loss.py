@@ -49,7 +49,7 @@ class CrossEntropy(Function):
         # When the logits will want a gradient, the kernel also writes the one for an upstream
         # gradient of 1 (loss.backward() on the loss itself), which backward then hands on: no
         # second pass over the rows, nor a second call (~4 us of a batch-32 MLP step).
-        with_grad = _grad_enabled.get() and _logits_need_grad(ctx)
+        with_grad = _grad_enabled.get() and ctx.needs_input_grad[0]
         loss, saved = _backend.active.softmax_cross_entropy(logits, target, reduction,
                                                             label_smoothing, ignore_index,
                                                             with_grad)
@@ -76,13 +76,6 @@ class CrossEntropy(Function):
             s = np.asarray(_scale(np.asarray(g), reduction, count, (n, 1)), dtype=stats.dtype)
             gt = -(1 - eps) * s * ((np.asarray(x) - stats[:, :1]) - stats[:, 1:])
         return gx, gt, None
-
-
-def _logits_need_grad(ctx) -> bool:
-    try:
-        return ctx.needs_input_grad[0]
-    except AttributeError:  # applied to arrays alone: nothing is recorded
-        return False
 
 
 def _cross_entropy_graph(x, target, g, saved, need_t):
