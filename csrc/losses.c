@@ -120,12 +120,19 @@ static int check_rows(int64_t rows, int64_t classes, size_t elsize)
     return AG_OK;
 }
 
-/* Every label is a class or ignore_index; checked before any work is done. */
-static int check_labels(const int64_t *labels, int64_t rows, int64_t classes, int64_t ignore)
+/* Every label is a class or ignore_index; checked before any work is done. The same pass
+ * counts the labels that are not ignore_index into *counted (when not NULL). */
+static int check_labels(const int64_t *labels, int64_t rows, int64_t classes, int64_t ignore,
+                        int64_t *counted)
 {
-    for (int64_t i = 0; i < rows; i++)
+    int64_t kept = 0;
+    for (int64_t i = 0; i < rows; i++) {
         if ((labels[i] < 0 || labels[i] >= classes) && labels[i] != ignore)
             return AG_ERR_ARG;
+        kept += labels[i] != ignore;
+    }
+    if (counted)
+        *counted = kept;
     return AG_OK;
 }
 
@@ -228,17 +235,12 @@ static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
         return status;
     if (!x || !loss || !stats || (!labels == !probs) || classes == 0)
         return classes == 0 ? AG_ERR_ARG : AG_ERR_NULL;
-    if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
+    int64_t counted = rows;  /* the rows "mean" divides by */
+    if (labels && (status = check_labels(labels, rows, classes, ignore, &counted)) != AG_OK)
         return status;
     double grad_scale = 1.0;
-    if (grad && grad_mean) {
-        int64_t counted = rows;
-        if (labels)
-            for (int64_t i = 0; i < rows; i++)
-                counted -= labels[i] == ignore;
-        /* 1 / counted in the dtype (counted 0: inf, unused, as every row is ignored) */
+    if (grad && grad_mean)  /* 1 / counted in the dtype (counted 0: inf, unused: all ignored) */
         grad_scale = es == sizeof(double) ? 1.0 / (double)counted : (double)(1.0f / (float)counted);
-    }
     const struct xent_args a = {
         .es = es, .rk = pick(es == sizeof(double)), .x = x, .probs = probs, .labels = labels,
         .classes = classes, .ignore = ignore, .eps = eps, .smooth = eps / (double)classes,
@@ -247,11 +249,8 @@ static int xent_forward(size_t es, const void *x, int64_t rows, int64_t classes,
     ag_run_spans(xent_forward_rows, &a, rows, threads_for(rows * classes), 1);
     if (summary) {  /* in row order after the rows are done: the same on any thread count */
         double total = 0.0;
-        int64_t counted = 0;
-        for (int64_t i = 0; i < rows; i++) {
+        for (int64_t i = 0; i < rows; i++)
             total += es == sizeof(double) ? ((const double *)loss)[i] : ((const float *)loss)[i];
-            counted += !labels || labels[i] != ignore;
-        }
         summary[0] = total, summary[1] = (double)counted;
     }
     return AG_OK;
@@ -281,7 +280,7 @@ static int xent_backward(size_t es, const void *x, const void *stats, int64_t ro
         return AG_ERR_NULL;
     if (scale_stride < 0)
         return AG_ERR_ARG;
-    if (labels && (status = check_labels(labels, rows, classes, ignore)) != AG_OK)
+    if (labels && (status = check_labels(labels, rows, classes, ignore, NULL)) != AG_OK)
         return status;
     const struct xent_args a = {
         .es = es, .rk = pick(es == sizeof(double)), .x = x, .probs = probs, .stats = stats,
