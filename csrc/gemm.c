@@ -433,7 +433,8 @@ static void transpose_problem(struct ag_gemm_problem *pr)
  * elements meets every row of A once); or n <= 32 (m <= 32 as C^T) with the rows of op(A)
  * contiguous along k (dot products: 1.5-3x the packed kernel there, which would transpose the
  * big operand into panels for little reuse; x @ W.T at batch 32 with W 512 x 784 went 40 -> 63
- * GFLOPS). Returns -1 when not taken. */
+ * GFLOPS); or k <= 64 with a row-major op(B) and at least a quarter of op(A) zeros, whose
+ * terms are skipped (a ReLU layer's weight gradient g^T @ x). Returns -1 when not taken. */
 static int try_thin(struct ag_gemm_problem *pr)
 {
     if (pr->kern != &ag_gemm_kernels[AG_ISA_AVX512][0])
@@ -442,7 +443,9 @@ static int try_thin(struct ag_gemm_problem *pr)
     const int dots = pr->n <= AG_THIN_MAX_N && pr->a.cs == 1;
     const int shallow = pr->k <= AG_SMALLK_MAX_K && pr->n >= AG_SMALLK_MIN_N;
     const int few_rows = pr->k >= AG_THIN_MIN_K && pr->m <= AG_FEWROWS_MAX_M && !dots;
-    if ((shallow || few_rows) && pr->b.cs == 1 && pr->csc == 1) {
+    /* a shallow product whose A may be mostly zeros (a ReLU layer's weight gradient) */
+    const int sparse_a = pr->k > AG_SMALLK_MAX_K && pr->m > AG_FEWROWS_MAX_M && !dots;
+    if ((shallow || few_rows || sparse_a) && pr->b.cs == 1 && pr->csc == 1) {
         const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
@@ -452,7 +455,11 @@ static int try_thin(struct ag_gemm_problem *pr)
         };
         if (shallow)
             return ag_gemm_smallk_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
-        return ag_gemm_fewrows_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        if (few_rows)
+            return ag_gemm_fewrows_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        const int sparse = ag_gemm_sparse_a_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        if (sparse != -1)
+            return sparse;
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;

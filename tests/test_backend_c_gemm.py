@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from _c_backend import before_a_guard_page, import_c_backend
@@ -282,6 +282,108 @@ def test_gemm_few_rows(isa, dtype, m, n, k, ta, tb, alpha, beta, pads, seed):
         rng = np.random.default_rng(seed)
         c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, alpha, beta, pads)
         _check(c, ref, bound, fc, ldc, m, n)
+
+
+def _mostly_zero(rng, shape, zeros):
+    """Standard normal values with about the fraction `zeros` of them 0 (a ReLU's gradient)."""
+    values = rng.standard_normal(shape)
+    values[rng.random(shape) < zeros] = 0.0
+    return values
+
+
+@pytest.mark.skipif("avx512" not in LEVELS or "avx2" not in LEVELS, reason="needs AVX-512")
+@given(m=st.sampled_from([13, 16, 17, 31, 47, 100, 512]),
+       n=st.sampled_from([1, 15, 16, 17, 33, 100, 191, 208, 257, 784]),
+       k=st.sampled_from([17, 31, 32, 33, 63, 64]), zeros=st.sampled_from([0.4, 0.5, 0.9, 1.0]),
+       ta=st.integers(0, 1), mode=st.sampled_from(["plain", "alpha", "beta 0.5", "bias"]),
+       pads=st.tuples(*[st.sampled_from([0, 3])] * 3), seed=st.integers(0, 2**32 - 1))
+@example(m=512, n=784, k=32, zeros=0.5, ta=1, mode="plain", pads=(0, 0, 0), seed=0)  # g^T @ x
+@example(m=512, n=784, k=64, zeros=0.4, ta=1, mode="plain", pads=(0, 0, 0), seed=1)
+@settings(max_examples=40, deadline=None)
+def test_gemm_with_mostly_zero_a_is_bitwise_the_packed_kernel(m, n, k, zeros, ta, mode, pads, seed):
+    """k <= 64 with a quarter or more of A zero: gemm_thin.c skips the zero terms (every tile
+    width, the last vector masked, A by rows and by columns, padded leading dimensions). Adding
+    0 * b changes no sum, so each element is the packed kernel's FMA chain over p in order, then
+    alpha and beta or the bias: bit for bit the AVX2 packed kernel, on 1, 2 and 3 threads; C's
+    padding never written. (Not n <= 32 with A by rows: the dot products take that, with sums
+    of their own.)"""
+    assume(ta or n > 32)
+    rng = np.random.default_rng(seed)
+    lda, ldb, ldc = (m if ta else k) + pads[0], n + pads[1], n + pads[2]
+    a = np.full((k if ta else m) * lda, np.nan, np.float32)
+    a.reshape(-1, lda)[:, :m if ta else k] = _mostly_zero(rng, (k, m) if ta else (m, k), zeros)
+    b = np.full(k * ldb, np.nan, np.float32)
+    b.reshape(k, ldb)[:, :n] = rng.standard_normal((k, n))
+    c0 = rng.standard_normal(m * ldc).astype(np.float32)
+    c0.reshape(m, ldc)[:, n:] = np.nan
+    alpha = -0.75 if mode == "alpha" else 1.0
+    beta = 0.5 if mode == "beta 0.5" else 0.0
+    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
+
+    def product():
+        c = c0.copy()
+        _c.gemm(ta, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias=bias)
+        return c
+
+    with _capped("avx2"):
+        expected = product()
+    threads = _c.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            _c.set_num_threads(t)
+            np.testing.assert_array_equal(product(), expected, err_msg=f"{t} threads")
+    finally:
+        _c.set_num_threads(threads)
+    opa = a.reshape(-1, lda)[:, :m if ta else k].astype(np.float64)
+    opa = opa.T if ta else opa
+    ref = alpha * opa @ b.reshape(k, ldb)[:, :n] + (bias if bias is not None else beta * c0.reshape(m, ldc)[:, :n])
+    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+@pytest.mark.skipif("avx512" not in LEVELS or "avx2" not in LEVELS, reason="needs AVX-512")
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_gemm_with_mostly_zero_a_still_meets_inf_and_nan_in_b(bad):
+    """0 * inf is NaN: skipping A's zero terms would lose it, so a B holding an inf or a NaN
+    takes the packed kernel, and C is NaN where IEEE arithmetic puts it (bitwise the AVX2
+    packed kernel; the lone bad value in the last, masked column, where a scan could miss it)."""
+    m, n, k = 40, 120, 32  # 120 = 3 x 32 + 24: no dot-product columns; 7 x 16 + 8: a masked vector
+    rng = np.random.default_rng(7)
+    a = _mostly_zero(rng, (m, k), 0.5).astype(np.float32)
+    a[:, 5] = 0.0
+    a[0, 5] = 1.0  # row 0 meets the bad value with a nonzero factor, the rest with 0
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    b[5, n - 1] = bad
+
+    def product():
+        c = np.zeros((m, n), np.float32)
+        _c.gemm(0, 0, m, n, k, 1.0, a, k, b, n, 0.0, c, n)
+        return c
+
+    with _capped("avx2"):
+        expected = product()
+    got = product()
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got[:, n - 1]).all() if np.isnan(bad) else (
+        np.isinf(got[0, n - 1]) and np.isnan(got[1:, n - 1]).all())
+
+
+@pytest.mark.parametrize("m, n, k, ta", [(13, 17, 17, 0), (40, 100, 32, 1), (100, 33, 64, 0),
+                                         (29, 784, 33, 1)])
+def test_gemm_with_mostly_zero_a_never_reads_or_writes_past_its_operands(m, n, k, ta):
+    """The zero-skipping path with A, B and C each ending at an unreadable, unwritable page (B's
+    last, masked vector; A's last rows, by rows and by columns): the same bits as with the
+    operands anywhere else, and no fault."""
+    rng = np.random.default_rng(m + n + k)
+    a = _mostly_zero(rng, m * k, 0.6).astype(np.float32)
+    b = rng.standard_normal(k * n).astype(np.float32)
+    c0 = rng.standard_normal(m * n).astype(np.float32)
+    lda = m if ta else k
+    expected = c0.copy()
+    _c.gemm(ta, 0, m, n, k, 1.5, a, lda, b, n, 0.5, expected, n)
+    (ga, ka), (gb, kb), (gc, kc) = (before_a_guard_page(x) for x in (a, b, c0))
+    _c.gemm(ta, 0, m, n, k, 1.5, ga, lda, gb, n, 0.5, gc, n)
+    np.testing.assert_array_equal(gc, expected)
+    del ga, gb, gc, ka, kb, kc
 
 
 @ALL_LEVELS
