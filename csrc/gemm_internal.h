@@ -136,7 +136,8 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
 int ag_gemm_bcast_wide(int64_t n, int64_t k);
 int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads);
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads);
-/* A with at least a quarter zeros, k <= 64, B finite (see gemm_thin.c); -1 when not taken. */
+/* A with a quarter or more zeros, k <= 64, n >= 128, B finite (see gemm_thin.c); -1 when not
+ * taken. */
 int ag_gemm_sparse_a_f32(const struct ag_direct_b_f32 *t, int threads);
 #endif
 

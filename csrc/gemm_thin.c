@@ -834,7 +834,8 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
  * L1, copied to an aligned block), so each product is a broadcast of A[i][p] and one FMA per
  * vector of B: a load per FMA caps this at ~5/6 of the packed kernel's rate, and it wins from a
  * fifth of A zero (512 x 32 @ 32 x 784 on the Zen 5 host, one thread: the packed kernel 109 us;
- * this path 131, 108, 97 and 74 us at 0, 20, 30 and 50% zeros). It is taken from a quarter.
+ * this path 131, 108, 97 and 74 us at 0, 20, 30 and 50% zeros). It is taken from a quarter
+ * (a third past k = 32), for C at least 128 wide (see SA_MIN_N).
  *
  * Numerics: the packed kernel's, term for term: p in order, FMA from 0, then its store. A
  * skipped term adds A[i][p] * B[p][j] = +-0, which changes no sum but a -0 (an underflowed
@@ -844,8 +845,13 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
 
 #define SA_MAX_K 64
 #define SA_MAX_VECS 16  /* a tile's vectors of C at k <= 32; 12 beyond (B's block within L1) */
-/* The packed kernel is faster below this many zeros per 1024 entries of A. */
+/* Below these the packed kernel is as fast or faster: narrower C (tiles of fewer than 8
+ * vectors: 512 x 64 @ 64 x 64 at 30% zeros took 29 us against its 20), and fewer zeros per
+ * 1024 entries of A, at k <= 32 and beyond (B's block then fills L1: 512 x 64 @ 64 x 784 at
+ * 30% zeros, 203 us against 214; 512 x 64 @ 64 x 128, 35 against 35). */
+#define SA_MIN_N 128
 #define SA_MIN_ZEROS_PER_1024 256
+#define SA_MIN_ZEROS_PER_1024_DEEP 342
 
 /* Row i's nonzero depths as bits of masks[i], for rows [r0, r1); returns how many are set. */
 THIN_TARGET static int64_t depth_masks(const struct ag_direct_b_f32 *t, int64_t r0, int64_t r1,
@@ -962,13 +968,14 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
 
 int ag_gemm_sparse_a_f32(const struct ag_direct_b_f32 *t, int threads)
 {
-    if (t->k < 1 || t->k > SA_MAX_K || t->m < 1 || t->n < 1)
+    if (t->k < 1 || t->k > SA_MAX_K || t->m < 1 || t->n < SA_MIN_N)
         return -1;
     uint64_t *masks = malloc((size_t)t->m * sizeof(uint64_t));
     if (!masks)
         return AG_ERR_NOMEM;
     const int64_t entries = t->m * t->k, zeros = entries - depth_masks(t, 0, t->m, masks);
-    if (zeros * 1024 < entries * SA_MIN_ZEROS_PER_1024 || any_nonfinite(t)) {
+    const int64_t least = t->k <= 32 ? SA_MIN_ZEROS_PER_1024 : SA_MIN_ZEROS_PER_1024_DEEP;
+    if (zeros * 1024 < entries * least || any_nonfinite(t)) {
         free(masks);
         return -1;
     }
