@@ -838,17 +838,18 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
  * (a third past k = 32), for C at least 128 wide (see SA_MIN_N).
  *
  * Numerics: the packed kernel's, term for term: p in order, FMA from 0, then its store. A
- * skipped term adds A[i][p] * B[p][j] = +-0, which changes no sum but a -0 (an underflowed
- * product) to +0; and it could not have been NaN, since the path is not taken when B holds an
- * inf or a NaN (0 * inf is NaN). Threads take disjoint rows; the result does not depend on
- * their count. */
+ * skipped term would add A[i][p] * B[p][j] = +-0, which leaves a sum as it is, but for the sign
+ * of a zero: where the sum so far is -0 (its products all -0, or underflowed to it), adding +0
+ * makes it +0, so the packed kernel can return +0 where this returns -0. The term could not
+ * have been NaN: the path is not taken when B holds an inf or a NaN (0 * inf is NaN). Threads
+ * take disjoint rows; the result does not depend on their count. */
 
 #define SA_MAX_K 64
 #define SA_MAX_VECS 16  /* a tile's vectors of C at k <= 32; 12 beyond (B's block within L1) */
-/* Below these the packed kernel is as fast or faster: narrower C (tiles of fewer than 8
- * vectors: 512 x 64 @ 64 x 64 at 30% zeros took 29 us against its 20), and fewer zeros per
- * 1024 entries of A, at k <= 32 and beyond (B's block then fills L1: 512 x 64 @ 64 x 784 at
- * 30% zeros, 203 us against 214; 512 x 64 @ 64 x 128, 35 against 35). */
+/* Below these the packed kernel is as fast or faster: a narrower C (tiles of fewer than 8
+ * vectors: 512 x 64 @ 64 x 64 at 30% zeros took 29 us against its 20), and fewer zeros per 1024
+ * entries of A, a quarter at k <= 32 and a third past it (B's block then fills L1: at 30% zeros
+ * 512 x 64 @ 64 x 784 took 203 us against 214, 512 x 64 @ 64 x 128 35 against 35). */
 #define SA_MIN_N 128
 #define SA_MIN_ZEROS_PER_1024 256
 #define SA_MIN_ZEROS_PER_1024_DEEP 342
@@ -863,8 +864,8 @@ THIN_TARGET static int64_t depth_masks(const struct ag_direct_b_f32 *t, int64_t 
         for (; i + 16 <= r1; i += 16) {
             __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
             for (int64_t p = 0; p < t->k; p++) {
-                const __mmask16 nz = _mm512_cmp_ps_mask(_mm512_loadu_ps(t->a + p * t->csa + i), zero,
-                                                        _CMP_NEQ_UQ);
+                const __m512 v = _mm512_loadu_ps(t->a + p * t->csa + i);
+                const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
                 const __m512i bit = _mm512_set1_epi64((long long)(1ull << p));
                 lo = _mm512_mask_or_epi64(lo, (__mmask8)nz, lo, bit);
                 hi = _mm512_mask_or_epi64(hi, (__mmask8)(nz >> 8), hi, bit);
@@ -876,7 +877,8 @@ THIN_TARGET static int64_t depth_masks(const struct ag_direct_b_f32 *t, int64_t 
         for (; i < r1; i++) {
             uint64_t bits = 0;
             for (int64_t p = 0; p < t->k; p += 16) {
-                const __m512 v = _mm512_maskz_loadu_ps(first_lanes(t->k - p), t->a + i * t->rsa + p);
+                const __m512 v = _mm512_maskz_loadu_ps(first_lanes(t->k - p),
+                                                       t->a + i * t->rsa + p);
                 bits |= (uint64_t)_mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ) << p;
             }
             masks[i] = bits;
@@ -899,8 +901,10 @@ THIN_TARGET static int any_nonfinite(const struct ag_direct_b_f32 *t)
     __mmask16 bad = 0;
     for (int64_t p = 0; p < t->k; p++) {
         const float *row = t->b + p * t->ldb;
-        for (int64_t j = 0; j < t->n; j += VF)  /* classes: QNaN, +inf, -inf, SNaN */
-            bad |= _mm512_fpclass_ps_mask(_mm512_maskz_loadu_ps(first_lanes(t->n - j), row + j), 0x99);
+        for (int64_t j = 0; j < t->n; j += VF) {
+            const __m512 v = _mm512_maskz_loadu_ps(first_lanes(t->n - j), row + j);
+            bad |= _mm512_fpclass_ps_mask(v, 0x99);  /* QNaN, +inf, -inf, SNaN */
+        }
     }
     return bad != 0;
 }
@@ -994,7 +998,8 @@ int ag_gemm_sparse_a_f32(const struct ag_direct_b_f32 *t, int threads)
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int i = 0; i < threads; i++)
-            sparse_rows(t, masks, t->m * i / threads, t->m * (i + 1) / threads, bp + per_thread * (size_t)i);
+            sparse_rows(t, masks, t->m * i / threads, t->m * (i + 1) / threads,
+                        bp + per_thread * (size_t)i);
     }
     free(bp);
     free(masks);
