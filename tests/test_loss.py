@@ -223,6 +223,14 @@ def test_cross_entropy_gradient_from_the_forward_pass(backend, monkeypatch, redu
     with ag.no_grad():
         ag.cross_entropy(x, target, reduction=reduction)
     assert asked == [False]
+    if not labels:  # probabilities that want a gradient too: backward's own pass does both
+        p = target.detach().requires_grad_()
+        loss = ag.cross_entropy(x, p, reduction=reduction, label_smoothing=0.2)
+        assert asked[-1] is False and loss.grad_fn.kernel_saved[-1] is None
+        x.grad = None
+        loss.backward(None if reduction != "none" else ag.ones(6))
+        np.testing.assert_array_equal(x.grad.numpy(), expected)
+        assert p.grad is not None
     # logits changed in place after the forward: refused, as without the early gradient
     y = x * 1.0
     loss = ag.cross_entropy(y, target, reduction=reduction)

@@ -48,8 +48,10 @@ class CrossEntropy(Function):
         reduction, label_smoothing, ignore_index = options
         # When the logits will want a gradient, the kernel also writes the one for an upstream
         # gradient of 1 (loss.backward() on the loss itself), which backward then hands on: no
-        # second pass over the rows, nor a second call (~4 us of a batch-32 MLP step).
-        with_grad = _grad_enabled.get() and ctx.needs_input_grad[0]
+        # second pass over the rows, nor a second call (~4 us of a batch-32 MLP step). Not when
+        # the target wants one too: backward then runs its own pass for both anyway.
+        need_x, need_t = ctx.needs_input_grad[:2]
+        with_grad = need_x and not need_t and _grad_enabled.get()
         loss, saved = _backend.active.softmax_cross_entropy(logits, target, reduction,
                                                             label_smoothing, ignore_index,
                                                             with_grad)
