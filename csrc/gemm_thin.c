@@ -629,28 +629,54 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
  * C with masked stores (no edge buffer). The arithmetic is the packed kernel's: p in order, FMA,
  * then c = alpha * ab + beta * c. Threads take disjoint row blocks. */
 
+/* What the stores below apply to a product, read once per call: stores into C can alias t's
+ * fields as far as the compiler knows, so it would read them again after every store (the
+ * k = 16 path was ~4% slower so). */
+struct c_update {
+    float alpha, beta;  /* beta used only with has_beta */
+    int has_beta;
+    const float *bias;
+};
+
+static inline struct c_update c_update_of(const struct ag_direct_b_f32 *t)
+{
+    return (struct c_update){t->alpha, t->beta ? *t->beta : 0.0f, t->beta != NULL, t->bias};
+}
+
 /* One vector of a row of C at cr (column j; lanes outside m masked off) from its accumulator:
  * c = alpha * ab + beta * c, the packed kernel's store, or alpha * ab + bias. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-store_vec(const struct ag_direct_b_f32 *t, __m512 ab, float *cr, int64_t j, __mmask16 m)
+store_vec(const struct c_update u, __m512 ab, float *cr, int64_t j, __mmask16 m)
 {
-    if (t->alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
-        ab = _mm512_mul_ps(_mm512_set1_ps(t->alpha), ab);
-    if (t->bias)
-        ab = _mm512_add_ps(ab, _mm512_maskz_loadu_ps(m, t->bias + j));
-    if (t->beta)
-        ab = _mm512_fmadd_ps(_mm512_set1_ps(*t->beta), _mm512_maskz_loadu_ps(m, cr), ab);
+    if (u.alpha != 1.0f)  /* 1 * x is x: skipping it changes no bit */
+        ab = _mm512_mul_ps(_mm512_set1_ps(u.alpha), ab);
+    if (u.bias)
+        ab = _mm512_add_ps(ab, _mm512_maskz_loadu_ps(m, u.bias + j));
+    if (u.has_beta)
+        ab = _mm512_fmadd_ps(_mm512_set1_ps(u.beta), _mm512_maskz_loadu_ps(m, cr), ab);
     _mm512_mask_storeu_ps(cr, m, ab);
 }
 
 /* A row's 32 columns of C at cr (column j) from its two accumulators (lanes past n masked off
  * by m0, m1). */
 THIN_TARGET static inline __attribute__((always_inline)) void
-store_row32(const struct ag_direct_b_f32 *t, __m512 lo, __m512 hi, float *cr, int64_t j,
-            __mmask16 m0, __mmask16 m1)
+store_row32(const struct c_update u, __m512 lo, __m512 hi, float *cr, int64_t j, __mmask16 m0,
+            __mmask16 m1)
 {
-    store_vec(t, lo, cr, j, m0);
-    store_vec(t, hi, cr + 16, j + 16, m1);
+    store_vec(u, lo, cr, j, m0);
+    store_vec(u, hi, cr + 16, j + 16, m1);
+}
+
+/* B's rows [0, k) at columns [j0, j0 + 16 nv) into bp, row p at bp + 16 nv p (aligned, zero
+ * past n): a block that stays in L1 however B's rows alias, read with aligned loads. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+pack_b_block(const struct ag_direct_b_f32 *t, int64_t j0, int64_t nv, float *bp)
+{
+    const float *b = t->b + j0;
+    for (int64_t p = 0; p < t->k; p++, b += t->ldb, bp += nv * VF)
+        for (int64_t v = 0; v < nv; v++)
+            _mm512_store_ps(bp + v * VF,
+                            _mm512_maskz_loadu_ps(first_lanes(t->n - j0 - VF * v), b + VF * v));
 }
 
 #define SK_MR 12
@@ -662,6 +688,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
     const int64_t k = t->k;
+    const struct c_update u = c_update_of(t);
     for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
         const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
         for (int64_t i = i0; i < i1; i += SK_MR)  /* A panels; rows past the end are zeros */
@@ -672,11 +699,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
         for (int64_t j = 0; j < t->n; j += SK_NR) {
             const int64_t w = t->n - j;
             const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
-            for (int64_t p = 0; p < k; p++) {
-                const float *src = t->b + p * t->ldb + j;
-                _mm512_store_ps(bp + p * SK_NR, _mm512_maskz_loadu_ps(m0, src));
-                _mm512_store_ps(bp + p * SK_NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-            }
+            pack_b_block(t, j, SK_NR / VF, bp);
             for (int64_t i = i0; i < i1; i += SK_MR) {
                 const float *a = ap + (i - i0) * k;
                 __m512 lo[SK_MR], hi[SK_MR];
@@ -698,7 +721,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                 for (int r = 0; r < SK_MR; r++) {
                     if (r >= h)
                         break;
-                    store_row32(t, lo[r], hi[r], t->c + (i + r) * t->ldc + j, j, m0, m1);
+                    store_row32(u, lo[r], hi[r], t->c + (i + r) * t->ldc + j, j, m0, m1);
                 }
             }
         }
@@ -771,9 +794,10 @@ fewrows_block(const int ra, const struct ag_direct_b_f32 *t, const float *ap, in
                 lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(ap[p * ra + r]), b0, lo[r]);
         }
     }
+    const struct c_update u = c_update_of(t);
 #pragma GCC unroll 12
     for (int r = 0; r < ra; r++)
-        store_row32(t, lo[r], hi[r], t->c + r * t->ldc + j0, j0, m0, m1);
+        store_row32(u, lo[r], hi[r], t->c + r * t->ldc + j0, j0, m0, m1);
 }
 
 /* Column blocks [b0, b1) with ra = m rows. */
@@ -845,7 +869,8 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
  * take disjoint rows; the result does not depend on their count. */
 
 #define SA_MAX_K 64
-#define SA_MAX_VECS 16  /* a tile's vectors of C at k <= 32; 12 beyond (B's block within L1) */
+#define SA_MAX_VECS 16       /* a tile's vectors of C at k <= 32 */
+#define SA_MAX_VECS_DEEP 12  /* beyond: B's block (k x 16 vectors) within L1 */
 /* Below these the packed kernel is as fast or faster: a narrower C (tiles of fewer than 8
  * vectors: 512 x 64 @ 64 x 64 at 30% zeros took 29 us against its 20), and fewer zeros per 1024
  * entries of A, a quarter at k <= 32 and a third past it (B's block then fills L1: at 30% zeros
@@ -912,8 +937,8 @@ THIN_TARGET static int any_nonfinite(const struct ag_direct_b_f32 *t)
 /* A row of C at columns [j0, j0 + 16 nv) (at c), the last vector masked by `last`: a is the
  * row of A, bp the block of B packed (row p at bp + p * 16 nv). */
 THIN_TARGET static inline __attribute__((always_inline)) void
-sparse_tile(const int nv, const struct ag_direct_b_f32 *t, const float *a, int64_t csa,
-            uint64_t bits, const float *bp, float *c, int64_t j0, __mmask16 last, int plain)
+sparse_tile(const int nv, const struct c_update u, const float *a, int64_t csa, uint64_t bits,
+            const float *bp, float *c, int64_t j0, __mmask16 last, int plain)
 {
     __m512 acc[SA_MAX_VECS];
 #pragma GCC unroll 16
@@ -928,31 +953,31 @@ sparse_tile(const int nv, const struct ag_direct_b_f32 *t, const float *a, int64
         for (int v = 0; v < nv; v++)
             acc[v] = _mm512_fmadd_ps(ap, _mm512_load_ps(row + VF * v), acc[v]);
     }
+    if (plain) {  /* c = ab, store_vec's result then, without its tests between the stores */
 #pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) {
-        if (plain)  /* c = ab: what store_vec does then, without reading t after each store */
+        for (int v = 0; v < nv; v++)
             _mm512_mask_storeu_ps(c + VF * v, v == nv - 1 ? last : 0xffff, acc[v]);
-        else
-            store_vec(t, acc[v], c + VF * v, j0 + VF * v, v == nv - 1 ? last : 0xffff);
+        return;
     }
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++)
+        store_vec(u, acc[v], c + VF * v, j0 + VF * v, v == nv - 1 ? last : 0xffff);
 }
 
 /* Rows [r0, r1) of C, a block of columns at a time, B's rows of the block first copied to bp
- * (aligned, zero past n): loads that straddle cache lines, from an unaligned x, took 1.7x as
- * long (a load per FMA is this loop's limit). */
+ * (pack_b_block): loads that straddle cache lines, from an unaligned x, took 1.7x as long (a
+ * load per FMA is this loop's limit). */
 THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint64_t *masks,
                                     int64_t r0, int64_t r1, float *bp)
 {
-    const int64_t vecs = (t->n + VF - 1) / VF, widest = t->k <= 32 ? SA_MAX_VECS : 12;
+    const int64_t vecs = (t->n + VF - 1) / VF;
+    const int64_t widest = t->k <= 32 ? SA_MAX_VECS : SA_MAX_VECS_DEEP;
     const int64_t blocks = (vecs + widest - 1) / widest;
-    const int plain = t->alpha == 1.0f && !t->bias && !t->beta;
+    const struct c_update u = c_update_of(t);
+    const int plain = u.alpha == 1.0f && !u.bias && !u.has_beta;
     for (int64_t bl = 0; bl < blocks; bl++) {  /* blocks of nearly equal width */
         const int64_t v0 = vecs * bl / blocks, nv = vecs * (bl + 1) / blocks - v0, j0 = VF * v0;
-        for (int64_t p = 0; p < t->k; p++)
-            for (int64_t v = 0; v < nv; v++)
-                _mm512_store_ps(bp + (p * nv + v) * VF,
-                                _mm512_maskz_loadu_ps(first_lanes(t->n - j0 - VF * v),
-                                                      t->b + p * t->ldb + j0 + VF * v));
+        pack_b_block(t, j0, nv, bp);
         const __mmask16 last = first_lanes(t->n - VF * (v0 + nv - 1));
         const float *a = t->a;
         float *c = t->c + j0;
@@ -960,7 +985,7 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
         switch (nv) {  /* the tile's width fixed, so that its accumulators are registers */
 #define SA_CASE(w) case w: \
             for (int64_t i = r0; i < r1; i++) \
-                sparse_tile(w, t, a + i * rsa, csa, masks[i], bp, c + i * ldc, j0, last, plain); \
+                sparse_tile(w, u, a + i * rsa, csa, masks[i], bp, c + i * ldc, j0, last, plain); \
             break;
         SA_CASE(1) SA_CASE(2) SA_CASE(3) SA_CASE(4) SA_CASE(5) SA_CASE(6) SA_CASE(7) SA_CASE(8)
         SA_CASE(9) SA_CASE(10) SA_CASE(11) SA_CASE(12) SA_CASE(13) SA_CASE(14) SA_CASE(15)
