@@ -294,4 +294,11 @@ int ag_add_scaled_f64(double *out, const double *x, double alpha, const double *
  * sums a single column pairwise); out must not overlap x (AG_ERR_OVERLAP). */
 int ag_sum_rows_f32(const float *x, int64_t rows, int64_t cols, float *out);
 int ag_sum_rows_f64(const double *x, int64_t rows, int64_t cols, double *out);
+/* masked = g * (y > 0) (relu_backward) and out = masked.sum(axis=0) (as ag_sum_rows), in one
+ * pass over rows x cols C-ordered g and y: a LinearReLU's pre-activation and bias gradients.
+ * masked may be g or y exactly; any other overlap is AG_ERR_OVERLAP. */
+int ag_relu_backward_sum_rows_f32(const float *g, const float *y, float *masked, int64_t rows,
+                                  int64_t cols, float *out);
+int ag_relu_backward_sum_rows_f64(const double *g, const double *y, double *masked, int64_t rows,
+                                  int64_t cols, double *out);
 #endif

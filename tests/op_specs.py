@@ -538,6 +538,36 @@ SPECS += [
     R("linear:no bias", lambda x, w: ag.ops.linear(x, w), _linear, linear_inputs(bias=False),
       kernels=True),
 ]
+
+
+INTEGERS = ags.elements("float64", -3.0, 3.0).map(np.round)
+
+
+def linear_relu_inputs(bias=True):
+    """As linear_inputs, with whole numbers in x and weight and half-odd ones in the bias, so
+    every pre-activation is a multiple of 0.5 away from relu's kink at 0. Without a bias, x's
+    last feature is 1 and weight's last column half-odd: the bias folded into the product."""
+    def inputs(lim):
+        @st.composite
+        def case(draw):
+            lead = draw(_shapes(lim, 0, lim.max_dims - 1))
+            k, n = draw(st.integers(1, lim.max_side)), draw(st.integers(1, lim.max_side))
+            x, w = _array(draw, lead + (k,), INTEGERS), _array(draw, (n, k), INTEGERS)
+            if bias:
+                return (x, w, _array(draw, (n,), INTEGERS) + 0.5), {}
+            x[..., -1] = 1.0
+            w[:, -1] += 0.5
+            return (x, w), {}
+        return case()
+    return inputs
+
+
+SPECS += [
+    R("linear_relu", lambda x, w, b: ag.ops.linalg.linear_relu(x, w, b),
+      lambda x, w, b: np.maximum(_linear(x, w, b), 0.0), linear_relu_inputs(), kernels=True),
+    R("linear_relu:no bias", lambda x, w: ag.ops.linalg.linear_relu(x, w),
+      lambda x, w: np.maximum(_linear(x, w), 0.0), linear_relu_inputs(bias=False), kernels=True),
+]
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 DIFFERENTIABLE = [s for s in SPECS if s.differentiable]
 KERNEL_ROWS = [s for s in SPECS if s.kernels]

@@ -130,6 +130,72 @@ def test_flatten_identity_sequential():
     assert len(seq) == 4 and "3.weight" not in seq.state_dict()
 
 
+def _unfused(modules, x):
+    """The layers one after another, as a plain loop calls them (no Linear-ReLU fusion)."""
+    for m in modules:
+        x = m(x)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lead", [(), (1,), (7,), (2, 3)])
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_sequential_runs_linear_then_relu_as_one_node_with_the_same_bits(backend, dtype, lead, input_grad):
+    """Values and every gradient bitwise those of the layers called one by one, on both
+    backends, for 1-d to 3-d inputs, with and without a gradient for the input."""
+    ag.manual_seed(3)
+    seq = nn.Sequential(nn.Linear(6, 40, dtype=dtype), nn.ReLU(), nn.Linear(40, 5, dtype=dtype),
+                        nn.ReLU(), nn.Linear(5, 3, bias=False, dtype=dtype), nn.ReLU())
+    data = np.random.default_rng(1).standard_normal(lead + (6,)).astype(dtype)
+    upstream = np.random.default_rng(2).standard_normal(lead + (3,)).astype(dtype)
+    runs = []
+    for run in (seq, lambda x: _unfused(seq, x)):
+        seq.zero_grad()
+        x = ag.tensor(data, requires_grad=input_grad)
+        out = run(x)
+        out.backward(ag.tensor(upstream))
+        runs.append([out.detach().numpy()] + [p.grad.numpy() for p in seq.parameters()]
+                    + ([x.grad.numpy()] if input_grad else []))
+    fused, plain = runs
+    assert len(fused) == 6 + input_grad
+    for a, b in zip(fused, plain):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert (fused[0] == 0).any() and (fused[0] > 0).any()  # the relus did cut something
+    assert _node_names(seq(ag.tensor(data, requires_grad=True))) == ["LinearReLU"] * 3
+
+
+def _node_names(out):
+    """The names of the nodes from out back along each node's first recorded input."""
+    names, node = [], out.grad_fn
+    while node is not None:
+        names.append(node.name())
+        node = next((n for n, _ in node.next_functions if n is not None), None)
+    return names
+
+
+def test_sequential_fuses_only_exact_linear_then_relu_with_nothing_watching():
+    """The pair, once; not a subclass that may change forward, not a ReLU after something else,
+    and not while summary() records each layer's output."""
+    class Shifted(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    x = ag.tensor(_rand(4, 3), dtype=ag.float32)
+    seq = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 5), Shifted(), nn.Tanh(), nn.ReLU())
+    out = seq(x)
+    assert _node_names(out) == ["Relu", "Tanh", "Add", "Relu", "Linear", "LinearReLU"]
+    np.testing.assert_array_equal(_np(out), _np(_unfused(seq, x)))
+    table = str(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)).summary((784,)))
+    assert "ReLU" in table and "407,050" in table
+
+
+def test_sequential_names_the_linear_layer_when_the_fused_pair_gets_a_bad_input():
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    with pytest.raises(ag.ShapeError, match=r"Linear\(3, 4\): input of shape \(2, 5\) float32 needs 3 features"):
+        seq(ag.zeros(2, 5))
+
+
 # ---- Dropout -------------------------------------------------------------------------------------
 def test_dropout_inverted_seeded_and_off_in_eval():
     x = ag.ones(1000, 100)

@@ -397,6 +397,24 @@ def linear(x, w, b=None):
     return out.reshape(x.shape[:-1] + (n,))
 
 
+_RELU = _table("relu")
+
+
+def linear_relu(x, w, b=None):
+    """relu(linear(x, w, b)) (as _numpy.linear_relu): the relu runs in place on the GEMM's fresh
+    output while it is in cache, with no second array."""
+    out = linear(x, w, b)
+    entry = _RELU.get(out.dtype)
+    if entry is None or out.size < entry[2] or not out.flags.c_contiguous:
+        return np.maximum(out, 0, out=out)
+    fn, ctype, _ = entry
+    pout = ffi.from_buffer(ctype, out, True)
+    status = fn(pout, pout, out.size)  # the kernel allows out to be its input exactly
+    if status:
+        _ensure(status, "relu", out)
+    return out
+
+
 # ------------------------------------------------------------------ settings
 
 
@@ -607,6 +625,33 @@ def channel_sum(g):
     out = np.empty(c, g.dtype)
     _call_channels("channel_sum", g, out, n, c, g.size // (n * c))
     return out
+
+
+_RELU_SUM_ROWS = {_F32: (lib.ag_relu_backward_sum_rows_f32, "float[]"),
+                  _F64: (lib.ag_relu_backward_sum_rows_f64, "double[]")}
+
+
+def relu_backward_and_sum(g, y):
+    """(relu_backward(g, y), its channel_sum) in one pass of reduce.c over 2-d C-ordered arrays
+    of one float dtype, bitwise the two kernels; other cases as _numpy.relu_backward_and_sum."""
+    if type(g) is np.ndarray and type(y) is np.ndarray and g.ndim == 2:
+        if g.shape != y.shape:
+            raise ShapeError(f"relu_backward_and_sum: the gradient and the saved array must have "
+                             f"the same shape, got {g.shape} {g.dtype} and {y.shape} {y.dtype}")
+        entry = _RELU_SUM_ROWS.get(g.dtype)
+        if (entry is not None and y.dtype == g.dtype and g.shape[1] > 1 and g.flags.c_contiguous
+                and y.flags.c_contiguous):
+            fn, ctype = entry
+            rows, cols = g.shape
+            masked, out = np.empty_like(g), np.empty(cols, g.dtype)
+            status = fn(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, y),
+                        ffi.from_buffer(ctype, masked, True), rows, cols,
+                        ffi.from_buffer(ctype, out, True))
+            if status:
+                _ensure(status, "relu_backward_and_sum", g, y)
+            return masked, out
+    masked = relu_backward(g, y)  # each half in C where it would be on its own
+    return masked, channel_sum(masked)
 
 
 def _call_channels(kernel, x, y, n, c, hw):

@@ -73,6 +73,12 @@ def linear(x, w, b=None):
     out = np.matmul(x, w.swapaxes(-1, -2))  # the method: np.swapaxes costs ~0.4 us more
     return out if b is None else out + b
 
+
+def linear_relu(x, w, b=None):
+    """relu(linear(x, w, b)), the relu in place on the product's fresh output."""
+    out = linear(x, w, b)
+    return np.maximum(out, 0, out=out)
+
 # ------------------------------------------------------------------ convolution and pooling
 # NCHW arrays; kernel_size, stride and padding are (rows, columns) pairs of ints, already
 # validated (ops/conv.py). Output sizes are PyTorch's floor mode. Loops run over the kh * kw
@@ -173,6 +179,13 @@ def channel_sum(g):
     if g.ndim == 2:
         return g.sum(axis=0)
     return g.sum(axis=0).reshape(g.shape[1], math.prod(g.shape[2:])).sum(axis=1)
+
+
+def relu_backward_and_sum(g, y):
+    """(relu_backward(g, y), channel_sum of it) for 2-d g and y: the gradients of a LinearReLU's
+    pre-activation and bias."""
+    masked = relu_backward(g, y)
+    return masked, channel_sum(masked)
 
 
 def max_pool2d(x, kernel_size, stride, padding):

@@ -11,10 +11,12 @@ from ..dtypes import as_dtype, get_default_dtype
 from ..errors import ShapeError
 from ..grad_mode import no_grad
 from ..ops import flatten, reshape, sqrt
+from ..ops.linalg import linear_relu
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .activation import ReLU
+from .module import Module, Parameter, _recorders
 
 
 def _pair(v, name: str) -> tuple:
@@ -48,11 +50,16 @@ class Linear(Module):
         _default_init(self.weight, self.bias)
 
     def forward(self, x):
+        return self._run(F.linear, x)
+
+    def _run(self, op, x):
+        """op(x, weight, bias): F.linear, or linear_relu when nn.Sequential runs this layer and the
+        ReLU after it as one op; a mismatched input's error names the layer."""
         # The parameters from their table: self.weight goes through Module.__getattr__ (0.4 us a
         # lookup, as long as a small layer's GEMM); with bias=False, bias is a plain attribute.
         params = self._parameters
         try:
-            return F.linear(x, params["weight"], params["bias"] if "bias" in params else self.bias)
+            return op(x, params["weight"], params["bias"] if "bias" in params else self.bias)
         except ShapeError:
             shape = np.shape(getattr(x, "data", x))
             if shape[-1:] == (self.in_features,):
@@ -244,8 +251,20 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        modules = tuple(self._modules.values())
+        last = len(modules) - 1
+        i = 0
+        while i <= last:
+            m = modules[i]
+            # A Linear and the ReLU after it run as one op (ops.linalg.LinearReLU): the same values
+            # and gradients, one graph node instead of two. Not while summary() records what each
+            # layer outputs.
+            if type(m) is Linear and i < last and type(modules[i + 1]) is ReLU and not _recorders:
+                x = m._run(linear_relu, x)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
     def __getitem__(self, index):

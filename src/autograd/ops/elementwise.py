@@ -235,10 +235,15 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        if isinstance(g, Tensor):
-            return g * (raw(out) > 0)
-        # relu(x) > 0 exactly where x > 0, so the output serves as the mask: relu'(0) = 0.
-        return _backend.active.relu_backward(g, out)
+        return relu_grad(g, out)
+
+
+def relu_grad(g, out):
+    """The gradient through relu given its output (also linalg.LinearReLU's): relu(x) > 0 exactly
+    where x > 0, so the output serves as the mask, and relu'(0) = 0."""
+    if isinstance(g, Tensor):
+        return g * (raw(out) > 0)
+    return _backend.active.relu_backward(g, out)
 
 
 class Abs(Function):

@@ -7,6 +7,7 @@ from ..errors import DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._common import as_tensor, binary_operands
+from .elementwise import relu_grad
 from .shape import reshape
 
 
@@ -82,17 +83,47 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        n, k = w.shape
-        shape = x.shape
-        if g.ndim != 2:  # leading axes folded into one: every product below is 2-d
-            g, x = g.reshape(-1, n), x.reshape(-1, k)
-        mm = _product(g)
-        gx = mm(g, w).reshape(shape) if need_x else None
-        # g.T is a transposed view: the GEMM reads it in place (trans_a), no copy
-        gw = mm(g.T, x) if need_w else None
-        gb = _backend.active.channel_sum(g) if need_b else None
-        return gx, gw, gb
+        return _linear_grads(ctx, g, x, w)
+
+
+class LinearReLU(Function):
+    """relu(x (..., in) @ w.T + b): a Linear layer and the ReLU after it as one node, which
+    nn.Sequential runs for that pair. The relu is applied in place on the GEMM's output (no second
+    array), and the pair costs one node's recording and one backward step instead of two; the
+    values and gradients are those of the two ops, bit for bit."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        out = _backend.active.linear_relu(x, w, b)
+        ctx.save_for_backward(x, w, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, out = ctx.saved_tensors
+        if isinstance(g, Tensor) or not ctx.needs_input_grad[2]:
+            return _linear_grads(ctx, relu_grad(g, out), x, w)
+        # the bias gradient summed in the pass that masks g
+        n = out.shape[-1]
+        g, gb = _backend.active.relu_backward_and_sum(g.reshape(-1, n), out.reshape(-1, n))
+        return _linear_grads(ctx, g, x, w, gb)
+
+
+def _linear_grads(ctx, g, x, w, gb=None):
+    """(gx, gw, gb) of x @ w.T + b given the output's gradient g (None where not needed); gb
+    is summed from g unless given."""
+    need_x, need_w, need_b = ctx.needs_input_grad
+    n, k = w.shape
+    shape = x.shape
+    if x.ndim != 2:  # leading axes folded into one: every product below is 2-d
+        g, x = g.reshape(-1, n), x.reshape(-1, k)
+    mm = _product(g)
+    gx = mm(g, w).reshape(shape) if need_x else None
+    # g.T is a transposed view: the GEMM reads it in place (trans_a), no copy
+    gw = mm(g.T, x) if need_w else None
+    if need_b and gb is None:
+        gb = _backend.active.channel_sum(g)
+    return gx, gw, gb
 
 
 _FLOATS = frozenset(map(np.dtype, (np.float16, np.float32, np.float64)))
@@ -107,6 +138,24 @@ def linear(x, weight, bias=None) -> Tensor:
     >>> linear(x, w, ag.tensor([0.0, 0.5, 1.0])).tolist()
     [[3.0, 2.5, 3.0]]
     """
+    return _apply_linear(Linear, x, weight, bias)
+
+
+def linear_relu(x, weight, bias=None) -> Tensor:
+    """relu(linear(x, weight, bias)) as one op (LinearReLU), with linear's checks and errors:
+    what nn.Sequential runs for a Linear followed by a ReLU.
+
+    >>> import autograd as ag
+    >>> x = ag.tensor([[1.0, -2.0]])
+    >>> w = ag.tensor([[1.0, 1.0], [0.0, 1.0], [2.0, 0.0]])
+    >>> linear_relu(x, w, ag.tensor([0.0, 0.5, 1.0])).tolist()
+    [[0.0, 0.0, 3.0]]
+    """
+    return _apply_linear(LinearReLU, x, weight, bias)
+
+
+def _apply_linear(op, x, weight, bias):
+    """op (Linear or LinearReLU) applied to x, weight, bias once they pass linear's checks."""
     if isinstance(x, Tensor) and isinstance(weight, Tensor) and isinstance(bias, Tensor):
         # A layer's call, float arrays whose shapes fit, straight to the op: the general checks
         # below cost ~0.6 us of a small layer's ~3 us.
@@ -115,7 +164,7 @@ def linear(x, weight, bias=None) -> Tensor:
         if (type(wd) is np.ndarray and type(bd) is np.ndarray and dtype in _FLOATS
                 and wd.dtype is dtype and bd.dtype is dtype and wd.ndim == 2 and xd.ndim
                 and xd.shape[-1] == wd.shape[1] and bd.shape == wd.shape[:1]):
-            return Linear.apply(x, weight, bias)
+            return op.apply(x, weight, bias)
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     for t in (x, weight) if bias is None else (x, weight, bias):
@@ -128,7 +177,7 @@ def linear(x, weight, bias=None) -> Tensor:
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ShapeError(f"linear: expected bias of shape ({weight.shape[0]},), got "
                          f"{_linear_shapes(x, weight, bias)}")
-    return Linear.apply(x, weight, bias)
+    return op.apply(x, weight, bias)
 
 
 def _linear_shapes(x, weight, bias) -> str:
