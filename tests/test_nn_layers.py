@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import autograd as ag
 from autograd import nn
+from autograd.nn import functional as F
 
 F64 = ag.float64
 
@@ -188,6 +189,20 @@ def test_sequential_fuses_only_exact_linear_then_relu_with_nothing_watching():
     np.testing.assert_array_equal(_np(out), _np(_unfused(seq, x)))
     table = str(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)).summary((784,)))
     assert "ReLU" in table and "407,050" in table
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int64, np.float16])
+def test_the_fused_pair_of_other_dtypes_gives_what_the_two_ops_give(backend, dtype):
+    """Integer, bool (relu of bools is an int array) and float16 products, as relu(linear)."""
+    from autograd.ops.linalg import linear_relu
+
+    rng = np.random.default_rng(0)
+    x, w, b = (ag.tensor((rng.integers(-2, 3, shape) > 0) if dtype is bool
+                         else rng.integers(-2, 3, shape).astype(dtype)) for shape in ((4, 3), (5, 3), (5,)))
+    want, got = ag.relu(F.linear(x, w, b)), linear_relu(x, w, b)
+    assert got.dtype == want.dtype and got.shape == (4, 5)
+    np.testing.assert_array_equal(_np(got), _np(want))
+    assert (_np(want) == 0).any() and (_np(want) > 0).any()
 
 
 def test_sequential_names_the_linear_layer_when_the_fused_pair_gets_a_bad_input():

@@ -76,8 +76,13 @@ def linear(x, w, b=None):
 
 def linear_relu(x, w, b=None):
     """relu(linear(x, w, b)), the relu in place on the product's fresh output."""
-    out = linear(x, w, b)
-    return np.maximum(out, 0, out=out)
+    return _relu_fresh(linear(x, w, b))
+
+
+def _relu_fresh(out):
+    """relu(out) for an array no one else holds: in place, except for bools (relu of bools is
+    numpy's maximum with 0: an int array)."""
+    return relu(out) if out.dtype.kind == "b" else np.maximum(out, 0, out=out)
 
 # ------------------------------------------------------------------ convolution and pooling
 # NCHW arrays; kernel_size, stride and padding are (rows, columns) pairs of ints, already
