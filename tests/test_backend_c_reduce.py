@@ -130,7 +130,8 @@ def test_relu_backward_and_sum_bitwise_the_two_kernels_on_every_isa_and_thread_c
     with np.errstate(invalid="ignore"):
         _assert_same_bits(_numpy.relu_backward_and_sum(g, y)[0], masked, "reference")
     for isa_name, n_threads in _each_isa_and_thread_count():
-        got = _c.relu_backward_and_sum(g, y)
+        with np.errstate(invalid="ignore"):  # one column goes to numpy: 0 * inf there too
+            got = _c.relu_backward_and_sum(g, y)
         _assert_same_bits(got[0], masked, f"masked ({isa_name}, {n_threads} threads)")
         _assert_same_bits_any_nan(got[1], want[1], f"sum ({isa_name}, {n_threads} threads)")
 
