@@ -8,6 +8,12 @@
  * result is bitwise x.sum(axis=0) whatever the instruction set or the thread count (threads
  * take disjoint columns). Except for one column: numpy then sums the contiguous run pairwise
  * (the binding leaves that case to numpy).
+ *
+ * The same pass also serves a LinearReLU's backward (ops/linalg.py): given the gradient g and
+ * the relu's output y, it writes masked = g * (y > 0), as activations.c's relu_backward
+ * computes it, and sums masked, the bias gradient. (Where a column sums two NaNs, which one it
+ * keeps, and so the sign of that NaN, is the operand order the compiler picks; masking an inf
+ * makes a NaN of either sign.)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,19 +27,22 @@
 #define SUM_PARALLEL_MIN (1 << 17) /* elements: below this a thread's start costs more */
 #define SUM_CHUNK_ALIGN 64         /* columns per thread, a multiple of this: whole lines */
 
+/* out = the column sums of x; with relu, of masked = x * (y > 0) (y: the relu's output),
+ * which is written too. */
 struct sum_rows_args {
-    const void *x;
-    void *out;
+    const void *x, *y;
+    void *masked, *out;
     int64_t rows, cols;
+    int relu;
 };
 
-/* Columns [lo, hi). */
-#define DEFINE_SUM_ROWS_SPAN(T, SUFFIX)                                                         \
-    static inline __attribute__((always_inline)) void sum_rows_span_##SUFFIX(                   \
-        const struct sum_rows_args *a, int64_t lo, int64_t hi)                                 \
+/* Columns [lo, hi); MASKED (a constant) says whether y and masked are used. */
+#define DEFINE_SUM_ROWS_SPAN(T, NAME, MASKED)                                                   \
+    static inline __attribute__((always_inline)) void NAME(const struct sum_rows_args *a,        \
+                                                           int64_t lo, int64_t hi)              \
     {                                                                                           \
-        const T *x = a->x;                                                                      \
-        T *out = a->out;                                                                        \
+        const T *x = a->x, *y = a->y;                                                           \
+        T *masked = a->masked, *out = a->out;                                                   \
         const int64_t rows = a->rows, cols = a->cols;                                           \
         for (int64_t j0 = lo; j0 < hi; j0 += SUM_BLOCK) {                                       \
             const int64_t w = hi - j0 < SUM_BLOCK ? hi - j0 : SUM_BLOCK;                        \
@@ -41,47 +50,13 @@ struct sum_rows_args {
             for (int64_t j = 0; j < w; j++)                                                     \
                 acc[j] = 0; /* numpy's start: +0, so -0 + -0 ... sums to +0 as there */         \
             for (int64_t i = 0; i < rows; i++) {                                                \
-                const T *restrict row = x + i * cols + j0;                                      \
-                for (int64_t j = 0; j < w; j++)                                                 \
-                    acc[j] += row[j];                                                           \
-            }                                                                                   \
-            memcpy(out + j0, acc, (size_t)w * sizeof(T));                                       \
-        }                                                                                       \
-    }
-
-DEFINE_SUM_ROWS_SPAN(float, f32)
-DEFINE_SUM_ROWS_SPAN(double, f64)
-DEFINE_SPAN_VARIANTS(sum_rows_span_f32, struct sum_rows_args)
-DEFINE_SPAN_VARIANTS(sum_rows_span_f64, struct sum_rows_args)
-
-/* The gradient through a relu and, in the same pass, its sum over the rows: a LinearReLU's
- * (ops/linalg.py) pre-activation gradient masked = g * (y > 0), as activations.c's
- * relu_backward computes it, and the bias gradient masked.sum(axis=0) in sum_rows's order.
- * (Where a column sums two NaNs, which one it keeps, and so the sign of that NaN, is the
- * operand order the compiler picks, as in sum_rows; masking inf makes a NaN of either sign.) */
-struct relu_sum_rows_args {
-    const void *g, *y;
-    void *masked, *out;
-    int64_t rows, cols;
-};
-
-#define DEFINE_RELU_SUM_ROWS_SPAN(T, SUFFIX)                                                    \
-    static inline __attribute__((always_inline)) void relu_sum_rows_span_##SUFFIX(              \
-        const struct relu_sum_rows_args *a, int64_t lo, int64_t hi)                            \
-    {                                                                                           \
-        const T *g = a->g, *y = a->y;                                                           \
-        T *masked = a->masked, *out = a->out;                                                   \
-        const int64_t rows = a->rows, cols = a->cols;                                           \
-        for (int64_t j0 = lo; j0 < hi; j0 += SUM_BLOCK) {                                       \
-            const int64_t w = hi - j0 < SUM_BLOCK ? hi - j0 : SUM_BLOCK;                        \
-            T acc[SUM_BLOCK];                                                                   \
-            for (int64_t j = 0; j < w; j++)                                                     \
-                acc[j] = 0;                                                                     \
-            for (int64_t i = 0; i < rows; i++) {                                                \
                 const int64_t at = i * cols + j0;                                               \
                 for (int64_t j = 0; j < w; j++) {                                               \
-                    const T v = g[at + j] * (y[at + j] > 0 ? (T)1 : (T)0);                      \
-                    masked[at + j] = v;                                                         \
+                    T v = x[at + j];                                                            \
+                    if (MASKED) {                                                               \
+                        v = v * (y[at + j] > 0 ? (T)1 : (T)0);                                  \
+                        masked[at + j] = v;                                                     \
+                    }                                                                           \
                     acc[j] += v;                                                                \
                 }                                                                               \
             }                                                                                   \
@@ -89,10 +64,14 @@ struct relu_sum_rows_args {
         }                                                                                       \
     }
 
-DEFINE_RELU_SUM_ROWS_SPAN(float, f32)
-DEFINE_RELU_SUM_ROWS_SPAN(double, f64)
-DEFINE_SPAN_VARIANTS(relu_sum_rows_span_f32, struct relu_sum_rows_args)
-DEFINE_SPAN_VARIANTS(relu_sum_rows_span_f64, struct relu_sum_rows_args)
+DEFINE_SUM_ROWS_SPAN(float, sum_rows_span_f32, 0)
+DEFINE_SUM_ROWS_SPAN(double, sum_rows_span_f64, 0)
+DEFINE_SUM_ROWS_SPAN(float, relu_sum_rows_span_f32, 1)
+DEFINE_SUM_ROWS_SPAN(double, relu_sum_rows_span_f64, 1)
+DEFINE_SPAN_VARIANTS(sum_rows_span_f32, struct sum_rows_args)
+DEFINE_SPAN_VARIANTS(sum_rows_span_f64, struct sum_rows_args)
+DEFINE_SPAN_VARIANTS(relu_sum_rows_span_f32, struct sum_rows_args)
+DEFINE_SPAN_VARIANTS(relu_sum_rows_span_f64, struct sum_rows_args)
 
 static int overlap(const void *p, uint64_t pn, const void *q, uint64_t qn)
 {
@@ -105,14 +84,16 @@ static int sum_rows(const struct sum_rows_args *a, size_t elsize, const ag_span_
         return AG_ERR_SIZE;
     if (a->cols == 0)
         return AG_OK;
-    if (!a->x || !a->out)
+    if (!a->x || !a->out || (a->relu && (!a->y || !a->masked)))
         return AG_ERR_NULL;
-    if (overlap(a->x, (uint64_t)a->rows * (uint64_t)a->cols * elsize, a->out, (uint64_t)a->cols * elsize))
+    const uint64_t bytes = (uint64_t)a->rows * (uint64_t)a->cols * elsize, sums = (uint64_t)a->cols * elsize;
+    if (overlap(a->x, bytes, a->out, sums))
         return AG_ERR_OVERLAP;  /* the sums would read what they wrote */
-    if (a->rows == 0) {  /* the empty sum */
-        memset(a->out, 0, (size_t)a->cols * elsize);
-        return AG_OK;
-    }
+    /* masked may be x or y exactly (each element is read before it is written), nothing else */
+    if (a->relu && (overlap(a->out, sums, a->y, bytes) || overlap(a->out, sums, a->masked, bytes) ||
+                 (a->masked != a->x && overlap(a->masked, bytes, a->x, bytes)) ||
+                 (a->masked != a->y && overlap(a->masked, bytes, a->y, bytes))))
+        return AG_ERR_OVERLAP;
     const int threads = a->rows * a->cols < SUM_PARALLEL_MIN ? 1 : ag_get_num_threads();
     ag_run_spans(ag_pick_span(variants), a, a->cols, threads, SUM_CHUNK_ALIGN);
     return AG_OK;
@@ -121,49 +102,29 @@ static int sum_rows(const struct sum_rows_args *a, size_t elsize, const ag_span_
 int ag_sum_rows_f32(const float *x, int64_t rows, int64_t cols, float *out)
 {
     static const ag_span_fn variants[3] = SPAN_VARIANTS(sum_rows_span_f32);
-    const struct sum_rows_args a = {x, out, rows, cols};
+    const struct sum_rows_args a = {x, NULL, NULL, out, rows, cols, 0};
     return sum_rows(&a, sizeof *x, variants);
 }
 
 int ag_sum_rows_f64(const double *x, int64_t rows, int64_t cols, double *out)
 {
     static const ag_span_fn variants[3] = SPAN_VARIANTS(sum_rows_span_f64);
-    const struct sum_rows_args a = {x, out, rows, cols};
+    const struct sum_rows_args a = {x, NULL, NULL, out, rows, cols, 0};
     return sum_rows(&a, sizeof *x, variants);
-}
-
-static int relu_sum_rows(const struct relu_sum_rows_args *a, size_t elsize, const ag_span_fn variants[3])
-{
-    if (a->rows < 0 || a->cols < 0 || (a->cols && (uint64_t)a->rows > UINT64_MAX / 16 / (uint64_t)a->cols))
-        return AG_ERR_SIZE;
-    if (a->cols == 0)
-        return AG_OK;
-    if (!a->g || !a->y || !a->masked || !a->out)
-        return AG_ERR_NULL;
-    const uint64_t bytes = (uint64_t)a->rows * (uint64_t)a->cols * elsize, sums = (uint64_t)a->cols * elsize;
-    /* masked may be g or y exactly (each element is read before it is written), nothing else */
-    if (overlap(a->out, sums, a->g, bytes) || overlap(a->out, sums, a->y, bytes) ||
-        overlap(a->out, sums, a->masked, bytes) ||
-        (a->masked != a->g && overlap(a->masked, bytes, a->g, bytes)) ||
-        (a->masked != a->y && overlap(a->masked, bytes, a->y, bytes)))
-        return AG_ERR_OVERLAP;
-    const int threads = a->rows * a->cols < SUM_PARALLEL_MIN ? 1 : ag_get_num_threads();
-    ag_run_spans(ag_pick_span(variants), a, a->cols, threads, SUM_CHUNK_ALIGN);
-    return AG_OK;
 }
 
 int ag_relu_backward_sum_rows_f32(const float *g, const float *y, float *masked, int64_t rows,
                                   int64_t cols, float *out)
 {
     static const ag_span_fn variants[3] = SPAN_VARIANTS(relu_sum_rows_span_f32);
-    const struct relu_sum_rows_args a = {g, y, masked, out, rows, cols};
-    return relu_sum_rows(&a, sizeof *g, variants);
+    const struct sum_rows_args a = {g, y, masked, out, rows, cols, 1};
+    return sum_rows(&a, sizeof *g, variants);
 }
 
 int ag_relu_backward_sum_rows_f64(const double *g, const double *y, double *masked, int64_t rows,
                                   int64_t cols, double *out)
 {
     static const ag_span_fn variants[3] = SPAN_VARIANTS(relu_sum_rows_span_f64);
-    const struct relu_sum_rows_args a = {g, y, masked, out, rows, cols};
-    return relu_sum_rows(&a, sizeof *g, variants);
+    const struct sum_rows_args a = {g, y, masked, out, rows, cols, 1};
+    return sum_rows(&a, sizeof *g, variants);
 }
