@@ -339,3 +339,37 @@ def test_engine_c_and_numpy_backends_agree(method, dtype, shape, transposed, see
 def test_engine_default_backend_is_c():
     if os.environ.get("AUTOGRAD_BACKEND", "c") == "c":
         assert ag.backend.name() == "c" and ag.backend.info()["backend"] == "c"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 300])  # 64 x 64 = 4096: where relu goes to C
+def test_linear_relu_is_the_relu_of_linear_in_place_on_its_output(dtype, rows):
+    """The relu runs in place on linear's fresh output, in C from relu's threshold on (numpy's
+    maximum in place below it): bitwise _c.relu(_c.linear(...)), NaN kept and -0 made +0 as
+    relu does, on every ISA level."""
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, 48)).astype(dtype)
+    w, b = rng.standard_normal((64, 48)).astype(dtype), rng.standard_normal(64).astype(dtype)
+    x[0, 0], b[1] = np.nan, -np.inf  # a NaN row, a column at -inf
+    for level in _levels():
+        _c._set_isa_cap(level)
+        try:
+            want, got = _c.relu(_c.linear(x, w, b)), _c.linear_relu(x, w, b)
+        finally:
+            _restore_isa()
+        assert got.dtype == dtype and got.shape == (rows, 64)
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"),
+                                      err_msg=level)
+        assert np.isnan(got[0]).all() and (got[1:, 1] == 0).all()
+        assert rows == 1 or ((got[1:] > 0).any() and (got[1:] == 0).any())  # relu cut something
+
+
+def test_relu_in_place_of_a_strided_array_takes_the_reference_in_place():
+    base = np.random.default_rng(0).standard_normal((128, 128)).astype(np.float32)
+    view = base[:, ::2]  # 8192 elements, enough for C, but not contiguous
+    expected = np.maximum(view, 0)
+    out = _c._relu_fresh(view)
+    assert out is view and np.shares_memory(out, base)
+    np.testing.assert_array_equal(view, expected)
+    dense = base.copy()
+    assert _c._relu_fresh(dense) is dense and (dense >= 0).all()

@@ -95,20 +95,27 @@ def _table(kernel, thresholds=True):
             _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
 
 
-def _unary(kernel, reference, thresholds=True):
+def _unary(kernel, reference, thresholds=True, in_place=False):
+    """The C kernel behind one name; in_place: into x itself, an array no one else holds (then
+    a non-contiguous x goes to the reference, which must work in place too)."""
     table = _table(kernel, thresholds)
     from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
 
     def run(x, *params):
         entry = table.get(x.dtype) if type(x) is ndarray else None
-        if entry is None or x.size < entry[2] or x.ndim == 0:
+        if (entry is None or x.size < entry[2] or x.ndim == 0
+                or (in_place and not x.flags.c_contiguous)):
             return reference(x, *params)
         fn, ctype, _ = entry
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
-        out = empty_like(x)
-        status = fn(from_buffer(ctype, x), from_buffer(ctype, out, True), x.size,
-                    *map(float, params))
+        if in_place:
+            out = x
+            px = pout = from_buffer(ctype, x, True)  # the kernels allow out to be x exactly
+        else:
+            if not x.flags.c_contiguous:
+                x = np.ascontiguousarray(x)
+            out = empty_like(x)
+            px, pout = from_buffer(ctype, x), from_buffer(ctype, out, True)
+        status = fn(px, pout, x.size, *map(float, params))
         if status:
             _ensure(status, kernel, x)
         return out
@@ -397,22 +404,13 @@ def linear(x, w, b=None):
     return out.reshape(x.shape[:-1] + (n,))
 
 
-_RELU = _table("relu")
+_relu_fresh = _unary("relu", _numpy._relu_fresh, in_place=True)
 
 
 def linear_relu(x, w, b=None):
     """relu(linear(x, w, b)) (as _numpy.linear_relu): the relu runs in place on the GEMM's fresh
     output while it is in cache, with no second array."""
-    out = linear(x, w, b)
-    entry = _RELU.get(out.dtype)
-    if entry is None or out.size < entry[2] or not out.flags.c_contiguous:
-        return _numpy._relu_fresh(out)
-    fn, ctype, _ = entry
-    pout = ffi.from_buffer(ctype, out, True)
-    status = fn(pout, pout, out.size)  # the kernel allows out to be its input exactly
-    if status:
-        _ensure(status, "relu", out)
-    return out
+    return _relu_fresh(linear(x, w, b))
 
 
 # ------------------------------------------------------------------ settings
