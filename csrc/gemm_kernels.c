@@ -266,13 +266,13 @@ AG_TARGET_AVX2 static void micro_avx2_f64(int64_t kc, const void *pa, const void
 /* KC: MR x KC of A is ~18 KiB (L1); NC: KC x NC of B is ~0.5-0.7 MiB (L2); MC: A block in L3. */
 const struct ag_gemm_kernel ag_gemm_kernels[3][2] = {
     [AG_ISA_PORTABLE] = {
-        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 512, sizeof(float), micro_portable_f32, store_f32},
-        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 256, sizeof(double), micro_portable_f64, store_f64},
+        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 512, sizeof(float), micro_portable_f32, store_f32, NULL},
+        {AG_PORTABLE_MR, AG_PORTABLE_NR, 256, 512, 256, sizeof(double), micro_portable_f64, store_f64, NULL},
     },
 #ifdef AG_SIMD_X86
     [AG_ISA_AVX2] = {
-        {6, 16, 384, 1536, 384, sizeof(float), micro_avx2_f32, store_fma_f32},
-        {6, 8, 256, 1536, 256, sizeof(double), micro_avx2_f64, store_fma_f64},
+        {6, 16, 384, 1536, 384, sizeof(float), micro_avx2_f32, store_fma_f32, NULL},
+        {6, 8, 256, 1536, 256, sizeof(double), micro_avx2_f64, store_fma_f64, NULL},
     },
     [AG_ISA_AVX512] = {
         {12, 32, 384, 1536, 384, sizeof(float), micro_avx512_f32, store_fma_f32, part_avx512_f32},
