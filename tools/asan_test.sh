@@ -2,6 +2,7 @@
 # The C kernel tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 #
 #     bash tools/asan_test.sh            (from the repository root; .ci/run calls it)
+#     CC=clang bash tools/asan_test.sh   (built with clang; .ci/run does this too where it is)
 #
 # Builds autograd._kernels with AUTOGRAD_CFLAGS_EXTRA="-fsanitize=address,undefined ..." into a
 # throwaway copy of the package (nothing in the tree or in any environment is touched), puts that
@@ -28,18 +29,30 @@ for candidate in ${PYTHON:-} python python3; do
 done
 [ -n "$py" ] || { echo "asan_test: no python with numpy, cffi, pytest and hypothesis on PATH" >&2; exit 2; }
 
+# The compiler (CC, as the build uses it): gcc, or clang, whose ASan runtime then has to be the
+# shared one (its default links it into the executable, and python is not built with it). The
+# runtimes are preloaded into python below.
 cc=${CC:-gcc}
-libasan=$("$cc" -print-file-name=libasan.so)
-libubsan=$("$cc" -print-file-name=libubsan.so)
-for lib in "$libasan" "$libubsan"; do
+export CC="$cc"
+flags="-fsanitize=address,undefined -fno-omit-frame-pointer -g"
+case "$("$cc" --version | head -1)" in
+    *clang*)
+        family=clang
+        runtimes=("$("$cc" -print-file-name=libclang_rt.asan-x86_64.so)")  # UBSan's included
+        flags="$flags -shared-libasan" ;;
+    *)
+        family=gcc
+        runtimes=("$("$cc" -print-file-name=libasan.so)" "$("$cc" -print-file-name=libubsan.so)") ;;
+esac
+for lib in "${runtimes[@]}"; do
     [ -f "$lib" ] || { echo "asan_test: $cc has no $(basename "$lib") (install its sanitizer runtimes)" >&2; exit 2; }
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/autograd-asan.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-export AUTOGRAD_CFLAGS_EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer -g"
+export AUTOGRAD_CFLAGS_EXTRA="$flags"
 
-echo "asan_test: python $py; building the sanitized extension in $work"
+echo "asan_test: python $py; building the sanitized extension with $cc in $work"
 if [ -z "${ASAN_BUILD_WITH_PIP:-}" ] && "$py" -c "import setuptools" >/dev/null 2>&1; then
     # The package's Python files next to a fresh, sanitized build of its extension.
     mkdir -p "$work/site"
@@ -63,19 +76,21 @@ unset AUTOGRAD_BACKEND AUTOGRAD_ISA
 # Reports also go to files: pytest captures file descriptor 2, and an abort loses what it held.
 reports="$work/reports"
 mkdir -p "$reports"
-sanitized=(env "LD_PRELOAD=$libasan:$libubsan"
+preload=$(IFS=:; echo "${runtimes[*]}")
+sanitized=(env "LD_PRELOAD=$preload"
            "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$reports/asan"
            "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan")
 
 # The module tests load must be the sanitized one, from the throwaway copy.
-"${sanitized[@]}" "$py" - "$work/site" <<'EOF'
+"${sanitized[@]}" "$py" - "$work/site" "$family" <<'EOF'
 import sys
 import autograd._kernels as k
 
 path, info = k.__file__, k.ffi.string(k.lib.ag_build_info()).decode()
 print(f"asan_test: loaded {path}\nasan_test: built with {info}")
-if not path.startswith(sys.argv[1]) or "-fsanitize=address,undefined" not in info:
-    sys.exit("asan_test: the sanitized extension is not the one that was loaded")
+if (not path.startswith(sys.argv[1]) or "-fsanitize=address,undefined" not in info
+        or info.split()[0] != sys.argv[2]):
+    sys.exit(f"asan_test: the sanitized {sys.argv[2]} build is not the one that was loaded")
 EOF
 
 status=0
