@@ -157,12 +157,12 @@ AG_TARGET_AVX2 static inline __m256d avx2_op_f64(enum ag_op op, __m256d a, __m25
     return _mm256_set1_pd(NAN);
 }
 
-/* maskload/maskstore neither read nor write the lanes whose mask is clear. */
-AG_TARGET_AVX2 static void avx2_f32(enum ag_op op, const void *pa, const void *pb, void *pout,
-                                    int64_t n, const struct act_params *p)
+/* The loop over a buffer for one op (a constant: see AG_FOR_EACH_OP). maskload/maskstore
+ * neither read nor write the lanes whose mask is clear. */
+AG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+avx2_loop_f32(const enum ag_op op, const float *a, const float *b, float *out, int64_t n,
+              const struct act_params *p)
 {
-    const float *a = pa, *b = pb;
-    float *out = pout;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 va = _mm256_loadu_ps(a + i);
@@ -178,11 +178,10 @@ AG_TARGET_AVX2 static void avx2_f32(enum ag_op op, const void *pa, const void *p
     }
 }
 
-AG_TARGET_AVX2 static void avx2_f64(enum ag_op op, const void *pa, const void *pb, void *pout,
-                                    int64_t n, const struct act_params *p)
+AG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+avx2_loop_f64(const enum ag_op op, const double *a, const double *b, double *out, int64_t n,
+              const struct act_params *p)
 {
-    const double *a = pa, *b = pb;
-    double *out = pout;
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
         __m256d va = _mm256_loadu_pd(a + i);
@@ -195,6 +194,18 @@ AG_TARGET_AVX2 static void avx2_f64(enum ag_op op, const void *pa, const void *p
         __m256d vb = b ? _mm256_maskload_pd(b + i, m) : va;
         _mm256_maskstore_pd(out + i, m, avx2_op_f64(op, va, vb, p));
     }
+}
+
+AG_TARGET_AVX2 static void avx2_f32(enum ag_op op, const void *a, const void *b, void *out,
+                                    int64_t n, const struct act_params *p)
+{
+    AG_FOR_EACH_OP(op, avx2_loop_f32, a, b, out, n, p)
+}
+
+AG_TARGET_AVX2 static void avx2_f64(enum ag_op op, const void *a, const void *b, void *out,
+                                    int64_t n, const struct act_params *p)
+{
+    AG_FOR_EACH_OP(op, avx2_loop_f64, a, b, out, n, p)
 }
 
 const ag_elementwise_fn ag_act_avx2[2] = {avx2_f32, avx2_f64};

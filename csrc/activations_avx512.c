@@ -161,12 +161,12 @@ AG_TARGET_AVX512 static inline __m512d avx512_op_f64(enum ag_op op, __m512d a, _
     return _mm512_set1_pd(NAN);
 }
 
-/* The tail runs the same vector code on masked loads: masked-off lanes are never touched. */
-AG_TARGET_AVX512 static void avx512_f32(enum ag_op op, const void *pa, const void *pb,
-                                        void *pout, int64_t n, const struct act_params *p)
+/* The loop over a buffer for one op (a constant: see AG_FOR_EACH_OP). The tail runs the same
+ * vector code on masked loads: masked-off lanes are never touched. */
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+avx512_loop_f32(const enum ag_op op, const float *a, const float *b, float *out, int64_t n,
+                const struct act_params *p)
 {
-    const float *a = pa, *b = pb;
-    float *out = pout;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 va = _mm512_loadu_ps(a + i);
@@ -181,11 +181,10 @@ AG_TARGET_AVX512 static void avx512_f32(enum ag_op op, const void *pa, const voi
     }
 }
 
-AG_TARGET_AVX512 static void avx512_f64(enum ag_op op, const void *pa, const void *pb,
-                                        void *pout, int64_t n, const struct act_params *p)
+AG_TARGET_AVX512 static inline __attribute__((always_inline)) void
+avx512_loop_f64(const enum ag_op op, const double *a, const double *b, double *out, int64_t n,
+                const struct act_params *p)
 {
-    const double *a = pa, *b = pb;
-    double *out = pout;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m512d va = _mm512_loadu_pd(a + i);
@@ -198,6 +197,18 @@ AG_TARGET_AVX512 static void avx512_f64(enum ag_op op, const void *pa, const voi
         __m512d vb = b ? _mm512_maskz_loadu_pd(m, b + i) : va;
         _mm512_mask_storeu_pd(out + i, m, avx512_op_f64(op, va, vb, p));
     }
+}
+
+AG_TARGET_AVX512 static void avx512_f32(enum ag_op op, const void *a, const void *b, void *out,
+                                        int64_t n, const struct act_params *p)
+{
+    AG_FOR_EACH_OP(op, avx512_loop_f32, a, b, out, n, p)
+}
+
+AG_TARGET_AVX512 static void avx512_f64(enum ag_op op, const void *a, const void *b, void *out,
+                                        int64_t n, const struct act_params *p)
+{
+    AG_FOR_EACH_OP(op, avx512_loop_f64, a, b, out, n, p)
 }
 
 const ag_elementwise_fn ag_act_avx512[2] = {avx512_f32, avx512_f64};

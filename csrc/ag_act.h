@@ -37,6 +37,26 @@ struct act_params {
 typedef void (*ag_elementwise_fn)(enum ag_op op, const void *a, const void *b, void *out,
                                   int64_t n, const struct act_params *p);
 
+/* LOOP(AG_OP_..., ...) for the op in `op`: a vector ISA's buffer loop, inlined once per op with
+ * the op a constant, so that the op's switch and its constants leave the loop. With them inside,
+ * float32 on 16K elements in L1 took 0.078 ns an element for AVX-512 relu (0.050 now), 0.183
+ * for sigmoid (0.162), 0.196 for tanh (0.180); AVX2 relu 0.116 (0.048). */
+#define AG_FOR_EACH_OP(op, LOOP, ...)                                                           \
+    switch (op) {                                                                               \
+    case AG_OP_RELU: LOOP(AG_OP_RELU, __VA_ARGS__); break;                                      \
+    case AG_OP_SIGMOID: LOOP(AG_OP_SIGMOID, __VA_ARGS__); break;                                \
+    case AG_OP_TANH: LOOP(AG_OP_TANH, __VA_ARGS__); break;                                      \
+    case AG_OP_LEAKY_RELU: LOOP(AG_OP_LEAKY_RELU, __VA_ARGS__); break;                          \
+    case AG_OP_ELU: LOOP(AG_OP_ELU, __VA_ARGS__); break;                                        \
+    case AG_OP_SOFTPLUS: LOOP(AG_OP_SOFTPLUS, __VA_ARGS__); break;                              \
+    case AG_OP_RELU_BACKWARD: LOOP(AG_OP_RELU_BACKWARD, __VA_ARGS__); break;                    \
+    case AG_OP_SIGMOID_BACKWARD: LOOP(AG_OP_SIGMOID_BACKWARD, __VA_ARGS__); break;              \
+    case AG_OP_TANH_BACKWARD: LOOP(AG_OP_TANH_BACKWARD, __VA_ARGS__); break;                    \
+    case AG_OP_LEAKY_RELU_BACKWARD: LOOP(AG_OP_LEAKY_RELU_BACKWARD, __VA_ARGS__); break;        \
+    case AG_OP_ELU_BACKWARD: LOOP(AG_OP_ELU_BACKWARD, __VA_ARGS__); break;                      \
+    case AG_OP_SOFTPLUS_BACKWARD: LOOP(AG_OP_SOFTPLUS_BACKWARD, __VA_ARGS__); break;            \
+    }
+
 #ifdef AG_SIMD_X86
 /* [is_f64]: the buffer loop of each instruction set. */
 extern const ag_elementwise_fn ag_act_avx512[2];
