@@ -755,7 +755,8 @@ int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
 /* ---- m <= 12 with B row-major: every element of B meets every row of A once, so packing B
  * (the packed kernel's way) would copy all of B to read it once. Instead each 32-column block
  * of C is one tile of m x 32 accumulators (m exact, a constant after inlining) that runs down
- * all of k reading B's rows in place; A is packed once, p-major, m values per depth. The
+ * all of k reading B's rows in place; A is packed once, p-major, m values per depth (or read
+ * as it is when it is stored so: A^T by rows of m). The
  * arithmetic: p in order over the whole k, FMA, then c = alpha * ab + beta * c (one rounding,
  * fma). Threads take disjoint column blocks, so the result does not depend on their count. */
 
@@ -832,20 +833,28 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
     const int64_t m = t->m, k = t->k, blocks = (t->n + FR_NR - 1) / FR_NR;
     if (m < 1 || m > AG_FEWROWS_MAX_M)
         return AG_ERR_ARG;
-    float *ap = aligned_alloc(64, (size_t)((k * m + 15) / 16 * 16) * sizeof(float) + 64);
-    if (!ap)
-        return AG_ERR_NOMEM;
-    for (int64_t p = 0; p < k; p++)
-        for (int64_t r = 0; r < m; r++)
-            ap[p * m + r] = t->a[r * t->rsa + p * t->csa];
+    /* A^T stored by rows of exactly m values (g.T for the gradient g of an m-class layer) is the
+     * packed layout already: it is read in place (10 x 128 @ 128 x 512 from g.T: 5.26 -> 5.04 us
+     * on one thread, 3.52 -> 3.16 us on two). */
+    float *ap = NULL;
+    const float *packed = t->a;
+    if (t->rsa != 1 || t->csa != m) {
+        ap = aligned_alloc(64, (size_t)((k * m + 15) / 16 * 16) * sizeof(float) + 64);
+        if (!ap)
+            return AG_ERR_NOMEM;
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t r = 0; r < m; r++)
+                ap[p * m + r] = t->a[r * t->rsa + p * t->csa];
+        packed = ap;
+    }
     if (threads > blocks)
         threads = (int)blocks;
     if (threads <= 1) {
-        fewrows_f32(t, ap, 0, blocks);
+        fewrows_f32(t, packed, 0, blocks);
     } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int i = 0; i < threads; i++)
-            fewrows_f32(t, ap, blocks * i / threads, blocks * (i + 1) / threads);
+            fewrows_f32(t, packed, blocks * i / threads, blocks * (i + 1) / threads);
     }
     free(ap);
     return AG_OK;

@@ -291,6 +291,30 @@ def test_gemm_few_rows(isa, dtype, m, n, k, ta, tb, alpha, beta, pads, seed):
         _check(c, ref, bound, fc, ldc, m, n)
 
 
+@pytest.mark.skipif("avx512" not in LEVELS, reason="the few-rows path is AVX-512 float32")
+@given(m=st.integers(1, 12), n=st.sampled_from([33, 100, 512]), k=st.sampled_from([17, 128, 515]),
+       beta=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**32 - 1))
+@example(m=10, n=512, k=128, beta=0.0, seed=0)  # a 10-class layer's weight gradient g.T @ x
+@settings(max_examples=30, deadline=None)
+def test_gemm_few_rows_reads_a_transposed_a_in_place(m, n, k, beta, seed):
+    """op(A) = A^T stored k x m with lda = m (g.T for the gradient g of an m-class layer) is the
+    few-rows path's packed layout already and is read in place: the same bits as with lda = m + 1,
+    which is packed first, and the product. (n > 32: narrower, a row of A^T with lda = 1 takes
+    the dot-product path instead.)"""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m)).astype(np.float32)
+    padded = np.zeros((k, m + 1), np.float32)
+    padded[:, :m] = a
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    in_place, packed = c0.copy(), c0.copy()
+    _c.gemm(1, 0, m, n, k, 1.0, a, m, b, n, beta, in_place, n)
+    _c.gemm(1, 0, m, n, k, 1.0, padded, m + 1, b, n, beta, packed, n)
+    np.testing.assert_array_equal(in_place, packed)
+    np.testing.assert_allclose(in_place, a.T.astype(np.float64) @ b + beta * c0, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
+
+
 def _mostly_zero(rng, shape, zeros):
     """Standard normal values with about the fraction `zeros` of them 0 (a ReLU's gradient)."""
     values = rng.standard_normal(shape)
