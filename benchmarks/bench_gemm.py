@@ -30,10 +30,12 @@ SQUARES = [(s, s, s) for s in (256, 512, 1024, 2048)]
 MLP = [(128, 784, 512), (784, 128, 512), (128, 512, 784)]  # forward and backward products
 ODD = [(333, 777, 555), (97, 1001, 203)]
 # A 10-class head x @ W^T and its backward: g @ W, and the weight gradient both ways round
-# (g^T @ x is the one Linear's backward computes; x^T @ g is its transpose).
+# (g^T @ x is the one Linear's backward computes; x^T @ g is its transpose), g^T once as a
+# copy and once as Linear's backward passes it, the transposed view g.T.
 THIN = [(128, 512, 10), (128, 10, 512), (10, 128, 512), (512, 128, 10)]
-CASES = [("square", c) for c in SQUARES] + [("mlp", c) for c in MLP] + \
-        [("odd", c) for c in ODD] + [("thin", c) for c in THIN]
+CASES = [("square", c, False) for c in SQUARES] + [("mlp", c, False) for c in MLP] + \
+        [("odd", c, False) for c in ODD] + [("thin", c, False) for c in THIN] + \
+        [("thin", (10, 128, 512), True)]
 TARGET = {"square": 0.95, "mlp": 0.95, "odd": 0.95, "thin": 1.5}
 
 
@@ -66,10 +68,11 @@ def table(threads: int, quick: bool = False) -> list[dict]:
         torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     rows = []
-    for group, (m, k, n) in CASES:
+    for group, (m, k, n), a_view in CASES:
         if quick and m * n * k > 512 ** 3:
             continue
-        a = _aligned(rng.standard_normal((m, k), dtype=np.float32))
+        a = _aligned(rng.standard_normal((k, m) if a_view else (m, k), dtype=np.float32))
+        a = a.T if a_view else a
         b = _aligned(rng.standard_normal((k, n), dtype=np.float32))
         np.testing.assert_allclose(_c.matmul(a, b), a @ b, rtol=1e-3, atol=1e-3 * np.sqrt(k))
         fns = {"autograd": lambda: _c.matmul(a, b), "openblas": lambda: np.matmul(a, b)}
@@ -78,7 +81,8 @@ def table(threads: int, quick: bool = False) -> list[dict]:
             fns["torch"] = lambda: torch.matmul(ta, tb)
         gflops = _measure(fns, 2.0 * m * n * k, repeat=5 if quick else 9, threads=threads)
         path = "numpy" if _c._small(m, n, k) else "C"  # the backend's own routing
-        rows.append({"group": group, "case": f"{m}x{k} @ {k}x{n} ({path})", "threads": threads,
+        view = ", A = g.T, a view" if a_view else ""
+        rows.append({"group": group, "case": f"{m}x{k} @ {k}x{n} ({path}{view})", "threads": threads,
                      **gflops})
     return rows
 
