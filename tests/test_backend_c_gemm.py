@@ -315,6 +315,29 @@ def test_gemm_few_rows_reads_a_transposed_a_in_place(m, n, k, beta, seed):
                                atol=1e-4 * np.sqrt(k))
 
 
+@pytest.mark.skipif("avx512" not in LEVELS, reason="the few-rows path is AVX-512 float32")
+@given(m=st.integers(1, 12), n=st.sampled_from([33, 512]),
+       k=st.sampled_from([17, 31, 32, 33, 47, 128, 515]), pad=st.sampled_from([0, 3]),
+       seed=st.integers(0, 2**32 - 1))
+@example(m=10, n=512, k=128, pad=0, seed=0)  # g^T @ x with g^T a contiguous copy
+@settings(max_examples=40, deadline=None)
+def test_gemm_few_rows_packs_a_by_rows_like_a_transposed_a(m, n, k, pad, seed):
+    """A row-major (m x k, lda = k + pad) is packed 16 depths at a time by register transposes
+    into the layout A^T stored k x m already has: the same bits as that A^T read in place, for
+    every row count and for depths past, at and short of a multiple of 16."""
+    rng = np.random.default_rng(seed)
+    a = np.zeros((m, k + pad), np.float32)
+    a[:, :k] = rng.standard_normal((m, k))
+    a_t = np.ascontiguousarray(a[:, :k].T)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    by_rows, in_place = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    _c.gemm(0, 0, m, n, k, 1.0, a, k + pad, b, n, 0.0, by_rows, n)
+    _c.gemm(1, 0, m, n, k, 1.0, a_t, m, b, n, 0.0, in_place, n)
+    np.testing.assert_array_equal(by_rows, in_place)
+    np.testing.assert_allclose(by_rows, a[:, :k].astype(np.float64) @ b, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
+
+
 def _mostly_zero(rng, shape, zeros):
     """Standard normal values with about the fraction `zeros` of them 0 (a ReLU's gradient)."""
     values = rng.standard_normal(shape)
