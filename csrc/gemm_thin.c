@@ -679,6 +679,27 @@ pack_b_block(const struct ag_direct_b_f32 *t, int64_t j0, int64_t nv, float *bp)
                             _mm512_maskz_loadu_ps(first_lanes(t->n - j0 - VF * v), b + VF * v));
 }
 
+/* rows <= ld <= 16 rows of a row-major A (a[r rsa + p]) into dst by depth, ld values per depth
+ * (dst[p ld + r] = A[r][p], 0 for r >= rows), 16 depths at a time transposed in registers.
+ * Element by element, the few-rows path's 10 x 128 took ~0.35 us, a tenth of the product on
+ * two threads, and the shallow path's 12-row panels 5% of 128 x 10 @ 10 x 512. */
+THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows, int64_t k,
+                                      float *dst, int64_t ld)
+{
+    const __mmask16 stored = first_lanes(ld);
+    for (int64_t p0 = 0; p0 < k; p0 += 16) {
+        const __mmask16 depths = first_lanes(k - p0);
+        __m512 r[16], out[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(depths, a + i * rsa + p0) : _mm512_setzero_ps();
+        ag_transpose16_f32(r, out);
+        const int64_t qn = k - p0 < 16 ? k - p0 : 16;
+        for (int64_t q = 0; q < qn; q++)
+            _mm512_mask_storeu_ps(dst + (p0 + q) * ld, stored, out[q]);
+    }
+}
+
 #define SK_MR 12
 #define SK_NR 32
 #define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
@@ -691,11 +712,17 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
     const struct c_update u = c_update_of(t);
     for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
         const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
-        for (int64_t i = i0; i < i1; i += SK_MR)  /* A panels; rows past the end are zeros */
+        for (int64_t i = i0; i < i1; i += SK_MR) {  /* A panels; rows past the end are zeros */
+            if (t->csa == 1) {
+                pack_by_depth(t->a + i * t->rsa, t->rsa, i1 - i < SK_MR ? i1 - i : SK_MR, k,
+                              ap + (i - i0) * k, SK_MR);
+                continue;
+            }
             for (int64_t p = 0; p < k; p++)
                 for (int64_t r = 0; r < SK_MR; r++)
                     ap[(i - i0) * k + p * SK_MR + r] =
                         i + r < i1 ? t->a[(i + r) * t->rsa + p * t->csa] : 0.0f;
+        }
         for (int64_t j = 0; j < t->n; j += SK_NR) {
             const int64_t w = t->n - j;
             const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
@@ -828,55 +855,6 @@ THIN_TARGET static void fewrows_f32(const struct ag_direct_b_f32 *t, const float
     }
 }
 
-/* r[q] = column q of the 16 x 16 block whose rows are r[0..15]: 32-bit, then 64-bit
- * interleaves within 128-bit lanes, then two shuffles of whole lanes. */
-THIN_TARGET static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {  /* t[i] lane L: r[i][4L], r[i+1][4L], r[i][4L+1], ... */
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int g = 0; g < 16; g += 4) {  /* u[g + c] lane L: rows g..g+3 at column 4L + c */
-        const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
-        const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
-        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-    }
-    for (int c = 0; c < 4; c++) {  /* column 4L + c: lane g of it from u[4g + c]'s lane L */
-        const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-        const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
-}
-
-/* A row-major (csa == 1), m <= 12 rows, into ap p-major (ap[p m + r] = A[r][p]), 16 depths at
- * a time transposed in registers: 10 x 128 took ~0.35 us element by element, which is a tenth
- * of the product on two threads. */
-THIN_TARGET static void pack_a_by_depth(const struct ag_direct_b_f32 *t, float *ap)
-{
-    const int64_t m = t->m, k = t->k;
-    const __mmask16 rows = first_lanes(m);
-    for (int64_t p0 = 0; p0 < k; p0 += 16) {
-        const __mmask16 depths = first_lanes(k - p0);
-        __m512 r[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            r[i] = i < m ? _mm512_maskz_loadu_ps(depths, t->a + i * t->rsa + p0) : _mm512_setzero_ps();
-        transpose16(r);
-        const int64_t qn = k - p0 < 16 ? k - p0 : 16;
-        for (int64_t q = 0; q < qn; q++)
-            _mm512_mask_storeu_ps(ap + (p0 + q) * m, rows, r[q]);
-    }
-}
-
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
 {
     const int64_t m = t->m, k = t->k, blocks = (t->n + FR_NR - 1) / FR_NR;
@@ -892,7 +870,7 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
         if (!ap)
             return AG_ERR_NOMEM;
         if (t->csa == 1) {
-            pack_a_by_depth(t, ap);
+            pack_by_depth(t->a, t->rsa, m, k, ap, m);
         } else {
             for (int64_t p = 0; p < k; p++)
                 for (int64_t r = 0; r < m; r++)
