@@ -23,6 +23,8 @@ from ..errors import AutogradError, ShapeError
 from . import _numpy
 
 ffi, lib = _kernels.ffi, _kernels.lib
+# cffi array types made once: from_buffer given a type string looks it up on every call.
+_FLOATS, _DOUBLES = ffi.typeof("float[]"), ffi.typeof("double[]")
 
 NAME = "c"
 
@@ -91,8 +93,8 @@ MIN_SIZE = {
 def _table(kernel, thresholds=True):
     """{dtype: (C function, cffi array type, smallest size sent to C)} for one kernel."""
     f32, f64 = (MIN_SIZE.get(kernel) or MIN_SIZE_PARAMS[kernel]) if thresholds else (1, 1)
-    return {_F32: (getattr(lib, f"ag_{kernel}_f32"), "float[]", f32),
-            _F64: (getattr(lib, f"ag_{kernel}_f64"), "double[]", f64)}
+    return {_F32: (getattr(lib, f"ag_{kernel}_f32"), _FLOATS, f32),
+            _F64: (getattr(lib, f"ag_{kernel}_f64"), _DOUBLES, f64)}
 
 
 def _unary(kernel, reference, thresholds=True, in_place=False):
@@ -176,8 +178,9 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 
 # ------------------------------------------------------------------ GEMM: matmul and linear
 
-_GEMM = {_F32: (lib.ag_sgemm, "float *", "float[]", "ag_sgemm"),
-         _F64: (lib.ag_dgemm, "double *", "double[]", "ag_dgemm")}
+_ndarray, _empty, _from_buffer = np.ndarray, np.empty, ffi.from_buffer  # bound once for the hot paths
+_GEMM = {_F32: (lib.ag_sgemm, "float *", _FLOATS, "ag_sgemm"),
+         _F64: (lib.ag_dgemm, "double *", _DOUBLES, "ag_dgemm")}
 _GEMM_BATCHED = {_F32: lib.ag_sgemm_batched, _F64: lib.ag_dgemm_batched}
 _GEMM_BIAS = {_F32: lib.ag_sgemm_bias, _F64: lib.ag_dgemm_bias}
 
@@ -229,7 +232,7 @@ def _operand(x, ptype, ctype):
 
 def _matrix(x):
     """x (or its copy) and (trans, ld) of its last two axes, as _operand decides (for tests)."""
-    x, trans, ld, _ = _operand(x, "float *", "float[]")
+    x, trans, ld, _ = _operand(x, "float *", _FLOATS)
     return x, (trans, ld)
 
 
@@ -318,27 +321,25 @@ def matmul(a, b):
     """Batched matrix product with numpy's semantics (np.matmul). Float32/float64 operands with
     at least two dimensions go to the C GEMM, transposed views and row slices in place; 1-d
     operands, other dtypes and products below MATMUL_MIN_MNK go to the numpy reference."""
-    ndarray = np.ndarray
-    if type(a) is ndarray and type(b) is ndarray and a.ndim == 2 and b.ndim == 2:
+    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2:
         dtype = a.dtype  # the common case first, with as few Python operations as it takes
         if dtype is b.dtype and (dtype is _F32 or dtype is _F64):
             m, k = a.shape
-            n = b.shape[1]
-            if k != b.shape[0] or (m * n * k < MATMUL_MIN_MNK and _small(m, n, k)):
+            k_b, n = b.shape
+            if k != k_b or (m * n * k < MATMUL_MIN_MNK and _small(m, n, k)):
                 return _numpy.matmul(a, b)
-            fn, _, ctype, kernel = _GEMM[dtype]
-            out = np.empty((m, n), dtype)
             # Each operand one row-major block (C order) or the transpose of one (Fortran
             # order: a transposed view such as g.T); other strides go through _operand.
             fa, fb = a.flags, b.flags
             ta, tb = not fa.c_contiguous, not fb.c_contiguous
+            out = _empty((m, n), dtype)
             if (ta and not fa.f_contiguous) or (tb and not fb.f_contiguous):
                 _gemm(a, b, out, 0.0)
                 return out
-            from_buffer = ffi.from_buffer
-            status = fn(ta, tb, m, n, k, 1.0, from_buffer(ctype, a.T if ta else a),
-                        (m if ta else k) or 1, from_buffer(ctype, b.T if tb else b),
-                        (k if tb else n) or 1, 0.0, from_buffer(ctype, out, True), n or 1)
+            fn, _, ctype, kernel = _GEMM[dtype]
+            status = fn(ta, tb, m, n, k, 1.0, _from_buffer(ctype, a.T if ta else a),
+                        (m if ta else k) or 1, _from_buffer(ctype, b.T if tb else b),
+                        (k if tb else n) or 1, 0.0, _from_buffer(ctype, out, True), n or 1)
             if status:
                 _ensure(status, kernel, a, b, out)
             return out
@@ -367,26 +368,25 @@ def linear(x, w, b=None):
     """x @ w.T + b (same semantics as autograd.backend._numpy.linear) as one GEMM: w is read
     transposed in place and b, when given, is added as each tile of the output is first stored
     (ag_sgemm_bias: no pass over the output to prefill it)."""
-    ndarray = np.ndarray
-    if type(x) is ndarray and type(w) is ndarray and x.ndim == 2 and w.ndim == 2:
+    if type(x) is _ndarray and type(w) is _ndarray and x.ndim == 2 and w.ndim == 2:
         dtype = x.dtype  # the common case (a layer's 2-d input and weight) without _gemm's checks
         m, k = x.shape
         n = w.shape[0]
         if (dtype is w.dtype and (dtype is _F32 or dtype is _F64) and k == w.shape[1]
-                and (b is None or (type(b) is ndarray and b.dtype is dtype and b.shape == (n,)
+                and (b is None or (type(b) is _ndarray and b.dtype is dtype and b.shape == (n,)
                                    and b.flags.c_contiguous))):
             if _small(m, n, k):
                 return _numpy.linear(x, w, b)
             if x.flags.c_contiguous and w.flags.c_contiguous:
                 fn, _, ctype, kernel = _GEMM[dtype]
-                from_buffer = ffi.from_buffer
-                out = np.empty((m, n), dtype)
-                px, pw, pout = from_buffer(ctype, x), from_buffer(ctype, w), from_buffer(ctype, out, True)
+                out = _empty((m, n), dtype)
+                px, pw = _from_buffer(ctype, x), _from_buffer(ctype, w)
+                pout = _from_buffer(ctype, out, True)
                 if b is None:
                     status = fn(0, 1, m, n, k, 1.0, px, k or 1, pw, k or 1, 0.0, pout, n or 1)
                 else:
                     status = _GEMM_BIAS[dtype](0, 1, m, n, k, 1.0, px, k or 1, pw, k or 1,
-                                               from_buffer(ctype, b), pout, n or 1)
+                                               _from_buffer(ctype, b), pout, n or 1)
                 if status:
                     _ensure(status, kernel, x, w, out)
                 return out
@@ -482,7 +482,7 @@ if __name__ == "__main__":
 # included, which they check against the window sizes; the shapes of every buffer passed are
 # checked here, so C never indexes past one. Other dtypes and empty arrays go to the reference.
 
-_CONV_CTYPES = {_F32: "float[]", _F64: "double[]"}
+_CONV_CTYPES = {_F32: _FLOATS, _F64: _DOUBLES}
 
 
 def _conv_fn(kernel, dtype):
@@ -597,7 +597,7 @@ def add_channel_bias(out, bias):
     return out
 
 
-_SUM_ROWS = {_F32: (lib.ag_sum_rows_f32, "float[]"), _F64: (lib.ag_sum_rows_f64, "double[]")}
+_SUM_ROWS = {_F32: (lib.ag_sum_rows_f32, _FLOATS), _F64: (lib.ag_sum_rows_f64, _DOUBLES)}
 
 
 def channel_sum(g):
@@ -625,8 +625,8 @@ def channel_sum(g):
     return out
 
 
-_RELU_SUM_ROWS = {_F32: (lib.ag_relu_backward_sum_rows_f32, "float[]"),
-                  _F64: (lib.ag_relu_backward_sum_rows_f64, "double[]")}
+_RELU_SUM_ROWS = {_F32: (lib.ag_relu_backward_sum_rows_f32, _FLOATS),
+                  _F64: (lib.ag_relu_backward_sum_rows_f64, _DOUBLES)}
 
 
 def relu_backward_and_sum(g, y):
@@ -729,7 +729,7 @@ leaky_relu_backward = _binary("leaky_relu_backward", _numpy.leaky_relu_backward)
 elu_backward = _binary("elu_backward", _numpy.elu_backward)
 softplus_backward = _binary("softplus_backward", _numpy.softplus_backward)
 
-_CTYPES = {_F32: ("float[]", "f32"), _F64: ("double[]", "f64")}
+_CTYPES = {_F32: (_FLOATS, "f32"), _F64: (_DOUBLES, "f64")}
 
 
 def _floats(x):
@@ -762,7 +762,7 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
         ffi.NULL if labels else ffi.from_buffer(ctype, t), float(label_smoothing),
         int(ignore_index), ffi.from_buffer(ctype, loss, True),
         ffi.from_buffer(ctype, stats, True),
-        ffi.from_buffer("double[]", summary, True), reduction == "mean",
+        ffi.from_buffer(_DOUBLES, summary, True), reduction == "mean",
         ffi.NULL if grad is None else ffi.from_buffer(ctype, grad, True))
     if status:
         _ensure(status, "softmax_cross_entropy", x, t)
@@ -856,7 +856,7 @@ def mse_backward(g, x, target, reduction="mean"):
 # addcdiv_, addcmul_ and lerp_ stay numpy's (Adagrad's and RMSprop's steps, not a hot path).
 addcdiv_, addcmul_, lerp_ = _numpy.addcdiv_, _numpy.addcmul_, _numpy.lerp_
 
-_ADD_SCALED = {_F32: (lib.ag_add_scaled_f32, "float[]"), _F64: (lib.ag_add_scaled_f64, "double[]")}
+_ADD_SCALED = {_F32: (lib.ag_add_scaled_f32, _FLOATS), _F64: (lib.ag_add_scaled_f64, _DOUBLES)}
 
 
 def add_scaled(out, x, alpha: float, y, tmp):
@@ -881,7 +881,7 @@ def add_scaled(out, x, alpha: float, y, tmp):
     _ensure(status, "add_scaled", out, x, y)
     return out
 
-_SGD = {_F32: (lib.ag_sgd_f32, "float[]"), _F64: (lib.ag_sgd_f64, "double[]")}
+_SGD = {_F32: (lib.ag_sgd_f32, _FLOATS), _F64: (lib.ag_sgd_f64, _DOUBLES)}
 
 
 def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
@@ -913,7 +913,7 @@ def sgd_step(param, grad, buf, lr: float, momentum: float, dampening: float,
     _ensure(status, "sgd_step", param, grad)
 
 
-_ADAM = {_F32: (lib.ag_adam_f32, "float[]"), _F64: (lib.ag_adam_f64, "double[]")}
+_ADAM = {_F32: (lib.ag_adam_f32, _FLOATS), _F64: (lib.ag_adam_f64, _DOUBLES)}
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, avg_weight: float, beta2: float,
