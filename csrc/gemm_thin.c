@@ -704,9 +704,9 @@ THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows,
 #define SK_NR 32
 #define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
 
-/* Rows [r0, r1) by column blocks [b0, b1) of SK_NR. */
+/* Rows [r0, r1) by column blocks [first, end) of SK_NR. */
 THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t r0, int64_t r1,
-                                        int64_t b0, int64_t b1, float *ap)
+                                        int64_t first, int64_t end, float *ap)
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
     const int64_t k = t->k;
@@ -724,7 +724,7 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
                     ap[(i - i0) * k + p * SK_MR + r] =
                         i + r < i1 ? t->a[(i + r) * t->rsa + p * t->csa] : 0.0f;
         }
-        for (int64_t j = b0 * SK_NR; j < t->n && j < b1 * SK_NR; j += SK_NR) {
+        for (int64_t j = first * SK_NR; j < t->n && j < end * SK_NR; j += SK_NR) {
             const int64_t w = t->n - j;
             const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
             pack_b_block(t, j, SK_NR / VF, bp);
