@@ -274,6 +274,22 @@ def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, beta, pads, seed):
         _check(c, ref, bound, fc, ldc, m, n)
 
 
+def _a_by_rows_and_transposed(m, n, k, pad, seed):
+    """op(A) @ B with A row-major (lda = k + pad) and with A^T stored k x m (lda = m): both
+    results must be the same bits, and the product."""
+    rng = np.random.default_rng(seed)
+    a = np.zeros((m, k + pad), np.float32)
+    a[:, :k] = rng.standard_normal((m, k))
+    a_t = np.ascontiguousarray(a[:, :k].T)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    by_rows, transposed = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    _c.gemm(0, 0, m, n, k, 1.0, a, k + pad, b, n, 0.0, by_rows, n)
+    _c.gemm(1, 0, m, n, k, 1.0, a_t, m, b, n, 0.0, transposed, n)
+    np.testing.assert_array_equal(by_rows, transposed)
+    np.testing.assert_allclose(by_rows, a[:, :k].astype(np.float64) @ b, rtol=1e-4,
+                               atol=1e-4 * np.sqrt(k))
+
+
 @pytest.mark.skipif("avx512" not in LEVELS, reason="the shallow path is AVX-512 float32")
 @given(m=st.sampled_from([1, 5, 11, 12, 13, 128, 779]), n=st.sampled_from([33, 512]),
        k=st.integers(1, 16), pad=st.sampled_from([0, 3]), seed=st.integers(0, 2**32 - 1))
@@ -283,17 +299,7 @@ def test_gemm_shallow_packs_a_by_rows_like_a_by_columns(m, n, k, pad, seed):
     """k <= 16: a row-major A (lda = k + pad) is packed into 12-row panels by register transposes,
     a transposed one element by element; the same bits either way (full and short panels, and
     past the 768-row blocks)."""
-    rng = np.random.default_rng(seed)
-    a = np.zeros((m, k + pad), np.float32)
-    a[:, :k] = rng.standard_normal((m, k))
-    a_t = np.ascontiguousarray(a[:, :k].T)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    by_rows, by_columns = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
-    _c.gemm(0, 0, m, n, k, 1.0, a, k + pad, b, n, 0.0, by_rows, n)
-    _c.gemm(1, 0, m, n, k, 1.0, a_t, m, b, n, 0.0, by_columns, n)
-    np.testing.assert_array_equal(by_rows, by_columns)
-    np.testing.assert_allclose(by_rows, a[:, :k].astype(np.float64) @ b, rtol=1e-4,
-                               atol=1e-4 * np.sqrt(k))
+    _a_by_rows_and_transposed(m, n, k, pad, seed)
 
 
 @ALL_LEVELS
@@ -347,17 +353,7 @@ def test_gemm_few_rows_packs_a_by_rows_like_a_transposed_a(m, n, k, pad, seed):
     """A row-major (m x k, lda = k + pad) is packed 16 depths at a time by register transposes
     into the layout A^T stored k x m already has: the same bits as that A^T read in place, for
     every row count and for depths past, at and short of a multiple of 16."""
-    rng = np.random.default_rng(seed)
-    a = np.zeros((m, k + pad), np.float32)
-    a[:, :k] = rng.standard_normal((m, k))
-    a_t = np.ascontiguousarray(a[:, :k].T)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    by_rows, in_place = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
-    _c.gemm(0, 0, m, n, k, 1.0, a, k + pad, b, n, 0.0, by_rows, n)
-    _c.gemm(1, 0, m, n, k, 1.0, a_t, m, b, n, 0.0, in_place, n)
-    np.testing.assert_array_equal(by_rows, in_place)
-    np.testing.assert_allclose(by_rows, a[:, :k].astype(np.float64) @ b, rtol=1e-4,
-                               atol=1e-4 * np.sqrt(k))
+    _a_by_rows_and_transposed(m, n, k, pad, seed)
 
 
 def _mostly_zero(rng, shape, zeros):
