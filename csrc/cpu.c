@@ -1,8 +1,9 @@
 /* cpu.c: which instruction set the kernels use, how many threads, how this was built.
  *
  * The only mutable state of the library lives here: the ISA level in use (detected once,
- * lowered by ag_set_isa_cap) and the thread count. Both are atomics: kernels run with the
- * GIL released and read them while another Python thread may be setting them.
+ * lowered by ag_set_isa_cap), the thread count, and whether this process is a fork of one that
+ * had started OpenMP's threads. All are atomics: kernels run with the GIL released and read
+ * them while another Python thread may be setting them.
  */
 #include "ag_kernels.h"
 #include "ag_spans.h"
@@ -15,6 +16,7 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#include <pthread.h>
 #endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -28,6 +30,24 @@
 
 static _Atomic int isa_level = -1;   /* -1: not decided yet (detected on first use) */
 static _Atomic int num_threads = 0;  /* 0: OpenMP's default */
+
+#ifdef _OPENMP
+/* A child of fork() has only the thread that forked: libgomp's pool did not come along, and its
+ * next parallel region waits for those threads forever (a multiprocessing worker forked after
+ * one threaded product hung). So a forked child runs every kernel on one thread, as PyTorch's
+ * do; a team of one needs no pool. */
+static _Atomic int forked_child = 0;
+
+static void note_forked_child(void)
+{
+    atomic_store(&forked_child, 1);
+}
+
+__attribute__((constructor)) static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, note_forked_child);
+}
+#endif
 
 #if AG_HAVE_X86
 static uint64_t xgetbv0(void)
@@ -120,6 +140,8 @@ int ag_keep_freed_memory(int64_t trim_bytes, int64_t mmap_bytes)
 int ag_get_num_threads(void)
 {
 #ifdef _OPENMP
+    if (atomic_load_explicit(&forked_child, memory_order_relaxed))
+        return 1;
     int n = atomic_load_explicit(&num_threads, memory_order_relaxed);
     return n > 0 ? n : omp_get_max_threads();
 #else

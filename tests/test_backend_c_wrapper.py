@@ -373,3 +373,52 @@ def test_relu_in_place_of_a_strided_array_takes_the_reference_in_place():
     np.testing.assert_array_equal(view, expected)
     dense = base.copy()
     assert _c._relu_fresh(dense) is dense and (dense >= 0).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_the_kernels_on_one_thread_with_the_same_bits():
+    """After threaded kernels have started OpenMP's pool, a fork() child (a multiprocessing
+    worker) has none of those threads; libgomp's next parallel region waited for them forever.
+    The child must finish a CNN training step's kernels on one thread, with the parent's bits."""
+    import time
+
+    def step():
+        rng = np.random.default_rng(0)
+        model = ag.nn.Sequential(ag.nn.Conv2d(1, 8, 3), ag.nn.ReLU(), ag.nn.MaxPool2d(2),
+                                 ag.nn.Flatten(), ag.nn.Linear(8 * 13 * 13, 10))
+        for p in model.parameters():
+            p.data[...] = rng.standard_normal(p.shape).astype(np.float32) * 0.1
+        x = ag.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+        loss = ag.nn.functional.cross_entropy(model(x), ag.tensor(np.arange(64) % 10))
+        loss.backward()
+        big = rng.standard_normal((512, 512)).astype(np.float32)
+        parts = [loss.detach().numpy(), _c.matmul(big, big), _c.relu(big)]
+        return b"".join(np.ascontiguousarray(a).tobytes() for a in parts + [
+            p.grad.numpy() for p in model.parameters()])
+
+    threads = _c.get_num_threads()
+    _c.set_num_threads(2)
+    try:
+        expected = step()  # on two threads: OpenMP's pool is running now
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report and leave without running the parent's cleanup
+            try:
+                got = step()
+                os.write(write, bytes([_c.get_num_threads()]) + (b"same" if got == expected else b"diff"))
+            finally:
+                os._exit(0)
+        os.close(write)
+        deadline = time.monotonic() + 60
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child did not finish in 60 s (a parallel region waiting "
+                            "for threads fork did not copy)")
+            time.sleep(0.01)
+        report = os.read(read, 16)
+        os.close(read)
+    finally:
+        _c.set_num_threads(threads)
+    assert report == bytes([1]) + b"same"
