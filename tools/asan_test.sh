@@ -94,7 +94,9 @@ if (not path.startswith(sys.argv[1]) or "-fsanitize=address,undefined" not in in
 EOF
 
 status=0
-"${sanitized[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_backend_c*.py 2>&1 | tee "$work/test.log" ||
+# --capture=sys: pytest leaves file descriptor 2 alone, so a sanitizer that halts the process
+# still gets its report out (with fd capture it went to pytest's temporary file, lost with it).
+"${sanitized[@]}" "$py" -m pytest -q -p no:cacheprovider --capture=sys tests/test_backend_c*.py 2>&1 | tee "$work/test.log" ||
     status=$?
 for report in "$reports"/*; do
     [ -e "$report" ] || continue
