@@ -240,6 +240,20 @@ def test_from_numpy_shares_memory_both_ways():
         ag.from_numpy([1.0, 2.0])
 
 
+def test_from_numpy_refuses_an_array_not_aligned_for_its_dtype_and_tensor_copies_it():
+    """An array at an odd byte offset (np.frombuffer, a packed record's field) cannot be shared:
+    the C kernels read elements as their type. The error says why and what copies it."""
+    buf = np.zeros(4 * 6 + 1, np.uint8)
+    a = np.frombuffer(buf.data, np.float32, 6, offset=1).reshape(2, 3)
+    assert not a.flags.aligned
+    with pytest.raises(ValueError, match=r"from_numpy: the array \(2, 3\) float32 starts 1 bytes "
+                                         r"past .* alignment \(4\).*ag.tensor\(a\) copies it"):
+        ag.from_numpy(a)
+    t = ag.tensor(a)
+    assert t.numpy().flags.aligned and t.shape == (2, 3) and float(t.sum()) == 0.0
+    assert ag.from_numpy(np.frombuffer(buf.data, np.uint8, 6, offset=1)).shape == (6,)
+
+
 # ---- numpy operands on the left, dtype promotion -------------------------------------------
 def test_numpy_scalar_on_left_gives_tensor():
     t = ag.tensor([1.0, 2.0, 3.0])

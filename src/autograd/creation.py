@@ -46,6 +46,14 @@ def from_numpy(a: np.ndarray) -> Tensor:
     """A tensor sharing memory with the array `a` (writes to either show in both)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+    if not a.flags.aligned:
+        # Every other tensor's data is numpy's own allocation, aligned for its dtype; the C
+        # kernels read elements as their type, which needs that alignment (UBSan reported the
+        # misaligned loads).
+        raise ValueError(f"from_numpy: the array {a.shape} {a.dtype} starts "
+                         f"{a.ctypes.data % a.dtype.alignment} bytes past a multiple of its "
+                         f"dtype's alignment ({a.dtype.alignment}), so it cannot be shared; "
+                         f"ag.tensor(a) copies it")
     return Tensor._make(a)
 
 
