@@ -1,9 +1,9 @@
 /* cpu.c: which instruction set the kernels use, how many threads, how this was built.
  *
  * The only mutable state of the library lives here: the ISA level in use (detected once,
- * lowered by ag_set_isa_cap), the thread count, and whether this process is a fork of one that
- * had started OpenMP's threads. All are atomics: kernels run with the GIL released and read
- * them while another Python thread may be setting them.
+ * lowered by ag_set_isa_cap), the thread count, and whether this process is a child of fork().
+ * All are atomics: kernels run with the GIL released and read them while another Python thread
+ * may be setting them.
  */
 #include "ag_kernels.h"
 #include "ag_spans.h"
@@ -35,7 +35,8 @@ static _Atomic int num_threads = 0;  /* 0: OpenMP's default */
 /* A child of fork() has only the thread that forked: libgomp's pool did not come along, and its
  * next parallel region waits for those threads forever (a multiprocessing worker forked after
  * one threaded product hung). So a forked child runs every kernel on one thread, as PyTorch's
- * do; a team of one needs no pool. */
+ * do; a team of one needs no pool. Every child, even of a parent that never started the pool:
+ * libgomp does not say whether it did. */
 static _Atomic int forked_child = 0;
 
 static void note_forked_child(void)

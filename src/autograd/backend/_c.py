@@ -25,6 +25,8 @@ from . import _numpy
 ffi, lib = _kernels.ffi, _kernels.lib
 # cffi array types made once: from_buffer given a type string looks it up on every call.
 _FLOATS, _DOUBLES = ffi.typeof("float[]"), ffi.typeof("double[]")
+# Bound once for the per-call paths below (the wrappers, matmul, linear).
+_ndarray, _empty, _empty_like, _from_buffer = np.ndarray, np.empty, np.empty_like, ffi.from_buffer
 
 NAME = "c"
 
@@ -101,22 +103,20 @@ def _unary(kernel, reference, thresholds=True, in_place=False):
     """The C kernel behind one name; in_place: into x itself, an array no one else holds (then
     a non-contiguous x goes to the reference, which must work in place too)."""
     table = _table(kernel, thresholds)
-    from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
-
     def run(x, *params):
-        entry = table.get(x.dtype) if type(x) is ndarray else None
+        entry = table.get(x.dtype) if type(x) is _ndarray else None
         if (entry is None or x.size < entry[2] or x.ndim == 0
                 or (in_place and not x.flags.c_contiguous)):
             return reference(x, *params)
         fn, ctype, _ = entry
         if in_place:
             out = x
-            px = pout = from_buffer(ctype, x, True)  # the kernels allow out to be x exactly
+            px = pout = _from_buffer(ctype, x, True)  # the kernels allow out to be x exactly
         else:
             if not x.flags.c_contiguous:
                 x = np.ascontiguousarray(x)
-            out = empty_like(x)
-            px, pout = from_buffer(ctype, x), from_buffer(ctype, out, True)
+            out = _empty_like(x)
+            px, pout = _from_buffer(ctype, x), _from_buffer(ctype, out, True)
         status = fn(px, pout, x.size, *map(float, params))
         if status:
             _ensure(status, kernel, x)
@@ -129,10 +129,8 @@ def _unary(kernel, reference, thresholds=True, in_place=False):
 
 def _binary(kernel, reference, thresholds=True):
     table = _table(kernel, thresholds)
-    from_buffer, empty_like, ndarray = ffi.from_buffer, np.empty_like, np.ndarray
-
     def run(g, y, *params):
-        if type(g) is not ndarray or type(y) is not ndarray:
+        if type(g) is not _ndarray or type(y) is not _ndarray:
             return reference(g, y, *params)
         if g.shape != y.shape:
             raise ShapeError(f"{kernel}: the gradient and the saved array must have the same "
@@ -145,9 +143,9 @@ def _binary(kernel, reference, thresholds=True):
             g = np.ascontiguousarray(g)
         if not y.flags.c_contiguous:
             y = np.ascontiguousarray(y)
-        out = empty_like(g)
-        status = fn(from_buffer(ctype, g), from_buffer(ctype, y),
-                    from_buffer(ctype, out, True), g.size, *map(float, params))
+        out = _empty_like(g)
+        status = fn(_from_buffer(ctype, g), _from_buffer(ctype, y),
+                    _from_buffer(ctype, out, True), g.size, *map(float, params))
         if status:
             _ensure(status, kernel, g, y)
         return out
@@ -178,7 +176,6 @@ tanh_backward = _binary("tanh_backward", _numpy.tanh_backward)
 
 # ------------------------------------------------------------------ GEMM: matmul and linear
 
-_ndarray, _empty, _from_buffer = np.ndarray, np.empty, ffi.from_buffer  # bound once for the hot paths
 _GEMM = {_F32: (lib.ag_sgemm, "float *", _FLOATS, "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", _DOUBLES, "ag_dgemm")}
 _GEMM_BATCHED = {_F32: lib.ag_sgemm_batched, _F64: lib.ag_dgemm_batched}
