@@ -25,7 +25,7 @@ def median_time(fn, repeat: int = 7, number: int = 1, setup=None) -> float:
 
 
 # With two threads a library's pool keeps spinning after its call (OpenBLAS's for ~0.1 s, an
-# OpenMP pool for a while); timed right after another library, a competitor shares both cores
+# OpenMP pool for a while, ours for 1 ms); timed right after another library, a competitor shares both cores
 # with those spinners and reads 2-5x slow (our MLP step at batch 32: 1.4 ms alone, 3.2 ms right
 # after numpy's). A pause before each timed run lets them park: 0.15 s was enough on the
 # Cascade Lake host, not on the Zen 5 one (ours right after OpenBLAS's 333x777x555 at 206 GFLOPS

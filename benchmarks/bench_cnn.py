@@ -3,7 +3,7 @@
 Conv 3x3 32, ReLU, MaxPool 2, Conv 3x3 64, ReLU, MaxPool 2, Conv 3x3 64, ReLU, Flatten, Dense 64,
 ReLU, Dense 10 as an nn.Sequential, F.cross_entropy, SGD(lr=0.01): batch 64 of 1x28x28, float32,
 the same model and step in both libraries (PyTorch starts from our weights). Timed on 1 and 2
-threads (ours: the kernels' OpenMP threads, and numpy's OpenBLAS for the small products we hand
+threads (ours: the kernels' thread pool, and numpy's OpenBLAS for the small products we hand
 it; PyTorch: torch.set_num_threads), interleaved, medians. Then where our step's time goes (per
 backend kernel, the rest being Python and the engine), and the kernels alone against their
 PyTorch counterparts (unfold, fold, max_pool2d, avg_pool2d, conv2d).

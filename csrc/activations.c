@@ -6,7 +6,7 @@
  * and activations_avx2.c); the loop's tail reuses the very same vector code on a
  * masked load, so an element's result never depends on where it sits in the buffer. The
  * driver at the bottom validates arguments, picks the ISA once per call and splits large
- * buffers into static, 64-element-aligned chunks across OpenMP threads: results are bitwise
+ * buffers into static, 64-element-aligned chunks across the pool's threads: results are bitwise
  * identical for any thread count.
  *
  * Numerics (see ag_simd.h for exp/expm1):
@@ -22,6 +22,7 @@
  * input x (not the output) as PyTorch does: slope or 1, g alpha e^x or g, g sigmoid(t) or g.
  */
 #include "ag_act.h"
+#include "ag_spans.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -194,6 +195,26 @@ static int partial_overlap(const void *p, const void *q, uint64_t bytes)
     return a != b && a < b + bytes && b < a + bytes;
 }
 
+struct chunks_task {
+    ag_elementwise_fn fn;
+    enum ag_op op;
+    size_t elsize;
+    const void *a, *b;
+    void *out;
+    int64_t n, chunk;
+    const struct act_params *p;
+};
+
+static void run_chunk(void *ctx, int c, int threads)
+{
+    (void)threads;
+    const struct chunks_task *s = ctx;
+    const int64_t lo = c * s->chunk, len = s->n - lo < s->chunk ? s->n - lo : s->chunk;
+    const size_t off = (size_t)lo * s->elsize;
+    s->fn(s->op, (const char *)s->a + off, s->b ? (const char *)s->b + off : NULL,
+          (char *)s->out + off, len, s->p);
+}
+
 static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, void *out,
                     int64_t n, struct act_params params)
 {
@@ -219,16 +240,8 @@ static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, 
     /* One static chunk per thread: the split only moves whole elements between threads. */
     int64_t chunk = (n + threads - 1) / threads;
     chunk = (chunk + AG_CHUNK_ALIGN - 1) / AG_CHUNK_ALIGN * AG_CHUNK_ALIGN;
-    const int64_t nchunks = (n + chunk - 1) / chunk;
-    const char *ca = a, *cb = b;
-    char *cout = out;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < nchunks; c++) {
-        const int64_t lo = c * chunk;
-        const int64_t len = n - lo < chunk ? n - lo : chunk;
-        const size_t off = (size_t)lo * elsize;
-        fn(op, ca + off, cb ? cb + off : NULL, cout + off, len, p);
-    }
+    struct chunks_task task = {fn, op, elsize, a, b, out, n, chunk, p};
+    ag_parallel(run_chunk, &task, (int)((n + chunk - 1) / chunk));
     return AG_OK;
 }
 

@@ -11,7 +11,9 @@
 
 #include "ag_kernels.h"
 #include "ag_simd.h"
+#include "ag_spans.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -136,6 +138,45 @@ static inline int64_t plane_elems(const struct geom *g, enum plane_len len)
     }
 }
 
+struct planes_task {
+    plane_fn fn;
+    const struct geom *g;
+    struct plane_buf bufs[3];
+    int64_t stride[3];  /* bytes from one plane to the next */
+    int batch_major;
+    _Atomic int bad;
+};
+
+/* Planes [lo, hi) in the order (outer, inner): images then channels, or channels then images
+ * for batch-major cols. The index is split once, then stepped: four 64-bit divisions per plane
+ * cost more than a 5 x 5 plane's copy. */
+static void run_plane_span(const void *ctx, int64_t lo, int64_t hi)
+{
+    struct planes_task *s = (struct planes_task *)ctx;
+    const struct geom *g = s->g;
+    const int64_t inner = s->batch_major ? g->n : g->c;
+    int64_t o = lo / inner, i = lo % inner;
+    int bad = 0;
+    for (int64_t q = lo; q < hi; q++) {
+        const int64_t img = s->batch_major ? i : o, ch = s->batch_major ? o : i, p = img * g->c + ch;
+        void *slice[3];
+        for (int k = 0; k < 3; k++) {
+            char *base = (char *)s->bufs[k].ptr;
+            if (!base)
+                slice[k] = NULL;
+            else if (s->bufs[k].len == PLANE_COLS_BM)
+                slice[k] = base + (ch * g->kh * g->kw * g->cols_row + img * g->oh * g->ow) * (int64_t)s->bufs[k].es;
+            else
+                slice[k] = base + p * s->stride[k];
+        }
+        bad |= s->fn(slice, g);
+        if (++i == inner)
+            i = 0, o++;
+    }
+    if (bad)
+        atomic_store(&s->bad, 1);
+}
+
 /* The whole of an exported kernel: validates the geometry (pool: with pooling's rule), returns
  * early when there is nothing to write (no planes, or an empty plane of the last buffer, which
  * is the one written), checks the pointers, then runs fn on every plane p with each buffer
@@ -160,27 +201,10 @@ static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct 
     }
     /* Batch-major cols go channel by channel: the planes of one channel's images fill the same
      * rows of cols side by side, whole cache lines at a time. Planes are independent, so the
-     * order changes no result. Two loops, not one index split by division per plane (four
-     * 64-bit divisions cost more than a 5 x 5 plane's copy). */
-    const int64_t outer = batch_major ? g.c : g.n, inner = batch_major ? g.n : g.c;
-    int bad = 0;
-#pragma omp parallel for collapse(2) num_threads(use_threads(&g)) schedule(static) reduction(| : bad)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            const int64_t img = batch_major ? i : o, ch = batch_major ? o : i, p = img * g.c + ch;
-            void *slice[3];
-            for (int k = 0; k < 3; k++) {
-                char *base = (char *)bufs[k].ptr;
-                if (!base)
-                    slice[k] = NULL;
-                else if (bufs[k].len == PLANE_COLS_BM)
-                    slice[k] = base + (ch * g.kh * g.kw * g.cols_row + img * g.oh * g.ow) * (int64_t)bufs[k].es;
-                else
-                    slice[k] = base + p * stride[k];
-            }
-            bad |= fn(slice, &g);
-        }
-    return bad ? AG_ERR_ARG : AG_OK;
+     * order changes no result. */
+    struct planes_task task = {fn, &g, {b0, b1, b2}, {stride[0], stride[1], stride[2]}, batch_major, 0};
+    ag_run_spans(run_plane_span, &task, g.planes, use_threads(&g), 1);
+    return atomic_load(&task.bad) ? AG_ERR_ARG : AG_OK;
 }
 
 /* avg_pool2d's backward planes ({gy, -, gx}): col2im's scatter (conv.c), its source rows

@@ -38,9 +38,10 @@ int ag_isa(void);                   /* the level kernels use now: min(detected, 
 int ag_isa_detected(void);          /* the highest level this CPU and OS support */
 int ag_set_isa_cap(int cap);        /* use at most `cap`; returns the level now in use,
                                        or AG_ERR_ARG if cap is not an AG_ISA_* value */
-const char *ag_build_info(void);    /* compiler, flags and OpenMP version (static string) */
+const char *ag_build_info(void);    /* compiler, flags and threading (static string) */
 int ag_set_num_threads(int n);      /* 1 <= n <= 1024, else AG_ERR_ARG */
-int ag_get_num_threads(void);       /* the set value, else OpenMP's default; 1 without OpenMP */
+int ag_get_num_threads(void);       /* the set value, else OMP_NUM_THREADS, else the CPUs we
+                                       may run on; 1 in a child of fork() */
 /* glibc malloc: keep up to trim_bytes of freed heap instead of returning it to the kernel, and
  * map blocks above mmap_bytes on their own; AG_ERR_ARG elsewhere or if glibc refuses. */
 int ag_keep_freed_memory(int64_t trim_bytes, int64_t mmap_bytes);

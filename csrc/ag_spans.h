@@ -9,9 +9,14 @@
 #include "ag_simd.h"
 
 typedef void (*ag_span_fn)(const void *args, int64_t lo, int64_t hi);
+typedef void (*ag_task_fn)(void *ctx, int id, int threads);
 
-/* fn over [0, n): one call on this thread when threads < 2 (an OpenMP region costs ~0.3 us
- * even with one thread, as much as a small kernel's work), else static chunks of a multiple of
+/* fn(ctx, id, threads) for every id in [0, threads), id 0 on this thread and the others on the
+ * pool's, returning when all have. Nested in a task, or while another caller has the pool, the
+ * ids run one after another on this thread: a task must not wait for its team's other ids. */
+void ag_parallel(ag_task_fn fn, void *ctx, int threads);
+
+/* fn over [0, n): one call on this thread when threads < 2, else static chunks of a multiple of
  * `align` units, one per thread. Callers whose units are independent get the same result on
  * any thread count. */
 void ag_run_spans(ag_span_fn fn, const void *args, int64_t n, int threads, int64_t align);

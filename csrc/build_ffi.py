@@ -4,7 +4,7 @@
 the module into the current directory for quick experiments.
 
 * The cdef is ``ag_kernels.h`` itself, minus its preprocessor lines: one header is the C API.
-* Every ``csrc/*.c`` is compiled with ``-O3 -std=c11 -fopenmp -ffp-contract=off -fno-math-errno``. There is no ``-march``: the
+* Every ``csrc/*.c`` is compiled with ``-O3 -std=c11 -pthread -ffp-contract=off -fno-math-errno``. There is no ``-march``: the
   SIMD code sits in functions with ``target`` attributes and ``cpu.c`` picks one at run time,
   so one build runs on any x86-64 (and elsewhere through the portable C path).
 * ``AUTOGRAD_CFLAGS_EXTRA`` (shell-quoted words) is appended to the compile and link flags,
@@ -26,8 +26,8 @@ HEADER = os.path.join(HERE, "ag_kernels.h")
 # GCC already defaults to "off" under -std=c11, clang does not. Explicit FMAs are intrinsics.
 # -fno-math-errno: sqrt never sets errno (nothing reads it), so loops with sqrt vectorise;
 # the results are the same correctly rounded square roots.
-BASE_COMPILE_FLAGS = ["-O3", "-std=c11", "-fopenmp", "-ffp-contract=off", "-fno-math-errno"]
-BASE_LINK_FLAGS = ["-fopenmp"]
+BASE_COMPILE_FLAGS = ["-O3", "-std=c11", "-pthread", "-ffp-contract=off", "-fno-math-errno"]
+BASE_LINK_FLAGS = ["-pthread"]
 
 
 def _cdef_text(path):

@@ -17,6 +17,7 @@
  */
 #include "ag_conv.h"
 #include "ag_simd.h"
+#include "ag_spans.h"
 
 #include <string.h>
 
@@ -632,39 +633,45 @@ static int channel_threads(int64_t elems, int64_t tasks)
     return elems >= CHANNEL_PARALLEL_MIN && tasks > 1 ? ag_get_num_threads() : 1;
 }
 
+struct channel_args {
+    void *x;      /* x, or g */
+    void *other;  /* bias, or out */
+    int64_t n, c, hw, group;
+};
+
 #define DEFINE_CHANNEL_FNS(T, SUFFIX)                                                           \
-    int ag_add_channel_bias_##SUFFIX(T *x, const T *bias, int64_t n, int64_t c, int64_t hw)     \
+    /* Rows [lo, hi) of x (n * c of hw), each plus its channel's bias. */                       \
+    static void add_bias_rows_##SUFFIX(const void *args, int64_t lo, int64_t hi)                \
     {                                                                                           \
-        const int status = check_channels(x, bias, n, c, hw);                                  \
-        if (status != AG_OK || n * c * hw == 0)                                                 \
-            return status;                                                                      \
-        _Pragma("omp parallel for num_threads(channel_threads(n * c * hw, n * c)) schedule(static)") \
-        for (int64_t p = 0; p < n * c; p++) {                                                   \
-            T *restrict row = x + p * hw;                                                       \
-            const T b = bias[p % c];                                                            \
-            for (int64_t t = 0; t < hw; t++)                                                    \
+        const struct channel_args *s = args;                                                    \
+        T *x = s->x;                                                                            \
+        const T *bias = s->other;                                                               \
+        for (int64_t p = lo; p < hi; p++) {                                                     \
+            T *restrict row = x + p * s->hw;                                                    \
+            const T b = bias[p % s->c];                                                         \
+            for (int64_t t = 0; t < s->hw; t++)                                                 \
                 row[t] += b;                                                                    \
         }                                                                                       \
+    }                                                                                           \
+                                                                                                \
+    int ag_add_channel_bias_##SUFFIX(T *x, const T *bias, int64_t n, int64_t c, int64_t hw)     \
+    {                                                                                           \
+        const int status = check_channels(x, bias, n, c, hw);                                   \
+        if (status != AG_OK || n * c * hw == 0)                                                 \
+            return status;                                                                      \
+        const struct channel_args args = {x, (void *)bias, n, c, hw, 0};                         \
+        ag_run_spans(add_bias_rows_##SUFFIX, &args, n * c, channel_threads(n * c * hw, n * c), 1); \
         return AG_OK;                                                                           \
     }                                                                                           \
                                                                                                 \
-    /* Channels in groups whose planes make a run of at most CHANNEL_BLOCK elements in each     \
-     * image; a group's runs summed over the images as whole rows (long vectorised adds, numpy's \
-     * sum over axis 0), then each channel's part in 16 interleaved partials, in double across  \
-     * blocks of a plane longer than that. A fixed order: the same bits for any thread count. */ \
-    int ag_channel_sum_##SUFFIX(const T *g, T *out, int64_t n, int64_t c, int64_t hw)           \
+    /* Channel groups [lo, hi) of the sum below. */                                             \
+    static void channel_sum_groups_##SUFFIX(const void *args, int64_t lo, int64_t hi)           \
     {                                                                                           \
-        const int status = check_channels(g, out, n, c, hw);                                    \
-        if (status != AG_OK || c == 0)                                                          \
-            return status;                                                                      \
-        if (n * hw == 0) {                                                                      \
-            memset(out, 0, (size_t)c * sizeof(T));                                              \
-            return AG_OK;                                                                       \
-        }                                                                                       \
-        const int64_t group = hw >= CHANNEL_BLOCK ? 1 : CHANNEL_BLOCK / hw;                     \
-        const int64_t groups = (c + group - 1) / group;                                         \
-        _Pragma("omp parallel for num_threads(channel_threads(n * c * hw, groups)) schedule(static)") \
-        for (int64_t gi = 0; gi < groups; gi++) {                                               \
+        const struct channel_args *s = args;                                                    \
+        const T *g = s->x;                                                                      \
+        T *out = s->other;                                                                      \
+        const int64_t n = s->n, c = s->c, hw = s->hw, group = s->group;                         \
+        for (int64_t gi = lo; gi < hi; gi++) {                                                  \
             const int64_t c0 = gi * group, nc = c - c0 < group ? c - c0 : group, run = nc * hw; \
             T buf[CHANNEL_BLOCK];                                                               \
             double total[CHANNEL_BLOCK];                                                        \
@@ -695,6 +702,25 @@ static int channel_threads(int64_t elems, int64_t tasks)
             for (int64_t j = 0; j < nc; j++)                                                    \
                 out[c0 + j] = (T)total[j];                                                      \
         }                                                                                       \
+    }                                                                                           \
+                                                                                                \
+    /* Channels in groups whose planes make a run of at most CHANNEL_BLOCK elements in each     \
+     * image; a group's runs summed over the images as whole rows (long vectorised adds, numpy's \
+     * sum over axis 0), then each channel's part in 16 interleaved partials, in double across  \
+     * blocks of a plane longer than that. A fixed order: the same bits for any thread count. */ \
+    int ag_channel_sum_##SUFFIX(const T *g, T *out, int64_t n, int64_t c, int64_t hw)           \
+    {                                                                                           \
+        const int status = check_channels(g, out, n, c, hw);                                    \
+        if (status != AG_OK || c == 0)                                                          \
+            return status;                                                                      \
+        if (n * hw == 0) {                                                                      \
+            memset(out, 0, (size_t)c * sizeof(T));                                              \
+            return AG_OK;                                                                       \
+        }                                                                                       \
+        const int64_t group = hw >= CHANNEL_BLOCK ? 1 : CHANNEL_BLOCK / hw;                     \
+        const int64_t groups = (c + group - 1) / group;                                         \
+        const struct channel_args args = {(void *)g, out, n, c, hw, group};                     \
+        ag_run_spans(channel_sum_groups_##SUFFIX, &args, groups, channel_threads(n * c * hw, groups), 1); \
         return AG_OK;                                                                           \
     }
 

@@ -15,14 +15,12 @@
  * into its own buffer, then the groups added in order.
  */
 #include "ag_conv.h"
+#include "ag_spans.h"
 #include "gemm_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define AG_CONV_DW_GROUP 8
 
@@ -60,21 +58,27 @@ static int setup(struct conv *cv, int64_t out_c, size_t es, int64_t units, int *
     return AG_OK;
 }
 
-/* This thread's share [*lo, *hi) of `count` units, static and in order. */
-static void my_share(int64_t count, int64_t *lo, int64_t *hi)
-{
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    *lo = count * t / nt, *hi = count * (t + 1) / nt;
-}
-
 /* One thread's share of a call: units [lo, hi) (images, or weight-gradient groups) from the
  * inputs a and b into out. Returns AG_OK or AG_ERR_NOMEM. */
 typedef int (*share_fn)(const struct conv *cv, const char *a, const char *b, void *out,
                         int64_t lo, int64_t hi);
+
+struct shares_task {
+    share_fn fn;
+    const struct conv *cv;
+    const void *a, *b;
+    void *out;
+    int64_t units;
+    _Atomic int failed;
+};
+
+/* Thread t's share of the units, static and in order. */
+static void run_share(void *ctx, int t, int threads)
+{
+    struct shares_task *s = ctx;
+    if (s->fn(s->cv, s->a, s->b, s->out, s->units * t / threads, s->units * (t + 1) / threads) != AG_OK)
+        atomic_store(&s->failed, 1);
+}
 
 /* fn over `units` units: on this thread (threads 1), or shared out in order on `threads`. */
 static int run_shares(share_fn fn, const struct conv *cv, const void *a, const void *b, void *out,
@@ -82,14 +86,9 @@ static int run_shares(share_fn fn, const struct conv *cv, const void *a, const v
 {
     if (threads == 1)
         return fn(cv, a, b, out, 0, units);
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        int64_t lo, hi;
-        my_share(units, &lo, &hi);
-        failed |= fn(cv, a, b, out, lo, hi) != AG_OK;
-    }
-    return failed ? AG_ERR_NOMEM : AG_OK;
+    struct shares_task task = {fn, cv, a, b, out, units, 0};
+    ag_parallel(run_share, &task, threads);
+    return atomic_load(&task.failed) ? AG_ERR_NOMEM : AG_OK;
 }
 
 static char *image_of(const void *base, int64_t i, int64_t per_image, size_t es)

@@ -35,17 +35,15 @@
  * Row-major A panels are packed by 4 x 4 SSE transposes (x86-64 baseline), not element-wise.
  */
 #include "ag_kernels.h"
+#include "ag_spans.h"
 #include "ag_simd.h"
 #include "gemm_internal.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
 #define AG_GEMM_PARALLEL_MIN_FLOPS (1 << 21)
@@ -482,6 +480,38 @@ static int try_thin(struct ag_gemm_problem *pr)
 }
 #endif
 
+struct gemm_task {
+    const struct ag_gemm_problem *pr;
+    char *scratch;  /* per_thread bytes for each thread: A's panel (a_bytes), then B's */
+    size_t per_thread, a_bytes;
+    int64_t pm, pn;  /* row panels, column panels */
+    int tm, tn;      /* threads per column group, column groups */
+};
+
+/* Thread t's run of tiles (see split). */
+static void gemm_share(void *ctx, int t, int threads)
+{
+    (void)threads;
+    const struct gemm_task *s = ctx;
+    const struct ag_gemm_problem *pr = s->pr;
+    const struct ag_gemm_kernel *kern = pr->kern;
+    const int i = t / s->tn, j = t % s->tn;
+    const int64_t g0 = s->pn * j / s->tn, g1 = s->pn * (j + 1) / s->tn, group = g1 - g0;
+    const int64_t first = s->pm * group * i / s->tm, end = s->pm * group * (i + 1) / s->tm;  /* tiles */
+    if (first >= end)
+        return;
+    const int64_t n0 = g0 * kern->nr, n1 = min64(pr->n, g1 * kern->nr);
+    const int64_t m0 = first / group * kern->mr;
+    const int64_t m1 = min64(pr->m, ((end - 1) / group + 1) * kern->mr);
+    const int64_t head = n0 + first % group * kern->nr;
+    const int64_t tail = min64(n1, n0 + ((end - 1) % group + 1) * kern->nr);
+    char *apack = s->scratch + s->per_thread * (size_t)t;
+    if (m0 + kern->mr >= m1)  /* one row panel: a plain rectangle */
+        gemm_block(pr, m0, m1, head, tail, head, tail, apack, apack + s->a_bytes, 0);
+    else
+        gemm_block(pr, m0, m1, n0, n1, head, tail, apack, apack + s->a_bytes, 0);
+}
+
 static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
 {
 #ifdef AG_SIMD_X86
@@ -549,29 +579,13 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
             return AG_OK;
         }
     }
-    if (threads == 1) {  /* no OpenMP region at all: its start costs more than small products */
+    if (threads == 1) {
         gemm_block(pr, 0, pr->m, 0, pr->n, 0, pr->n, scratch, scratch + a_bytes, 0);
         free(scratch);
         return AG_OK;
     }
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int t = 0; t < threads; t++) {
-        const int i = t / tn, j = t % tn;
-        const int64_t g0 = pn * j / tn, g1 = pn * (j + 1) / tn, group = g1 - g0;
-        const int64_t first = pm * group * i / tm, end = pm * group * (i + 1) / tm;  /* tiles */
-        if (first < end) {
-            const int64_t n0 = g0 * kern->nr, n1 = min64(pr->n, g1 * kern->nr);
-            const int64_t m0 = first / group * kern->mr;
-            const int64_t m1 = min64(pr->m, ((end - 1) / group + 1) * kern->mr);
-            const int64_t head = n0 + first % group * kern->nr;
-            const int64_t tail = min64(n1, n0 + ((end - 1) % group + 1) * kern->nr);
-            char *apack = scratch + per_thread * (size_t)t;
-            if (m0 + kern->mr >= m1)  /* one row panel: a plain rectangle */
-                gemm_block(pr, m0, m1, head, tail, head, tail, apack, apack + a_bytes, 0);
-            else
-                gemm_block(pr, m0, m1, n0, n1, head, tail, apack, apack + a_bytes, 0);
-        }
-    }
+    struct gemm_task task = {pr, scratch, per_thread, a_bytes, pm, pn, tm, tn};
+    ag_parallel(gemm_share, &task, threads);
     free(scratch);
     return AG_OK;
 }
@@ -625,6 +639,31 @@ static int overlaps(const void *p, uint64_t pn, const void *q, uint64_t qn)
 {
     uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
     return pn && qn && a < b + qn && b < a + pn;
+}
+
+/* A batch of products, each on one thread: thread t takes an equal run of them in order. */
+struct batch_task {
+    const struct ag_gemm_problem *first;
+    int64_t batch, stride_a, stride_b, stride_c;
+    size_t es;
+    _Atomic int failed;
+};
+
+static void batch_share(void *ctx, int t, int threads)
+{
+    struct batch_task *s = ctx;
+    struct ag_gemm_keep kept = {NULL, 0, 0};
+    int failed = 0;
+    for (int64_t q = s->batch * t / threads; q < s->batch * (t + 1) / threads; q++) {
+        struct ag_gemm_problem pr = *s->first;
+        pr.a.p += (size_t)(q * s->stride_a) * s->es, pr.b.p += (size_t)(q * s->stride_b) * s->es;
+        pr.c += (size_t)(q * s->stride_c) * s->es;
+        pr.threads = 1;
+        failed |= run_gemm(&pr, s->stride_a == 0 ? &kept : NULL) != AG_OK;
+    }
+    ag_gemm_keep_free(&kept);
+    if (failed)
+        atomic_store(&s->failed, 1);
 }
 
 int ag_gemm_batch_per_thread(int64_t batch)
@@ -711,21 +750,9 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
         ag_gemm_keep_free(&kept);
         return status;
     }
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        struct ag_gemm_keep kept = {NULL, 0, 0};
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < batch; q++) {
-            struct ag_gemm_problem pr = first;
-            pr.a.p += (size_t)(q * stride_a) * es, pr.b.p += (size_t)(q * stride_b) * es;
-            pr.c += (size_t)(q * stride_c) * es;
-            pr.threads = 1;
-            failed |= run_gemm(&pr, stride_a == 0 ? &kept : NULL) != AG_OK;
-        }
-        ag_gemm_keep_free(&kept);
-    }
-    return failed ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
+    struct batch_task task = {&first, batch, stride_a, stride_b, stride_c, es, 0};
+    ag_parallel(batch_share, &task, threads);
+    return atomic_load(&task.failed) ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
 
 /* The exported entry points for one element type T: ag_sgemm, ag_sgemm_bias and

@@ -34,9 +34,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #ifdef AG_SIMD_X86
 
@@ -555,9 +552,31 @@ static int bcast_applies(const struct ag_thin_f32 *t)
            (t->csc == 1 || t->rsc == 1);
 }
 
-/* B packed, then the rows. On several threads both happen in one parallel region: each thread
- * packs its share of the depths (in steps of 16) of every panel, and after a barrier computes
- * an equal run of units (bcast_rows). */
+/* B packed, then the rows: on several threads, each packs its share of the depths (in steps of
+ * 16) of every panel, then each computes an equal run of units (bcast_rows). */
+struct bcast_task {
+    const struct ag_thin_f32 *t;
+    float *bp;
+    int64_t panels, units;
+};
+
+static void bcast_pack_share(void *ctx, int id, int threads)
+{
+    const struct bcast_task *s = ctx;
+    const int64_t k = s->t->k, steps = (k + VF - 1) / VF;
+    const int64_t p_lo = steps * id / threads * VF, p_hi = steps * (id + 1) / threads * VF;
+    for (int64_t q = 0; q < s->panels; q++)
+        bcast_pack_b(s->t, s->bp + q * k * BC_NR, q * BC_NR, p_lo, p_hi < k ? p_hi : k);
+}
+
+static void bcast_rows_share(void *ctx, int id, int threads)
+{
+    const struct bcast_task *s = ctx;
+    const int64_t chunk = (s->units + threads - 1) / threads;
+    const int64_t u0 = chunk * id < s->units ? chunk * id : s->units;
+    bcast_rows(s->t, s->bp, u0, u0 + chunk < s->units ? u0 + chunk : s->units);
+}
+
 static int bcast_f32(const struct ag_thin_f32 *t, int threads)
 {
     const int64_t panels = (t->n + BC_NR - 1) / BC_NR, k = t->k;
@@ -566,32 +585,24 @@ static int bcast_f32(const struct ag_thin_f32 *t, int threads)
     if (!bp)
         return AG_ERR_NOMEM;
     if (threads > units)
-        threads = (int)units;
-    if (threads <= 1) {
-        for (int64_t q = 0; q < panels; q++)
-            bcast_pack_b(t, bp + q * k * BC_NR, q * BC_NR, 0, k);
-        bcast_rows(t, bp, 0, units);
-        free(bp);
-        return AG_OK;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-#ifdef _OPENMP
-        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t id = 0, nt = 1;
-#endif
-        const int64_t steps = (k + VF - 1) / VF;
-        const int64_t p_lo = steps * id / nt * VF, p_hi = steps * (id + 1) / nt * VF;
-        for (int64_t q = 0; q < panels; q++)
-            bcast_pack_b(t, bp + q * k * BC_NR, q * BC_NR, p_lo, p_hi < k ? p_hi : k);
-#pragma omp barrier
-        const int64_t chunk = (units + nt - 1) / nt;
-        const int64_t u0 = chunk * id < units ? chunk * id : units;
-        bcast_rows(t, bp, u0, u0 + chunk < units ? u0 + chunk : units);
-    }
+        threads = units > 0 ? (int)units : 1;
+    struct bcast_task task = {t, bp, panels, units};
+    ag_parallel(bcast_pack_share, &task, threads);  /* every row reads all of B */
+    ag_parallel(bcast_rows_share, &task, threads);
     free(bp);
     return AG_OK;
+}
+
+struct rows_task {
+    const struct ag_thin_f32 *t;
+    const float *bp;
+    int64_t steps, tiles;
+};
+
+static void rows_share(void *ctx, int i, int threads)
+{
+    const struct rows_task *s = ctx;
+    rows_f32(s->t, s->bp, s->steps, s->tiles * i / threads, s->tiles * (i + 1) / threads);
 }
 
 int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
@@ -611,13 +622,8 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
     const int64_t ra = tile_rows(t->n), tiles = (t->m + ra - 1) / ra;
     if (threads > tiles)
         threads = (int)tiles;
-    if (threads <= 1) {
-        rows_f32(t, bp, steps, 0, tiles);
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++)
-            rows_f32(t, bp, steps, tiles * i / threads, tiles * (i + 1) / threads);
-    }
+    struct rows_task task = {t, bp, steps, tiles};
+    ag_parallel(rows_share, &task, threads);
     free(bp);
     return AG_OK;
 }
@@ -756,6 +762,28 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
     }
 }
 
+struct smallk_task {
+    const struct ag_direct_b_f32 *t;
+    float *ap;  /* per_thread floats for each thread */
+    size_t per_thread;
+    int64_t tiles, blocks;
+    int columns;
+};
+
+/* Thread i's share: its columns, or its rows. */
+static void smallk_share(void *ctx, int i, int threads)
+{
+    const struct smallk_task *s = ctx;
+    const struct ag_direct_b_f32 *t = s->t;
+    float *own = s->ap + (size_t)i * s->per_thread;
+    if (s->columns) {
+        smallk_rows_f32(t, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads, own);
+    } else {
+        const int64_t r0 = s->tiles * i / threads * SK_MR, r1 = s->tiles * (i + 1) / threads * SK_MR;
+        smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, s->blocks, own);
+    }
+}
+
 int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
 {
     const int64_t tiles = (t->m + SK_MR - 1) / SK_MR, blocks = (t->n + SK_NR - 1) / SK_NR;
@@ -776,20 +804,8 @@ int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
     float *ap = aligned_alloc(64, per_thread * (size_t)threads + 64);
     if (!ap)
         return AG_ERR_NOMEM;
-    if (threads == 1) {
-        smallk_rows_f32(t, 0, t->m, 0, blocks, ap);
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++) {
-            float *own = ap + (size_t)i * per_thread / sizeof(float);
-            if (columns) {
-                smallk_rows_f32(t, 0, t->m, blocks * i / threads, blocks * (i + 1) / threads, own);
-            } else {
-                const int64_t r0 = tiles * i / threads * SK_MR, r1 = tiles * (i + 1) / threads * SK_MR;
-                smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, blocks, own);
-            }
-        }
-    }
+    struct smallk_task task = {t, ap, per_thread / sizeof(float), tiles, blocks, columns};
+    ag_parallel(smallk_share, &task, threads);
     free(ap);
     return AG_OK;
 }
@@ -870,6 +886,18 @@ THIN_TARGET static void fewrows_f32(const struct ag_direct_b_f32 *t, const float
     }
 }
 
+struct fewrows_task {
+    const struct ag_direct_b_f32 *t;
+    const float *packed;
+    int64_t blocks;
+};
+
+static void fewrows_share(void *ctx, int i, int threads)
+{
+    const struct fewrows_task *s = ctx;
+    fewrows_f32(s->t, s->packed, s->blocks * i / threads, s->blocks * (i + 1) / threads);
+}
+
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
 {
     const int64_t m = t->m, k = t->k, blocks = (t->n + FR_NR - 1) / FR_NR;
@@ -895,13 +923,8 @@ int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads)
     }
     if (threads > blocks)
         threads = (int)blocks;
-    if (threads <= 1) {
-        fewrows_f32(t, packed, 0, blocks);
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++)
-            fewrows_f32(t, packed, blocks * i / threads, blocks * (i + 1) / threads);
-    }
+    struct fewrows_task task = {t, packed, blocks};
+    ag_parallel(fewrows_share, &task, threads);
     free(ap);
     return AG_OK;
 }
@@ -1053,6 +1076,20 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
     }
 }
 
+struct sparse_task {
+    const struct ag_direct_b_f32 *t;
+    const uint64_t *masks;
+    float *bp;  /* per_thread floats for each thread */
+    size_t per_thread;
+};
+
+static void sparse_share(void *ctx, int i, int threads)
+{
+    const struct sparse_task *s = ctx;
+    const int64_t m = s->t->m;
+    sparse_rows(s->t, s->masks, m * i / threads, m * (i + 1) / threads, s->bp + s->per_thread * (size_t)i);
+}
+
 int ag_gemm_sparse_a_f32(const struct ag_direct_b_f32 *t, int threads)
 {
     if (t->k < 1 || t->k > SA_MAX_K || t->m < 1 || t->n < SA_MIN_N)
@@ -1076,14 +1113,8 @@ int ag_gemm_sparse_a_f32(const struct ag_direct_b_f32 *t, int threads)
         free(masks);
         return AG_ERR_NOMEM;
     }
-    if (threads == 1) {
-        sparse_rows(t, masks, 0, t->m, bp);
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int i = 0; i < threads; i++)
-            sparse_rows(t, masks, t->m * i / threads, t->m * (i + 1) / threads,
-                        bp + per_thread * (size_t)i);
-    }
+    struct sparse_task task = {t, masks, bp, per_thread};
+    ag_parallel(sparse_share, &task, threads);
     free(bp);
     free(masks);
     return AG_OK;

@@ -377,9 +377,10 @@ def test_relu_in_place_of_a_strided_array_takes_the_reference_in_place():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_runs_the_kernels_on_one_thread_with_the_same_bits():
-    """After threaded kernels have started OpenMP's pool, a fork() child (a multiprocessing
-    worker) has none of those threads; libgomp's next parallel region waited for them forever.
-    The child must finish a CNN training step's kernels on one thread, with the parent's bits."""
+    """After threaded kernels have started the pool, a fork() child (a multiprocessing worker)
+    has none of its threads (with OpenMP's, libgomp's next parallel region waited for them
+    forever). The child must finish a CNN training step's kernels on one thread, with the
+    parent's bits."""
     import time
 
     def step():
@@ -399,7 +400,7 @@ def test_a_forked_child_runs_the_kernels_on_one_thread_with_the_same_bits():
     threads = _c.get_num_threads()
     _c.set_num_threads(2)
     try:
-        expected = step()  # on two threads: OpenMP's pool is running now
+        expected = step()  # on two threads: the pool's worker is running now
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: report and leave without running the parent's cleanup

@@ -185,7 +185,7 @@ _GEMM_BIAS = {_F32: lib.ag_sgemm_bias, _F64: lib.ag_dgemm_bias}
 # numpy is faster on small products (OpenBLAS has unpacked small-matrix kernels; our wrapper
 # costs ~4 us more, cffi and layout): numpy/C time 0.4 at 32^3, 0.5-0.65 at 64^3-112^3, ~1 from
 # 128^3 (`OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gemm.py --crossover`). But from 64^3 on
-# OpenBLAS runs products on its own thread pool, whose threads then spin while ours (OpenMP) want
+# OpenBLAS runs products on its own thread pool, whose threads then spin while ours want
 # the same two cores: a CNN step at batch 32, whose Linear(576, 64) products fell under 128^3,
 # took 130 ms instead of 27 ms. So numpy gets only the products it runs on one thread
 # (m n k < 64^3, OpenBLAS's own threading threshold), where the gap is microseconds.
