@@ -11,9 +11,11 @@
 typedef void (*ag_span_fn)(const void *args, int64_t lo, int64_t hi);
 typedef void (*ag_task_fn)(void *ctx, int id, int threads);
 
-/* fn(ctx, id, threads) for every id in [0, threads), id 0 on this thread and the others on the
- * pool's, returning when all have. Nested in a task, or while another caller has the pool, the
- * ids run one after another on this thread: a task must not wait for its team's other ids. */
+/* fn(ctx, id, threads) for every id in [0, threads), returning when all have run: id 0 on this
+ * thread, the others on the pool's workers, or here when no worker has taken them by the time
+ * id 0 is done. Nested in a task, or while another caller has the pool, the ids run one after
+ * another on this thread. So a task must not wait for its team's other ids, and what an id
+ * computes may depend on the id, not on the thread that runs it. */
 void ag_parallel(ag_task_fn fn, void *ctx, int threads);
 
 /* fn over [0, n): one call on this thread when threads < 2, else static chunks of a multiple of

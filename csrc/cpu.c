@@ -176,22 +176,49 @@ int ag_get_num_threads(void)
  * and waiting for it takes ~0.1 us on the Zen 5 host, where an OpenMP region took 0.40 us
  * (libgomp; clang's libomp 1.07): on two threads 128 x 10 @ 10 x 512 went 3.69 -> 3.31 us in a
  * C loop and 5.47 -> 4.87 us called from Python, 10 x 128 @ 128 x 512 3.35 -> 2.97 and 4.80 ->
- * 4.31 us. One caller at a time owns the pool; the tasks of any other run on its own thread. */
+ * 4.31 us. A worker takes the next id not yet taken, and the caller, after its own, runs those
+ * left: a worker slow to wake, or whose core another process has, delays nothing (a CNN step
+ * on two threads beside a busy process: XXX). One caller at a time owns the pool; a task of any
+ * other runs on its own thread. */
 
 #define AG_SPIN_NS 1000000  /* how long an idle worker spins before it sleeps */
 #define AG_SPIN_BEFORE_YIELD 2000  /* pauses (~50 us) a caller spins for its workers */
 
 static struct {
-    pthread_mutex_t lock;  /* starting workers; sleeping and waking */
+    pthread_mutex_t lock;   /* starting workers; sleeping and waking */
     pthread_cond_t wake;
-    _Atomic uint64_t job;  /* generation << 16 | team size: a new value hands out fn (ctx) */
-    _Atomic int pending;   /* workers of the team still running fn */
+    _Atomic uint64_t job;   /* generation << 16 | team size: a new value hands out fn (ctx) */
+    _Atomic uint64_t next;  /* generation << 16 | the next id of that job not yet taken */
+    _Atomic int done;       /* ids 1 .. team - 1 of the job finished */
     _Atomic int sleepers;
-    _Atomic int busy;      /* a caller owns the pool */
-    ag_task_fn fn;         /* written by the owner before job */
+    _Atomic int busy;       /* a caller owns the pool */
+    ag_task_fn fn;          /* written by the owner before job */
     void *ctx;
-    int workers;           /* started: ids 1 .. workers */
+    int workers;            /* started: ids 1 .. workers */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* Takes the next id of job `job` not yet taken, or returns 0 when there is none (the job's ids
+ * are all taken, or the job is over). */
+static int take_id(uint64_t job)
+{
+    const uint64_t generation = job >> 16, team = job & 0xffff;
+    uint64_t next = atomic_load_explicit(&pool.next, memory_order_relaxed);
+    while (next >> 16 == generation && (next & 0xffff) < team)
+        if (atomic_compare_exchange_weak_explicit(&pool.next, &next, next + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return (int)(next & 0xffff);
+    return 0;
+}
+
+/* Runs ids of job `job` until none is left. The job is not over before the ids taken are done,
+ * so fn and ctx, read after taking one, are still its own. */
+static void run_ids(uint64_t job)
+{
+    for (int id; (id = take_id(job));) {
+        pool.fn(pool.ctx, id, (int)(job & 0xffff));
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+    }
+}
 
 static uint64_t worker_born_at[AG_MAX_THREADS];  /* pool.job when worker i was started */
 
@@ -235,15 +262,10 @@ static uint64_t next_job(uint64_t seen)
 
 static void *worker_main(void *arg)
 {
-    const int id = (int)(intptr_t)arg;
-    uint64_t seen = worker_born_at[id];
+    uint64_t seen = worker_born_at[(intptr_t)arg];
     for (;;) {
         seen = next_job(seen);
-        const int team = (int)(seen & 0xffff);
-        if (id < team) {
-            pool.fn(pool.ctx, id, team);
-            atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
-        }
+        run_ids(seen);
     }
     return NULL;
 }
@@ -277,18 +299,22 @@ void ag_parallel(ag_task_fn fn, void *ctx, int threads)
         if (have_workers(threads - 1)) {
             pool.fn = fn;
             pool.ctx = ctx;
-            atomic_store_explicit(&pool.pending, threads - 1, memory_order_relaxed);
+            atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
             const uint64_t generation = (atomic_load_explicit(&pool.job, memory_order_relaxed) >> 16) + 1;
-            atomic_store(&pool.job, generation << 16 | (uint64_t)threads);
+            const uint64_t job = generation << 16 | (uint64_t)threads;
+            atomic_store_explicit(&pool.next, generation << 16 | 1, memory_order_relaxed);
+            atomic_store(&pool.job, job);
             if (atomic_load(&pool.sleepers)) {
                 pthread_mutex_lock(&pool.lock);
                 pthread_cond_broadcast(&pool.wake);
                 pthread_mutex_unlock(&pool.lock);
             }
             fn(ctx, 0, threads);
-            /* A worker that is not running (another process has its core) is waited for by
-             * yielding this core, not by spinning through the scheduler's time slice. */
-            for (unsigned i = 0; atomic_load_explicit(&pool.pending, memory_order_acquire); i++) {
+            /* Ids no worker has taken yet (asleep, or its core taken by another process) are run
+             * here rather than waited for; ids taken are waited for, spinning a while, then
+             * yielding this core. */
+            run_ids(job);
+            for (unsigned i = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < threads - 1; i++) {
                 cpu_relax();
                 if (i > AG_SPIN_BEFORE_YIELD)
                     sched_yield();
