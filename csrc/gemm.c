@@ -35,14 +35,14 @@
  * Row-major A panels are packed by 4 x 4 SSE transposes (x86-64 baseline), not element-wise.
  */
 #include "ag_kernels.h"
-#include "ag_spans.h"
 #include "ag_simd.h"
+#include "ag_spans.h"
 #include "gemm_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <stdatomic.h>
 #include <string.h>
 
 /* Below this many flops (2 m n k) one thread does the work: a fork/join costs a few us. */
