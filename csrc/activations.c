@@ -195,24 +195,22 @@ static int partial_overlap(const void *p, const void *q, uint64_t bytes)
     return a != b && a < b + bytes && b < a + bytes;
 }
 
-struct chunks_task {
+struct elementwise_args {
     ag_elementwise_fn fn;
     enum ag_op op;
     size_t elsize;
     const void *a, *b;
     void *out;
-    int64_t n, chunk;
     const struct act_params *p;
 };
 
-static void run_chunk(void *ctx, int c, int threads)
+/* Elements [lo, hi) of the call. */
+static void elementwise_span(const void *args, int64_t lo, int64_t hi)
 {
-    (void)threads;
-    const struct chunks_task *s = ctx;
-    const int64_t lo = c * s->chunk, len = s->n - lo < s->chunk ? s->n - lo : s->chunk;
+    const struct elementwise_args *s = args;
     const size_t off = (size_t)lo * s->elsize;
     s->fn(s->op, (const char *)s->a + off, s->b ? (const char *)s->b + off : NULL,
-          (char *)s->out + off, len, s->p);
+          (char *)s->out + off, hi - lo, s->p);
 }
 
 static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, void *out,
@@ -238,10 +236,8 @@ static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, 
         return AG_OK;
     }
     /* One static chunk per thread: the split only moves whole elements between threads. */
-    int64_t chunk = (n + threads - 1) / threads;
-    chunk = (chunk + AG_CHUNK_ALIGN - 1) / AG_CHUNK_ALIGN * AG_CHUNK_ALIGN;
-    struct chunks_task task = {fn, op, elsize, a, b, out, n, chunk, p};
-    ag_parallel(run_chunk, &task, (int)((n + chunk - 1) / chunk));
+    const struct elementwise_args args = {fn, op, elsize, a, b, out, p};
+    ag_run_spans(elementwise_span, &args, n, threads, AG_CHUNK_ALIGN);
     return AG_OK;
 }
 

@@ -189,20 +189,18 @@ static inline int run_planes(plane_fn fn, int pool, struct plane_buf b0, struct 
     int status = pool ? make_pool_geom(&g, AG_GEOM_ARGS) : make_geom(&g, AG_GEOM_ARGS);
     if (status != AG_OK || g.planes == 0 || plane_elems(&g, b2.len) == 0)
         return status;
-    const struct plane_buf bufs[3] = {b0, b1, b2};
-    int64_t stride[3];
-    int batch_major = 0;
+    struct planes_task task = {.fn = fn, .g = &g, .bufs = {b0, b1, b2}};
     for (int k = 0; k < 3; k++) {
-        if (bufs[k].len != PLANE_NONE && !bufs[k].ptr)
+        const struct plane_buf *b = &task.bufs[k];
+        if (b->len != PLANE_NONE && !b->ptr)
             return AG_ERR_NULL;
-        stride[k] = plane_elems(&g, bufs[k].len) * (int64_t)bufs[k].es;
-        if (bufs[k].len == PLANE_COLS_BM)
-            g.cols_row = g.n * g.oh * g.ow, batch_major = 1;
+        task.stride[k] = plane_elems(&g, b->len) * (int64_t)b->es;
+        if (b->len == PLANE_COLS_BM)
+            g.cols_row = g.n * g.oh * g.ow, task.batch_major = 1;
     }
     /* Batch-major cols go channel by channel: the planes of one channel's images fill the same
      * rows of cols side by side, whole cache lines at a time. Planes are independent, so the
      * order changes no result. */
-    struct planes_task task = {fn, &g, {b0, b1, b2}, {stride[0], stride[1], stride[2]}, batch_major, 0};
     ag_run_spans(run_plane_span, &task, g.planes, use_threads(&g), 1);
     return atomic_load(&task.bad) ? AG_ERR_ARG : AG_OK;
 }

@@ -17,10 +17,10 @@
 #endif
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-#include <sched.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define AG_HAVE_X86 1
