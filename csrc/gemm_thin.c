@@ -628,12 +628,13 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
     return AG_OK;
 }
 
-/* ---- k <= 16: a product this shallow is as much writing C as computing it. A and B are packed
- * as the main kernel wants them, but in one pass each: a chunk of A's rows into 12-row panels,
- * then for each 32-column block of B its k rows (k x 32, zero-padded: a contiguous 2 KiB that
- * stays in L1 however B's rows alias) and all the chunk's tiles against it, stored straight into
- * C with masked stores (no edge buffer). The arithmetic is the packed kernel's: p in order, FMA,
- * then c = alpha * ab + beta * c. Threads take disjoint row blocks. */
+/* ---- k <= 16: a product this shallow is as much writing C as computing it. For each 64-column
+ * block of B its k rows are packed (k x 64, zero-padded: a contiguous 4 KiB that stays in L1
+ * however B's rows alias), and all the tiles of a chunk of rows run against it, reading A in
+ * place (a tile's k x 6 values of A are broadcast once each, so packing them bought nothing: it
+ * was ~8% of 128 x 10 @ 10 x 512) and storing straight into C with masked stores (no edge
+ * buffer). The arithmetic is the packed kernel's: p in order, FMA, then c = alpha * ab + beta * c.
+ * Threads take disjoint row blocks, or column blocks. */
 
 /* What the stores below apply to a product, read once per call: stores into C can alias t's
  * fields as far as the compiler knows, so it would read them again after every store (the
@@ -642,11 +643,13 @@ struct c_update {
     float alpha, beta;  /* beta used only with has_beta */
     int has_beta;
     const float *bias;
+    int plain;  /* c = ab: alpha 1, no bias, no beta */
 };
 
 static inline struct c_update c_update_of(const struct ag_direct_b_f32 *t)
 {
-    return (struct c_update){t->alpha, t->beta ? *t->beta : 0.0f, t->beta != NULL, t->bias};
+    return (struct c_update){t->alpha, t->beta ? *t->beta : 0.0f, t->beta != NULL, t->bias,
+                             t->alpha == 1.0f && !t->beta && !t->bias};
 }
 
 /* One vector of a row of C at cr (column j; lanes outside m masked off) from its accumulator:
@@ -688,7 +691,7 @@ pack_b_block(const struct ag_direct_b_f32 *t, int64_t j0, int64_t nv, float *bp)
 /* rows <= ld <= 16 rows of a row-major A (a[r rsa + p]) into dst by depth, ld values per depth
  * (dst[p ld + r] = A[r][p], 0 for r >= rows), 16 depths at a time transposed in registers.
  * Element by element, the few-rows path's 10 x 128 took ~0.35 us, a tenth of the product on
- * two threads, and the shallow path's 12-row panels 5% of 128 x 10 @ 10 x 512. */
+ * two threads. */
 THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows, int64_t k,
                                       float *dst, int64_t ld)
 {
@@ -706,57 +709,103 @@ THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows,
     }
 }
 
-#define SK_MR 12
-#define SK_NR 32
-#define SK_ROWS 768   /* rows of A packed at a time: 48 KiB at k = 16 */
+#define SK_NR 64      /* columns per block of B */
+#define SK_ROWS 768   /* rows per pass over the blocks: their rows of A stay in L1 or L2 */
+#define SK_SHARE 6    /* threads split the rows in multiples of this */
 
-/* Rows [r0, r1) by column blocks [first, end) of SK_NR. */
+/* One tile: rows [0, rows) of C at c by nv vectors from column j (lanes masked by mk[v]), rows
+ * and nv constants after inlining, from A read in place (a[r rsa + p csa]) and B's block (row p
+ * at bp + p 16 nv). Its stores come after all its FMAs and take about a cycle each whatever the
+ * shape, and about two for one that straddles two cache lines (numpy's outputs start 48 bytes
+ * into one): wide rows straddle fewer, so 6 x 64 where C is that wide. Against 12 x 32 tiles
+ * from packed A, 128 x 10 @ 10 x 512 in a C loop into a C at numpy's offset took 6.5 -> 5.8 us on
+ * one thread and 3.9 -> 3.3 us on two. */
+THIN_TARGET static inline __attribute__((always_inline)) void
+smallk_tile(const int rows, const int nv, const struct c_update u, int64_t k, const float *a,
+            int64_t rsa, int64_t csa, const float *bp, float *c, int64_t ldc, int64_t j,
+            const __mmask16 mk[4])
+{
+    __m512 acc[12][4];
+#pragma GCC unroll 12
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m512 b[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            b[v] = _mm512_load_ps(bp + (p * nv + v) * VF);
+#pragma GCC unroll 12
+        for (int r = 0; r < rows; r++) {
+            const __m512 ar = _mm512_set1_ps(a[r * rsa + p * csa]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
+        }
+    }
+    if (u.plain) {  /* tested once a tile: store_vec's three tests a vector cost ~3% here */
+#pragma GCC unroll 12
+        for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                _mm512_mask_storeu_ps(c + r * ldc + v * VF, mk[v], acc[r][v]);
+        return;
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            store_vec(u, acc[r][v], c + r * ldc + v * VF, j + v * VF, mk[v]);
+}
+
+/* The tiles of rows [i0, i1) against one block: mr x nv (constants) and a last one of the rows
+ * left, with its own loop, so that no FMA goes to rows past the end. */
+#define SK_TILE(h) smallk_tile(h, nv, u, k, t->a + i * t->rsa, t->rsa, t->csa, bp, \
+                               t->c + i * t->ldc + j, t->ldc, j, mk)
+#define SK_TAIL(h) case h: SK_TILE(h); break;
+THIN_TARGET static inline __attribute__((always_inline)) void
+smallk_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const struct c_update u,
+             int64_t i0, int64_t i1, const float *bp, int64_t j, const __mmask16 mk[4])
+{
+    const int64_t k = t->k;
+    int64_t i = i0;
+    for (; i + mr <= i1; i += mr)
+        SK_TILE(mr);
+    if (i == i1)
+        return;
+    if (mr == 6) {
+        switch (i1 - i) { SK_TAIL(1) SK_TAIL(2) SK_TAIL(3) SK_TAIL(4) default: SK_TILE(5); }
+    } else {
+        switch (i1 - i) {
+        SK_TAIL(1) SK_TAIL(2) SK_TAIL(3) SK_TAIL(4) SK_TAIL(5) SK_TAIL(6) SK_TAIL(7) SK_TAIL(8)
+        SK_TAIL(9) SK_TAIL(10) default: SK_TILE(11);
+        }
+    }
+}
+#undef SK_TAIL
+#undef SK_TILE
+
+/* Rows [r0, r1) by column blocks [first, end) of SK_NR: 6 x 64 tiles, or 12 x 32 where the block
+ * is 32 columns or fewer (C 32 wide, a convolution's 32 channels: 6 x 64 would waste half its
+ * FMAs there). */
 THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t r0, int64_t r1,
-                                        int64_t first, int64_t end, float *ap)
+                                        int64_t first, int64_t end)
 {
     _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
-    const int64_t k = t->k;
     const struct c_update u = c_update_of(t);
     for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
         const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
-        for (int64_t i = i0; i < i1; i += SK_MR) {  /* A panels; rows past the end are zeros */
-            if (t->csa == 1) {
-                pack_by_depth(t->a + i * t->rsa, t->rsa, i1 - i < SK_MR ? i1 - i : SK_MR, k,
-                              ap + (i - i0) * k, SK_MR);
-                continue;
-            }
-            for (int64_t p = 0; p < k; p++)
-                for (int64_t r = 0; r < SK_MR; r++)
-                    ap[(i - i0) * k + p * SK_MR + r] =
-                        i + r < i1 ? t->a[(i + r) * t->rsa + p * t->csa] : 0.0f;
-        }
         for (int64_t j = first * SK_NR; j < t->n && j < end * SK_NR; j += SK_NR) {
-            const int64_t w = t->n - j;
-            const __mmask16 m0 = first_lanes(w), m1 = first_lanes(w - VF);
-            pack_b_block(t, j, SK_NR / VF, bp);
-            for (int64_t i = i0; i < i1; i += SK_MR) {
-                const float *a = ap + (i - i0) * k;
-                __m512 lo[SK_MR], hi[SK_MR];
-#pragma GCC unroll 12
-                for (int r = 0; r < SK_MR; r++)
-                    lo[r] = hi[r] = _mm512_setzero_ps();
-                for (int64_t p = 0; p < k; p++) {
-                    const __m512 b0 = _mm512_load_ps(bp + p * SK_NR);
-                    const __m512 b1 = _mm512_load_ps(bp + p * SK_NR + 16);
-#pragma GCC unroll 12
-                    for (int r = 0; r < SK_MR; r++) {
-                        const __m512 ar = _mm512_set1_ps(a[p * SK_MR + r]);
-                        lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-                        hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
-                    }
-                }
-                const int64_t h = i1 - i < SK_MR ? i1 - i : SK_MR;
-#pragma GCC unroll 12
-                for (int r = 0; r < SK_MR; r++) {
-                    if (r >= h)
-                        break;
-                    store_row32(u, lo[r], hi[r], t->c + (i + r) * t->ldc + j, j, m0, m1);
-                }
+            __mmask16 mk[4];
+            for (int v = 0; v < 4; v++)
+                mk[v] = first_lanes(t->n - j - v * VF);
+            if (t->n - j > 2 * VF) {
+                pack_b_block(t, j, 4, bp);
+                smallk_block(6, 4, t, u, i0, i1, bp, j, mk);
+            } else {
+                pack_b_block(t, j, 2, bp);
+                smallk_block(12, 2, t, u, i0, i1, bp, j, mk);
             }
         }
     }
@@ -764,8 +813,6 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
 
 struct smallk_task {
     const struct ag_direct_b_f32 *t;
-    float *ap;  /* per_thread floats for each thread */
-    size_t per_thread;
     int64_t tiles, blocks;
     int columns;
 };
@@ -775,38 +822,28 @@ static void smallk_share(void *ctx, int i, int threads)
 {
     const struct smallk_task *s = ctx;
     const struct ag_direct_b_f32 *t = s->t;
-    float *own = s->ap + (size_t)i * s->per_thread;
     if (s->columns) {
-        smallk_rows_f32(t, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads, own);
+        smallk_rows_f32(t, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads);
     } else {
-        const int64_t r0 = s->tiles * i / threads * SK_MR, r1 = s->tiles * (i + 1) / threads * SK_MR;
-        smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, s->blocks, own);
+        const int64_t r0 = s->tiles * i / threads * SK_SHARE, r1 = s->tiles * (i + 1) / threads * SK_SHARE;
+        smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
     }
 }
 
 int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
 {
-    const int64_t tiles = (t->m + SK_MR - 1) / SK_MR, blocks = (t->n + SK_NR - 1) / SK_NR;
+    const int64_t tiles = (t->m + SK_SHARE - 1) / SK_SHARE, blocks = (t->n + SK_NR - 1) / SK_NR;
     if (threads > tiles * blocks)
         threads = (int)(tiles * blocks);
     if (threads < 1)
         threads = 1;
-    /* Threads take rows, or columns where that shares the tiles more evenly: 128 x 10 @ 10 x 512
-     * on two threads is 6 and 5 row tiles by 16 blocks, or 11 row tiles by 8 blocks each (each
-     * thread then packs all of A, a small part since it is transposed in registers): 3.75 ->
-     * 3.67 us. */
+    /* Threads take rows, or columns where that shares the work more evenly. On a tie, rows: two
+     * threads writing the two halves of each row of C share the cache line between them in every
+     * row (128 x 10 @ 10 x 512 at numpy's offset: 3.39 us by rows, 3.58 by columns). */
     const int64_t by_rows = (tiles + threads - 1) / threads * blocks;
     const int64_t by_columns = (blocks + threads - 1) / threads * tiles;
-    const int columns = by_columns < by_rows;
-    const int64_t panels = (columns ? tiles : (tiles + threads - 1) / threads) * SK_MR;  /* rows */
-    const size_t per_thread = ((size_t)((panels < SK_ROWS ? panels : SK_ROWS) * t->k) * sizeof(float)
-                               + 63) / 64 * 64;  /* aligned_alloc wants whole lines */
-    float *ap = aligned_alloc(64, per_thread * (size_t)threads + 64);
-    if (!ap)
-        return AG_ERR_NOMEM;
-    struct smallk_task task = {t, ap, per_thread / sizeof(float), tiles, blocks, columns};
+    struct smallk_task task = {t, tiles, blocks, by_columns < by_rows};
     ag_parallel(smallk_share, &task, threads);
-    free(ap);
     return AG_OK;
 }
 
@@ -1016,7 +1053,7 @@ THIN_TARGET static int any_nonfinite(const struct ag_direct_b_f32 *t)
  * row of A, bp the block of B packed (row p at bp + p * 16 nv). */
 THIN_TARGET static inline __attribute__((always_inline)) void
 sparse_tile(const int nv, const struct c_update u, const float *a, int64_t csa, uint64_t bits,
-            const float *bp, float *c, int64_t j0, __mmask16 last, int plain)
+            const float *bp, float *c, int64_t j0, __mmask16 last)
 {
     __m512 acc[SA_MAX_VECS];
 #pragma GCC unroll 16
@@ -1034,7 +1071,7 @@ sparse_tile(const int nv, const struct c_update u, const float *a, int64_t csa, 
     /* c = ab, store_vec's result then, without its tests between the stores: a row's tile is
      * only ~16 depths of FMAs here (512 x 32 @ 32 x 784 at half zeros, one thread: 75 us, 81.5
      * through store_vec; the few-rows path, with k times as many per store, gains nothing). */
-    if (plain) {
+    if (u.plain) {
 #pragma GCC unroll 16
         for (int v = 0; v < nv; v++)
             _mm512_mask_storeu_ps(c + VF * v, v == nv - 1 ? last : 0xffff, acc[v]);
@@ -1055,7 +1092,6 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
     const int64_t widest = t->k <= 32 ? SA_MAX_VECS : SA_MAX_VECS_DEEP;
     const int64_t blocks = (vecs + widest - 1) / widest;
     const struct c_update u = c_update_of(t);
-    const int plain = u.alpha == 1.0f && !u.bias && !u.has_beta;
     for (int64_t bl = 0; bl < blocks; bl++) {  /* blocks of nearly equal width */
         const int64_t v0 = vecs * bl / blocks, nv = vecs * (bl + 1) / blocks - v0, j0 = VF * v0;
         pack_b_block(t, j0, nv, bp);
@@ -1066,7 +1102,7 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
         switch (nv) {  /* the tile's width fixed, so that its accumulators are registers */
 #define SA_CASE(w) case w: \
             for (int64_t i = r0; i < r1; i++) \
-                sparse_tile(w, u, a + i * rsa, csa, masks[i], bp, c + i * ldc, j0, last, plain); \
+                sparse_tile(w, u, a + i * rsa, csa, masks[i], bp, c + i * ldc, j0, last); \
             break;
         SA_CASE(1) SA_CASE(2) SA_CASE(3) SA_CASE(4) SA_CASE(5) SA_CASE(6) SA_CASE(7) SA_CASE(8)
         SA_CASE(9) SA_CASE(10) SA_CASE(11) SA_CASE(12) SA_CASE(13) SA_CASE(14) SA_CASE(15)

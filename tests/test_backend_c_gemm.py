@@ -261,16 +261,30 @@ def test_gemm_x_wt_at_batches_to_256_never_reads_or_writes_past_its_operands(m, 
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 100]),
-       m=st.sampled_from([1, 11, 12, 13, 779]), ta=st.integers(0, 1), tb=st.integers(0, 1),
-       beta=st.sampled_from([0.0, -1.5]), pads=st.tuples(*[st.sampled_from([0, 5])] * 3),
-       seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=20)
-def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, beta, pads, seed):
-    """k <= 16: gemm_thin.c's unpacked path where it applies (row blocks past 768 rows too)."""
+@given(k=st.integers(1, 17), n=st.sampled_from([16, 17, 31, 32, 33, 63, 64, 65, 100, 129]),
+       m=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 779]), ta=st.integers(0, 1),
+       tb=st.integers(0, 1), alpha=st.sampled_from([1.0, 0.5]), beta=st.sampled_from([0.0, -1.5]),
+       pads=st.tuples(*[st.sampled_from([0, 5])] * 3), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40)
+def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, alpha, beta, pads, seed):
+    """k <= 16: gemm_thin.c's unpacked path where it applies: 6 x 64 tiles, a last tile of every
+    height 1-5, column blocks of 1-4 vectors, c = ab and c = alpha ab + beta c, row blocks past
+    768 rows."""
     with _capped(isa):
         rng = np.random.default_rng(seed)
-        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, 0.5, beta, pads)
+        c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, alpha, beta, pads)
+        _check(c, ref, bound, fc, ldc, m, n)
+
+
+@pytest.mark.skipif("avx512" not in LEVELS, reason="the shallow path is AVX-512 float32")
+@pytest.mark.parametrize("n", [20, 32, 64, 100])  # 12 x 32 tiles, 6 x 64, both
+@pytest.mark.parametrize("m", range(1, 26))
+def test_gemm_shallow_tiles_of_every_height(m, n):
+    """k <= 16: every height of a last tile (1-5 rows under 6 x 64 tiles, 1-11 under 12 x 32),
+    with c = ab and with c = alpha ab + beta c, and the padding between C's rows left alone."""
+    rng = np.random.default_rng(m * 1000 + n)
+    for alpha, beta in ((1.0, 0.0), (0.5, -1.5)):
+        c, ref, bound, fc, ldc = _run(rng, np.float32, 0, 0, m, n, 7, alpha, beta, (1, 3, 5))
         _check(c, ref, bound, fc, ldc, m, n)
 
 
@@ -291,14 +305,14 @@ def _a_by_rows_and_transposed(m, n, k, pad, seed):
 
 
 @pytest.mark.skipif("avx512" not in LEVELS, reason="the shallow path is AVX-512 float32")
-@given(m=st.sampled_from([1, 5, 11, 12, 13, 128, 779]), n=st.sampled_from([33, 512]),
+@given(m=st.sampled_from([1, 2, 3, 5, 6, 7, 11, 12, 13, 128, 779]), n=st.sampled_from([33, 512]),
        k=st.integers(1, 16), pad=st.sampled_from([0, 3]), seed=st.integers(0, 2**32 - 1))
 @example(m=128, n=512, k=10, pad=0, seed=0)  # g @ W of a 10-class layer
 @settings(max_examples=40, deadline=None)
-def test_gemm_shallow_packs_a_by_rows_like_a_by_columns(m, n, k, pad, seed):
-    """k <= 16: a row-major A (lda = k + pad) is packed into 12-row panels by register transposes,
-    a transposed one element by element; the same bits either way (full and short panels, and
-    past the 768-row blocks)."""
+def test_gemm_shallow_reads_a_by_rows_like_a_by_columns(m, n, k, pad, seed):
+    """k <= 16: A is read in place, a row-major A (lda = k + pad) along its rows and a transposed
+    one across them; the same bits either way (full and short tiles, and past the 768-row
+    blocks)."""
     _a_by_rows_and_transposed(m, n, k, pad, seed)
 
 
