@@ -833,7 +833,8 @@ static void smallk_share(void *ctx, int i, int threads)
     if (s->columns) {
         smallk_rows_f32(t, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads);
     } else {
-        const int64_t r0 = s->tiles * i / threads * SK_SHARE, r1 = s->tiles * (i + 1) / threads * SK_SHARE;
+        const int64_t r0 = s->tiles * i / threads * SK_SHARE;
+        const int64_t r1 = s->tiles * (i + 1) / threads * SK_SHARE;
         smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
     }
 }
