@@ -544,7 +544,8 @@ def test_gemm_alpha_zero_never_reads_a_or_b(isa, dtype):
 @example(shape=(97, 203, 1001), ta=0, tb=0, seed=0)  # 9 x 7 tiles: 2 threads split a row panel
 @example(shape=(12, 300, 200), ta=1, tb=0, seed=1)   # one row panel: threads split its columns
 @example(shape=(10, 512, 1024), ta=1, tb=0, seed=2)  # a 10-class layer's weight gradient
-@example(shape=(128, 512, 10), ta=0, tb=0, seed=3)  # shallow: 2 threads split columns, 3 rows
+@example(shape=(128, 512, 10), ta=0, tb=0, seed=3)  # shallow: threads split rows, 2-row last tiles
+@example(shape=(6, 8192, 16), ta=0, tb=0, seed=4)  # shallow, one row tile: threads split columns
 @settings(max_examples=12)
 def test_gemm_bitwise_equal_across_thread_counts(isa, dtype, shape, ta, tb, seed):
     """Large enough to run threaded, in every path (packed, thin n or m, shallow k); with beta
