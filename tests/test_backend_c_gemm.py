@@ -267,9 +267,9 @@ def test_gemm_x_wt_at_batches_to_256_never_reads_or_writes_past_its_operands(m, 
        pads=st.tuples(*[st.sampled_from([0, 5])] * 3), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=40)
 def test_gemm_shallow_products(isa, dtype, k, n, m, ta, tb, alpha, beta, pads, seed):
-    """k <= 16: gemm_thin.c's unpacked path where it applies: 6 x 64 tiles, a last tile of every
-    height 1-5, column blocks of 1-4 vectors, c = ab and c = alpha ab + beta c, row blocks past
-    768 rows."""
+    """k <= 16: gemm_thin.c's unpacked path where it applies: 6 x 64 and 12 x 32 tiles, short
+    last tiles, column blocks of 1-4 vectors, c = ab and c = alpha ab + beta c, row blocks past
+    768 rows (every last-tile height: test_gemm_shallow_tiles_of_every_height)."""
     with _capped(isa):
         rng = np.random.default_rng(seed)
         c, ref, bound, fc, ldc = _run(rng, dtype, ta, tb, m, n, k, alpha, beta, pads)
