@@ -11,7 +11,8 @@
  *
  * Numerics (see ag_simd.h for exp/expm1):
  *   sigmoid(x) = (x < 0 ? z : 1) / (1 + z), z = e^-|x|  (both branches of the reference in one)
- *   tanh(x)    = sign(x) * -m / (2 + m),    m = expm1(-2|x|)   (no cancellation near 0)
+ *   tanh(x)    = sign(x) * -m / (2 + m),    m = expm1(-2|x|)   (no cancellation near 0),
+ *                computed as m / (-2 - m): the same rounding, one negation fewer
  *   elu(x)      = x > 0 ? x : alpha expm1(x)
  *   softplus(x) = beta x > threshold ? x : (max(t, 0) + log1p(e^-|t|)) / beta, t = beta x
  *                 (PyTorch's log1p(e^t) / beta without overflow; log1p for [0, 1] beside the

@@ -90,7 +90,7 @@ AG_TARGET_AVX2 static inline __m256 avx2_op_f32(enum ag_op op, __m256 a, __m256 
     }
     case AG_OP_TANH: {
         __m256 m = ag256_expm1_neg_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), _mm256_andnot_ps(sign, a)));
-        __m256 t = _mm256_div_ps(_mm256_xor_ps(m, sign), _mm256_add_ps(_mm256_set1_ps(2.0f), m));
+        __m256 t = _mm256_div_ps(m, _mm256_sub_ps(_mm256_set1_ps(-2.0f), m));
         return _mm256_or_ps(_mm256_andnot_ps(sign, t), _mm256_and_ps(sign, a));
     }
     case AG_OP_RELU_BACKWARD:
@@ -144,7 +144,7 @@ AG_TARGET_AVX2 static inline __m256d avx2_op_f64(enum ag_op op, __m256d a, __m25
     }
     case AG_OP_TANH: {
         __m256d m = ag256_expm1_neg_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), _mm256_andnot_pd(sign, a)));
-        __m256d t = _mm256_div_pd(_mm256_xor_pd(m, sign), _mm256_add_pd(_mm256_set1_pd(2.0), m));
+        __m256d t = _mm256_div_pd(m, _mm256_sub_pd(_mm256_set1_pd(-2.0), m));
         return _mm256_or_pd(_mm256_andnot_pd(sign, t), _mm256_and_pd(sign, a));
     }
     case AG_OP_RELU_BACKWARD:
