@@ -78,9 +78,9 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 # plus C: cffi's per-call cost (~1 us: two from_buffer, empty_like, the call) exceeds the work.
 # Medians of interleaved runs on the 2-core Cascade Lake, one thread, sizes 2^4..2^20;
 # `python -m autograd.backend._c [threads]` prints the numpy/C time ratios they come from.
-# numpy's float32 tanh is vectorised (SVML) and 1.2-1.6x faster per element than our kernel on
-# one thread, and still ~1.05x on two while the data is in cache; so float32 tanh stays with
-# numpy except for arrays past the caches on two or more threads (see tanh below).
+# numpy's float32 tanh is vectorised (SVML) and 1.06-1.1x faster per element than our kernel on
+# one thread, so on one thread float32 tanh stays with numpy; on two or more threads ours runs
+# on every core and wins from 2^14 elements (see tanh below).
 NEVER = 1 << 62
 MIN_SIZE = {
     "relu": (4096, 2048),
@@ -158,13 +158,15 @@ def _binary(kernel, reference, thresholds=True):
 relu = _unary("relu", _numpy.relu)
 sigmoid = _unary("sigmoid", _numpy.sigmoid)
 _tanh, _tanh_any_size = _unary("tanh", _numpy.tanh), _unary("tanh", _numpy.tanh, thresholds=False)
-# From here, with 2 threads, our kernel beats numpy's tanh on float32 (10^7 elements: 7 ms
-# against 9-17 ms): both stream memory, and ours does it on both cores.
-TANH_F32_THREADED_MIN = 1 << 21
+# From here, with 2 threads, our kernel beats numpy's tanh on float32: numpy/C time 0.82 at
+# 2^13, 1.11 at 2^14, 1.36-1.6 at 2^15-2^17, 1.74-1.94 at 2^18-2^22 (interleaved medians; the
+# tanh float32 row of `python -m autograd.backend._c 2` prints the same crossover).
+TANH_F32_THREADED_MIN = 1 << 14
 
 
 def tanh(x):
-    """tanh in C (float32: only past the caches on two or more threads); as _numpy.tanh."""
+    """tanh in C (float32: from TANH_F32_THREADED_MIN elements on two or more threads); as
+    _numpy.tanh."""
     if (type(x) is np.ndarray and x.dtype == _F32 and x.size >= TANH_F32_THREADED_MIN
             and lib.ag_get_num_threads() > 1):
         return _tanh_any_size(x)
