@@ -76,19 +76,20 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 # Below these many elements (float32, float64) the numpy reference is at least as fast as cffi
 # plus C: cffi's per-call cost (~1 us: two from_buffer, empty_like, the call) exceeds the work.
-# Medians of interleaved runs on the 2-core Cascade Lake, one thread, sizes 2^4..2^20;
+# Each is the smallest power of two from which C is faster (1.05-1.15x there; medians of
+# interleaved runs on the 2-core Zen 5 host, one thread, sizes 2^4..2^20);
 # `python -m autograd.backend._c [threads]` prints the numpy/C time ratios they come from.
 # numpy's float32 tanh is vectorised (SVML) and 1.06-1.1x faster per element than our kernel on
 # one thread, so on one thread float32 tanh stays with numpy; on two or more threads ours runs
 # on every core and wins from 2^14 elements (see tanh below).
 NEVER = 1 << 62
 MIN_SIZE = {
-    "relu": (4096, 2048),
+    "relu": (2048, 2048),
     "sigmoid": (0, 0),  # numpy needs five passes for the two-branch formula: C wins at any size
-    "tanh": (NEVER, 8192),
+    "tanh": (NEVER, 4096),
     "relu_backward": (2048, 2048),
     "sigmoid_backward": (2048, 1024),
-    "tanh_backward": (4096, 1024),
+    "tanh_backward": (2048, 1024),
 }
 
 
