@@ -58,6 +58,10 @@
  * weight gradient at batch 128) 220 -> 320 in C, 185 -> 245 through matmul; 64 x 10 @ 10 x 512
  * (0.65 MFLOP) lost with them. */
 #define AG_SMALLK_PARALLEL_MIN_FLOPS (1 << 20)
+/* Past this many multiply-adds the packed kernel's blocking wins over reading A in place (one
+ * thread, C loop, numpy's offset: 64^3 2.95 -> 2.26 us, 128^3 18.9 -> 16.8, 256^3 140 -> 132,
+ * 128x784 @ 784x512 444 -> 426; 512^3 +-3%; 1024^3 8.9 -> 9.3 ms and 2048^3 71 -> 81 ms). */
+#define AG_IN_PLACE_A_MAX_MNK ((double)(1 << 26))
 #define AG_GEMM_MAX_TILE (16 * 32)  /* the largest MR x NR, for the edge buffer */
 
 static const float one_f32 = 1.0f, zero_f32 = 0.0f;
@@ -425,14 +429,23 @@ static void transpose_problem(struct ag_gemm_problem *pr)
     pr->bias_rs = pr->bias_cs, pr->bias_cs = bias_rs;
 }
 
+/* k in equal slices of at most KC: 784 = 392 + 392, not 384 + 384 + 16 (a slice that short
+ * costs a full pass over C for little work). Fixed by k alone, so thread-independent. */
+static int64_t slice_depth(int64_t k, int64_t max_kc)
+{
+    const int64_t slices = (k + max_kc - 1) / max_kc;
+    return (k + slices - 1) / slices;
+}
+
 #ifdef AG_SIMD_X86
-/* AVX-512 float32 thin products, where gemm_thin.c beats the packed kernel: k <= 16 with a
- * row-major op(B) (no packing); m <= 12 with a row-major op(B) (read in place: each of its
- * elements meets every row of A once); or n <= 32 (m <= 32 as C^T) with the rows of op(A)
- * contiguous along k (dot products: 1.5-3x the packed kernel there, which would transpose the
- * big operand into panels for little reuse; x @ W.T at batch 32 with W 512 x 784 went 40 -> 63
- * GFLOPS); or k <= 64 with a row-major op(B) and at least a quarter of op(A) zeros, whose
- * terms are skipped (a ReLU layer's weight gradient g^T @ x). Returns -1 when not taken. */
+/* AVX-512 float32 products where gemm_thin.c beats the packed kernel: m <= 12 with a row-major
+ * op(B) (read in place: each of its elements meets every row of A once); or n <= 32 (m <= 32 as
+ * C^T) with the rows of op(A) contiguous along k (dot products: 1.5-3x the packed kernel there,
+ * which would transpose the big operand into panels for little reuse; x @ W.T at batch 32 with W
+ * 512 x 784 went 40 -> 63 GFLOPS); or k <= 64 with a row-major op(B) and at least a quarter of
+ * op(A) zeros, whose terms are skipped (a ReLU layer's weight gradient g^T @ x); or else any
+ * row-major op(B) at least 16 wide: A read in place, 6 x 64 tiles (see gemm_thin.c; k <= 16 on
+ * its own threshold for threads). Returns -1 when not taken. */
 static int try_thin(struct ag_gemm_problem *pr)
 {
     if (pr->kern != &ag_gemm_kernels[AG_ISA_AVX512][0])
@@ -443,7 +456,11 @@ static int try_thin(struct ag_gemm_problem *pr)
     const int few_rows = pr->k >= AG_THIN_MIN_K && pr->m <= AG_FEWROWS_MAX_M && !dots;
     /* a shallow product whose A may be mostly zeros (a ReLU layer's weight gradient) */
     const int sparse_a = pr->k > AG_SMALLK_MAX_K && pr->m > AG_FEWROWS_MAX_M && !dots;
-    if ((shallow || few_rows || sparse_a) && pr->b.cs == 1 && pr->csc == 1) {
+    /* any other depth with B by rows, up to a mid size: the shallow path's tiles in the packed
+     * kernel's k slices */
+    const int in_place_a = pr->n >= AG_SMALLK_MIN_N && !few_rows && !dots &&
+                           flops <= 2.0 * AG_IN_PLACE_A_MAX_MNK;
+    if ((shallow || few_rows || in_place_a) && pr->b.cs == 1 && pr->csc == 1) {
         const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
@@ -452,12 +469,16 @@ static int try_thin(struct ag_gemm_problem *pr)
             .bias = (const float *)pr->bias,
         };
         if (shallow)
-            return ag_gemm_smallk_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+            return ag_gemm_smallk_f32(&t, pr->k, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
         if (few_rows)
             return ag_gemm_fewrows_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
-        const int sparse = ag_gemm_sparse_a_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
-        if (sparse != -1)
-            return sparse;
+        if (sparse_a) {
+            const int sparse = ag_gemm_sparse_a_f32(&t, flops < AG_THIN_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+            if (sparse != -1)
+                return sparse;
+        }
+        return ag_gemm_smallk_f32(&t, slice_depth(pr->k, pr->kern->kc),
+                                  flops < AG_GEMM_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;
@@ -552,10 +573,7 @@ static int run_gemm(struct ag_gemm_problem *pr, struct ag_gemm_keep *keep)
     split(pr, threads, &tm, &tn);
     threads = tm * tn;
 
-    /* k in equal slices of at most KC: 784 = 392 + 392, not 384 + 384 + 16 (a slice that short
-     * costs a full pass over C for little work). Fixed by k alone, so thread-independent. */
-    const int64_t slices = (pr->k + kern->kc - 1) / kern->kc;
-    const int64_t kc = pr->kc = (pr->k + slices - 1) / slices;
+    const int64_t kc = pr->kc = slice_depth(pr->k, kern->kc);
     const size_t a_bytes = (size_t)round_up(round_up(min64(kern->mc, pr->m), kern->mr) * kc *
                                             (int64_t)kern->es, AG_GEMM_ALIGN);  /* B aligned */
     const size_t b_bytes = (size_t)(round_up(min64(kern->nc, pr->n), kern->nr) * kc) * kern->es;

@@ -1,6 +1,7 @@
 /* gemm_internal.h: internal to csrc/ (not part of the cffi cdef), shared by the GEMM files:
  * gemm.c (packing, loops, threads, checks), gemm_kernels.c (micro-kernels) and gemm_thin.c
- * (thin products: a C with at most AG_THIN_MAX_N columns, or a depth k <= AG_SMALLK_MAX_K). */
+ * (thin products: a C with at most AG_THIN_MAX_N columns, or a depth k <= AG_SMALLK_MAX_K; and
+ * small and mid-sized products with B by rows, A read in place). */
 #ifndef AG_GEMM_INTERNAL_H
 #define AG_GEMM_INTERNAL_H
 
@@ -62,7 +63,7 @@ struct ag_thin_f32 {
  * gradient g^T @ x (10 x batch @ batch x 512). */
 #define AG_FEWROWS_MAX_M 12
 
-/* The same for the paths that read B in place (k <= AG_SMALLK_MAX_K, or few rows): A with any
+/* The same for the paths that take B by rows (A read in place, or few rows): A with any
  * strides (element (i, p) at a[i rsa + p csa]), B row-major (element (p, j) at b[p * ldb + j])
  * and C row-major; a bias (or NULL) is bias[j]. */
 struct ag_direct_b_f32 {
@@ -134,7 +135,8 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
 /* Does ag_gemm_thin_f32 take a product with n > AG_THIN_MAX_N columns and depth k? (x @ W^T at
  * a batch of up to 256, as C^T = W x^T, with W's rows read in place; see gemm_thin.c.) */
 int ag_gemm_bcast_wide(int64_t n, int64_t k);
-int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads);
+/* k in slices of kc (the packed kernel's: gemm.c's slice_depth); AG_OK or AG_ERR_NOMEM. */
+int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads);
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads);
 /* A with a quarter or more zeros, k <= 64, n >= 128, B finite (see gemm_thin.c); -1 when not
  * taken. */

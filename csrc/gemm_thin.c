@@ -628,13 +628,17 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads)
     return AG_OK;
 }
 
-/* ---- k <= 16: a product this shallow is as much writing C as computing it. For each 64-column
- * block of B its k rows are packed (k x 64, zero-padded: a contiguous 4 KiB that stays in L1
- * however B's rows alias), and all the tiles of a chunk of rows run against it, reading A in
- * place (a tile's k x 6 values of A are broadcast once each, so packing them bought nothing: it
- * was ~8% of 128 x 10 @ 10 x 512) and storing straight into C with masked stores (no edge
- * buffer). The arithmetic is the packed kernel's: p in order, FMA, then c = alpha * ab + beta * c.
- * Threads take disjoint row blocks, or column blocks. */
+/* ---- A read in place, B by rows. Written for k <= 16, where a product is as much writing C as
+ * computing it; it beats the packed kernel at any depth up to a mid size (gemm.c,
+ * AG_IN_PLACE_A_MAX_MNK). For each 64-column block of B its rows of one k slice are packed
+ * (kc x 64, zero-padded: contiguous, in L1 or L2 however B's rows alias), and all the tiles of a
+ * chunk of rows run against it, reading A in place (a tile's kc x 6 values of A are broadcast
+ * once each, so packing them buys nothing: it was ~8% of 128 x 10 @ 10 x 512, and 64^3 went
+ * 2.95 -> 2.26 us without it) and storing straight into C with masked stores (no edge buffer).
+ * 6 x 64 tiles need 6 broadcasts and 4 loads of B per 24 FMAs, where the packed kernel's
+ * 12 x 32 need 12 and 2. The arithmetic is the packed kernel's, slice for slice: p in order,
+ * FMA, then c = alpha * ab + beta * c (or + bias) after the first slice and alpha * ab + c after
+ * each later one. Threads take disjoint row blocks, or column blocks. */
 
 /* What the stores below apply to a product, read once per call: stores into C can alias t's
  * fields as far as the compiler knows, so it would read them again after every store (the
@@ -676,13 +680,15 @@ store_row32(const struct c_update u, __m512 lo, __m512 hi, float *cr, int64_t j,
     store_vec(u, hi, cr + 16, j + 16, m1);
 }
 
-/* B's rows [0, k) at columns [j0, j0 + 16 nv) into bp, row p at bp + 16 nv p (aligned, zero
- * past n): a block that stays in L1 however B's rows alias, read with aligned loads. */
+/* B's rows [p0, p0 + kc) at columns [j0, j0 + 16 nv) into bp, row p at bp + 16 nv (p - p0)
+ * (aligned, zero past n): a block that stays in L1 or L2 however B's rows alias, read with
+ * aligned loads. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-pack_b_block(const struct ag_direct_b_f32 *t, int64_t j0, int64_t nv, float *bp)
+pack_b_block(const struct ag_direct_b_f32 *t, int64_t p0, int64_t kc, int64_t j0, int64_t nv,
+             float *bp)
 {
-    const float *b = t->b + j0;
-    for (int64_t p = 0; p < t->k; p++, b += t->ldb, bp += nv * VF)
+    const float *b = t->b + p0 * t->ldb + j0;
+    for (int64_t p = 0; p < kc; p++, b += t->ldb, bp += nv * VF)
         for (int64_t v = 0; v < nv; v++)
             _mm512_store_ps(bp + v * VF,
                             _mm512_maskz_loadu_ps(first_lanes(t->n - j0 - VF * v), b + VF * v));
@@ -778,14 +784,16 @@ smallk_tail(int64_t h, int nv, const struct c_update u, int64_t k, const float *
 }
 #undef SK_TAIL
 
-/* The tiles of rows [i0, i1) against one block: mr x nv (constants), then the rows left. */
+/* The tiles of rows [i0, i1) against one block of depths [p0, p0 + k): mr x nv (constants), then
+ * the rows left. */
 THIN_TARGET static inline __attribute__((always_inline)) void
 smallk_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const struct c_update u,
-             int64_t i0, int64_t i1, const float *bp, int64_t j, const __mmask16 mk[4])
+             int64_t p0, int64_t k, int64_t i0, int64_t i1, const float *bp, int64_t j,
+             const __mmask16 mk[4])
 {
     /* t's fields in locals: after a store into C the compiler would read them again */
-    const int64_t k = t->k, rsa = t->rsa, csa = t->csa, ldc = t->ldc;
-    const float *a = t->a;
+    const int64_t rsa = t->rsa, csa = t->csa, ldc = t->ldc;
+    const float *a = t->a + p0 * csa;
     float *c = t->c + j;
     int64_t i = i0;
     for (; i + mr <= i1; i += mr)
@@ -796,24 +804,28 @@ smallk_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const 
 
 /* Rows [r0, r1) by column blocks [first, end) of SK_NR: 6 x 64 tiles, or 12 x 32 where the block
  * is 32 columns or fewer (C 32 wide, a convolution's 32 channels: 6 x 64 would waste half its
- * FMAs there). */
-THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t r0, int64_t r1,
-                                        int64_t first, int64_t end)
+ * FMAs there). k in slices of kc, as the packed kernel cuts it: the first stores alpha ab + beta c
+ * (or + bias), each later one alpha ab + c. bp holds kc x SK_NR floats. */
+THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t kc, float *bp,
+                                        int64_t r0, int64_t r1, int64_t first, int64_t end)
 {
-    _Alignas(64) float bp[AG_SMALLK_MAX_K * SK_NR];
-    const struct c_update u = c_update_of(t);
+    const struct c_update u0 = c_update_of(t), later = {t->alpha, 1.0f, 1, NULL, 0};
     for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
         const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
-        for (int64_t j = first * SK_NR; j < t->n && j < end * SK_NR; j += SK_NR) {
-            __mmask16 mk[4];
-            for (int v = 0; v < 4; v++)
-                mk[v] = first_lanes(t->n - j - v * VF);
-            if (t->n - j > 2 * VF) {
-                pack_b_block(t, j, 4, bp);
-                smallk_block(6, 4, t, u, i0, i1, bp, j, mk);
-            } else {
-                pack_b_block(t, j, 2, bp);
-                smallk_block(12, 2, t, u, i0, i1, bp, j, mk);
+        for (int64_t p0 = 0; p0 < t->k; p0 += kc) {
+            const int64_t depth = t->k - p0 < kc ? t->k - p0 : kc;
+            const struct c_update u = p0 ? later : u0;
+            for (int64_t j = first * SK_NR; j < t->n && j < end * SK_NR; j += SK_NR) {
+                __mmask16 mk[4];
+                for (int v = 0; v < 4; v++)
+                    mk[v] = first_lanes(t->n - j - v * VF);
+                if (t->n - j > 2 * VF) {
+                    pack_b_block(t, p0, depth, j, 4, bp);
+                    smallk_block(6, 4, t, u, p0, depth, i0, i1, bp, j, mk);
+                } else {
+                    pack_b_block(t, p0, depth, j, 2, bp);
+                    smallk_block(12, 2, t, u, p0, depth, i0, i1, bp, j, mk);
+                }
             }
         }
     }
@@ -821,6 +833,8 @@ THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t
 
 struct smallk_task {
     const struct ag_direct_b_f32 *t;
+    int64_t kc;
+    float *bp;  /* kc x SK_NR floats a thread, or NULL: kc <= AG_SMALLK_MAX_K, on the stack */
     int64_t tiles, blocks;
     int columns;
 };
@@ -830,29 +844,45 @@ static void smallk_share(void *ctx, int i, int threads)
 {
     const struct smallk_task *s = ctx;
     const struct ag_direct_b_f32 *t = s->t;
+    _Alignas(64) float stack_bp[AG_SMALLK_MAX_K * SK_NR];
+    float *bp = s->bp ? s->bp + i * s->kc * SK_NR : stack_bp;
     if (s->columns) {
-        smallk_rows_f32(t, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads);
+        smallk_rows_f32(t, s->kc, bp, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads);
     } else {
         const int64_t r0 = s->tiles * i / threads * SK_SHARE;
         const int64_t r1 = s->tiles * (i + 1) / threads * SK_SHARE;
-        smallk_rows_f32(t, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
+        smallk_rows_f32(t, s->kc, bp, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
     }
 }
 
-int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int threads)
+int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads)
 {
     const int64_t tiles = (t->m + SK_SHARE - 1) / SK_SHARE, blocks = (t->n + SK_NR - 1) / SK_NR;
     if (threads > tiles * blocks)
         threads = (int)(tiles * blocks);
     if (threads < 1)
         threads = 1;
+    if (kc < 1 || kc > t->k)
+        kc = t->k > 0 ? t->k : 1;
     /* Threads take rows, or columns where that shares the work more evenly. On a tie, rows: two
      * threads writing the two halves of each row of C share the cache line between them in every
      * row (128 x 10 @ 10 x 512 at numpy's offset: 3.39 us by rows, 3.58 by columns). */
     const int64_t by_rows = (tiles + threads - 1) / threads * blocks;
     const int64_t by_columns = (blocks + threads - 1) / threads * tiles;
-    struct smallk_task task = {t, tiles, blocks, by_columns < by_rows};
+    float *bp = NULL;
+    if (kc > AG_SMALLK_MAX_K) {
+        bp = aligned_alloc(64, (size_t)(threads * kc * SK_NR) * sizeof(float));
+        if (!bp)
+            return AG_ERR_NOMEM;
+    }
+    /* Past k = 16 packing B is a fair part of a thread's work (kc x 64 floats a block, 256 x 64
+     * at k = 512): split by rows, every thread packs all of B. So columns, where there are at
+     * least two blocks a thread (two threads, C loop: 128x784 @ 784x512 233 -> 219 us, 128x512
+     * @ 512x784 242 -> 233). */
+    const int columns = by_columns < by_rows || (t->k > AG_SMALLK_MAX_K && blocks >= 2 * threads);
+    struct smallk_task task = {t, kc, bp, tiles, blocks, columns};
     ag_parallel(smallk_share, &task, threads);
+    free(bp);
     return AG_OK;
 }
 
@@ -1103,7 +1133,7 @@ THIN_TARGET static void sparse_rows(const struct ag_direct_b_f32 *t, const uint6
     const struct c_update u = c_update_of(t);
     for (int64_t bl = 0; bl < blocks; bl++) {  /* blocks of nearly equal width */
         const int64_t v0 = vecs * bl / blocks, nv = vecs * (bl + 1) / blocks - v0, j0 = VF * v0;
-        pack_b_block(t, j0, nv, bp);
+        pack_b_block(t, 0, t->k, j0, nv, bp);
         const __mmask16 last = first_lanes(t->n - VF * (v0 + nv - 1));
         const float *a = t->a;
         float *c = t->c + j0;

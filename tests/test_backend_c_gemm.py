@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from _c_backend import before_a_guard_page, import_c_backend
@@ -286,6 +286,48 @@ def test_gemm_shallow_tiles_of_every_height(m, n):
     for alpha, beta in ((1.0, 0.0), (0.5, -1.5)):
         c, ref, bound, fc, ldc = _run(rng, np.float32, 0, 0, m, n, 7, alpha, beta, (1, 3, 5))
         _check(c, ref, bound, fc, ldc, m, n)
+
+
+@pytest.mark.skipif("avx512" not in LEVELS or "avx2" not in LEVELS, reason="needs AVX-512")
+@given(m=st.sampled_from([13, 17, 64, 97, 779]), n=st.sampled_from([16, 20, 33, 64, 65, 130, 300]),
+       k=st.sampled_from([17, 31, 64, 100, 384, 385, 500, 769, 800]), ta=st.integers(0, 1),
+       alpha=st.sampled_from([1.0, 1.25]), mode=st.sampled_from(["beta 0", "beta 0.5", "bias"]),
+       pads=st.tuples(*[st.sampled_from([0, 3])] * 3), seed=st.integers(0, 2**32 - 1))
+@example(m=64, n=64, k=64, ta=0, alpha=1.0, mode="beta 0", pads=(0, 0, 0), seed=0)
+@example(m=779, n=65, k=800, ta=1, alpha=1.25, mode="bias", pads=(3, 3, 3), seed=1)
+@example(m=64, n=300, k=500, ta=0, alpha=1.0, mode="beta 0.5", pads=(0, 0, 0), seed=2)  # columns
+@settings(max_examples=40, deadline=None)
+def test_gemm_a_read_in_place_is_bitwise_the_packed_kernel(m, n, k, ta, alpha, mode, pads, seed):
+    """k > 16 with B by rows and m > 12 (n > 32 for a row-major A): gemm_thin.c's 6 x 64 and
+    12 x 32 tiles read A in place, in the packed kernel's k slices (800 = 267 + 267 + 266; the
+    first stores alpha ab + beta c or + bias, the later ones alpha ab + c). So every element is
+    the packed kernel's arithmetic: bit for bit the AVX2 packed kernel, on 1, 2 and 3 threads
+    (threads splitting rows, and columns where n has two 64-column blocks a thread), and C's
+    padding is never written."""
+    assume(ta or n > 32)  # n <= 32 with A by rows: dot products (the thin path), another order
+    kcs = {_blocking(_c.ISA_LEVELS[isa], np.float32)["kc"] for isa in ("avx2", "avx512")}
+    assert len(kcs) == 1  # the same slices in both
+    rng = np.random.default_rng(seed)
+    pa, pb, pc = pads
+    lda, ldb, ldc = (m if ta else k) + pa, n + pb, n + pc
+    a = rng.standard_normal((k if ta else m) * lda).astype(np.float32)
+    b = rng.standard_normal(k * ldb).astype(np.float32)
+    c0 = rng.standard_normal(m * ldc).astype(np.float32)
+    c0.reshape(m, ldc)[:, n:] = np.nan
+    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
+    beta = 0.5 if mode == "beta 0.5" else 0.0
+
+    def product():
+        c = c0.copy()
+        _c.gemm(ta, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias=bias)
+        return c
+
+    expected = _avx2_packed_bits_on_1_2_3_threads(product)
+    np.testing.assert_array_equal(np.isnan(expected.reshape(m, ldc)[:, n:]), True)
+    opa = (a.reshape(k, lda)[:, :m].T if ta else a.reshape(m, lda)[:, :k]).astype(np.float64)
+    ref = alpha * opa @ b.reshape(k, ldb)[:, :n] + (bias if bias is not None else
+                                                     beta * c0.reshape(m, ldc)[:, :n])
+    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
 
 
 def _a_by_rows_and_transposed(m, n, k, pad, seed):
