@@ -246,6 +246,8 @@ def test_status_codes_become_exceptions_naming_the_kernel_and_shapes():
                           (_c.lib.AG_ERR_NULL, "NULL"), (_c.lib.AG_ERR_ARG, "argument")):
         with pytest.raises(_c.KernelError, match=rf"relu_backward: .*{words}.*\(2, 3\) float32"):
             _c._ensure(status, "relu_backward", x, x)
+    with pytest.raises(MemoryError, match=r"ag_sgemm: .*scratch.*\(2, 3\) float32, \(2, 3\) float32"):
+        _c._ensure(_c.lib.AG_ERR_NOMEM, "ag_sgemm", x, x)
     assert issubclass(_c.KernelError, ValueError) and issubclass(_c.KernelError, ag.AutogradError)
 
 

@@ -41,10 +41,14 @@ class KernelError(AutogradError, ValueError):
 
 
 def _ensure(status: int, kernel: str, *arrays) -> None:
-    """Turn a C status code into an exception that names the kernel and the operands."""
+    """Turn a C status code into an exception that names the kernel and the operands: MemoryError
+    when a scratch buffer could not be allocated, KernelError for the rest."""
     if status != lib.AG_OK:
-        what = _STATUS.get(status, "unknown status")
         shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in arrays)
+        if status == lib.AG_ERR_NOMEM:
+            raise MemoryError(f"{kernel}: its scratch buffers could not be allocated (status "
+                              f"{status}) for operands {shapes}")
+        what = _STATUS.get(status, "unknown status")
         raise KernelError(f"{kernel}: {what} (status {status}) for operands {shapes}")
 
 
