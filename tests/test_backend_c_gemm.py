@@ -305,6 +305,7 @@ def test_gemm_a_read_in_place_is_bitwise_the_packed_kernel(m, n, k, ta, alpha, m
     (threads splitting rows, and columns where n has two 64-column blocks a thread), and C's
     padding is never written."""
     assume(ta or n > 32)  # n <= 32 with A by rows: dot products (the thin path), another order
+    assume(m * n * k <= 1 << 26)  # gemm.c's AG_IN_PLACE_A_MAX_MNK: larger ones take the packed path
     kcs = {_blocking(_c.ISA_LEVELS[isa], np.float32)["kc"] for isa in ("avx2", "avx512")}
     assert len(kcs) == 1  # the same slices in both
     rng = np.random.default_rng(seed)
