@@ -170,6 +170,31 @@ def _avx2_packed_bits_on_1_2_3_threads(product):
     return expected
 
 
+def _bitwise_the_packed_kernel(rng, m, n, k, ta, tb, alpha, mode, lda, ldb, ldc):
+    """A random product (op(A) m x k, op(B) k x n, stored with the leading dimensions given; C
+    NaN in its padding; mode "beta 0", "beta 0.5" or "bias") run by the default kernels: asserts
+    that it is bit for bit the AVX2 packed kernel on 1, 2 and 3 threads, that C's padding is not
+    written, and that it is within the float64 reference's bound."""
+    a = rng.standard_normal((k if ta else m) * lda).astype(np.float32)
+    b = rng.standard_normal((n if tb else k) * ldb).astype(np.float32)
+    c0 = rng.standard_normal(m * ldc).astype(np.float32)
+    c0.reshape(m, ldc)[:, n:] = np.nan
+    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
+    beta = 0.5 if mode == "beta 0.5" else 0.0
+
+    def product():
+        c = c0.copy()
+        _c.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias=bias)
+        return c
+
+    expected = _avx2_packed_bits_on_1_2_3_threads(product)
+    np.testing.assert_array_equal(np.isnan(expected.reshape(m, ldc)[:, n:]), True)
+    opa = (a.reshape(k, lda)[:, :m].T if ta else a.reshape(m, lda)[:, :k]).astype(np.float64)
+    opb = (b.reshape(n, ldb)[:, :k].T if tb else b.reshape(k, ldb)[:, :n]).astype(np.float64)
+    ref = alpha * opa @ opb + (bias if bias is not None else beta * c0.reshape(m, ldc)[:, :n])
+    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
 @pytest.mark.skipif("avx512" not in LEVELS or "avx2" not in LEVELS, reason="needs AVX-512")
 @pytest.mark.parametrize("m, n, k, tb", [(28, 300, 100, 1), (29, 100, 257, 1), (32, 512, 384, 1),
                                          (32, 37, 33, 1), (300, 28, 100, 0), (100, 31, 257, 0),
@@ -183,25 +208,8 @@ def test_gemm_rows_broadcast_in_place_are_bitwise_the_packed_kernel(m, n, k, tb,
     padding."""
     kc = min(_blocking(_c.ISA_LEVELS[isa], np.float32)["kc"] for isa in ("avx2", "avx512"))
     assert k <= kc  # one k slice: the packed kernel's chain is one FMA chain too
-    rng = np.random.default_rng(m * n + k)
-    lda, ldb, ldc = k + 3, (k if tb else n) + 1, n + 2
-    a = rng.standard_normal(m * lda).astype(np.float32)
-    b = rng.standard_normal((n if tb else k) * ldb).astype(np.float32)
-    c0 = rng.standard_normal(m * ldc).astype(np.float32)
-    c0.reshape(m, ldc)[:, n:] = np.nan
-    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
-    beta = 0.5 if mode == "beta 0.5" else 0.0
-
-    def product():
-        c = c0.copy()
-        _c.gemm(0, tb, m, n, k, 1.25, a, lda, b, ldb, beta, c, ldc, bias=bias)
-        return c
-
-    expected = _avx2_packed_bits_on_1_2_3_threads(product)
-    opa = a.reshape(m, lda)[:, :k].astype(np.float64)
-    opb = (b.reshape(n, ldb)[:, :k].T if tb else b.reshape(k, ldb)[:, :n]).astype(np.float64)
-    ref = 1.25 * opa @ opb + (bias if bias is not None else beta * c0.reshape(m, ldc)[:, :n])
-    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    _bitwise_the_packed_kernel(np.random.default_rng(m * n + k), m, n, k, 0, tb, 1.25, mode,
+                               k + 3, (k if tb else n) + 1, n + 2)
 
 
 @pytest.mark.skipif("avx512" not in LEVELS, reason="needs AVX-512")
@@ -308,27 +316,9 @@ def test_gemm_a_read_in_place_is_bitwise_the_packed_kernel(m, n, k, ta, alpha, m
     assume(m * n * k <= 1 << 26)  # gemm.c's AG_IN_PLACE_A_MAX_MNK: larger ones take the packed path
     kcs = {_blocking(_c.ISA_LEVELS[isa], np.float32)["kc"] for isa in ("avx2", "avx512")}
     assert len(kcs) == 1  # the same slices in both
-    rng = np.random.default_rng(seed)
     pa, pb, pc = pads
-    lda, ldb, ldc = (m if ta else k) + pa, n + pb, n + pc
-    a = rng.standard_normal((k if ta else m) * lda).astype(np.float32)
-    b = rng.standard_normal(k * ldb).astype(np.float32)
-    c0 = rng.standard_normal(m * ldc).astype(np.float32)
-    c0.reshape(m, ldc)[:, n:] = np.nan
-    bias = rng.standard_normal(n).astype(np.float32) if mode == "bias" else None
-    beta = 0.5 if mode == "beta 0.5" else 0.0
-
-    def product():
-        c = c0.copy()
-        _c.gemm(ta, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias=bias)
-        return c
-
-    expected = _avx2_packed_bits_on_1_2_3_threads(product)
-    np.testing.assert_array_equal(np.isnan(expected.reshape(m, ldc)[:, n:]), True)
-    opa = (a.reshape(k, lda)[:, :m].T if ta else a.reshape(m, lda)[:, :k]).astype(np.float64)
-    ref = alpha * opa @ b.reshape(k, ldb)[:, :n] + (bias if bias is not None else
-                                                     beta * c0.reshape(m, ldc)[:, :n])
-    np.testing.assert_allclose(expected.reshape(m, ldc)[:, :n], ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    _bitwise_the_packed_kernel(np.random.default_rng(seed), m, n, k, ta, 0, alpha, mode,
+                               (m if ta else k) + pa, n + pb, n + pc)
 
 
 def _a_by_rows_and_transposed(m, n, k, pad, seed):
