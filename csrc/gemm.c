@@ -460,7 +460,7 @@ static int try_thin(struct ag_gemm_problem *pr)
      * kernel's k slices */
     const int in_place_a = pr->n >= AG_SMALLK_MIN_N && !few_rows && !dots &&
                            flops <= 2.0 * AG_IN_PLACE_A_MAX_MNK;
-    if ((shallow || few_rows || in_place_a) && pr->b.cs == 1 && pr->csc == 1) {
+    if ((shallow || few_rows || sparse_a || in_place_a) && pr->b.cs == 1 && pr->csc == 1) {
         const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
@@ -477,8 +477,9 @@ static int try_thin(struct ag_gemm_problem *pr)
             if (sparse != -1)
                 return sparse;
         }
-        return ag_gemm_smallk_f32(&t, slice_depth(pr->k, pr->kern->kc),
-                                  flops < AG_GEMM_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        if (in_place_a)
+            return ag_gemm_smallk_f32(&t, slice_depth(pr->k, pr->kern->kc),
+                                      flops < AG_GEMM_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;
