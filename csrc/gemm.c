@@ -456,11 +456,11 @@ static int try_thin(struct ag_gemm_problem *pr)
     const int few_rows = pr->k >= AG_THIN_MIN_K && pr->m <= AG_FEWROWS_MAX_M && !dots;
     /* a shallow product whose A may be mostly zeros (a ReLU layer's weight gradient) */
     const int sparse_a = pr->k > AG_SMALLK_MAX_K && pr->m > AG_FEWROWS_MAX_M && !dots;
-    /* any other depth with B by rows, up to a mid size: the shallow path's tiles in the packed
-     * kernel's k slices */
-    const int in_place_a = pr->n >= AG_SMALLK_MIN_N && !few_rows && !dots &&
-                           flops <= 2.0 * AG_IN_PLACE_A_MAX_MNK;
-    if ((shallow || few_rows || sparse_a || in_place_a) && pr->b.cs == 1 && pr->csc == 1) {
+    /* A read in place: every shallow product, and any other depth with B by rows up to a mid
+     * size (in the packed kernel's k slices; a shallow k is one slice) */
+    const int in_place_a = shallow || (pr->n >= AG_SMALLK_MIN_N && !few_rows && !dots &&
+                                       flops <= 2.0 * AG_IN_PLACE_A_MAX_MNK);
+    if ((few_rows || sparse_a || in_place_a) && pr->b.cs == 1 && pr->csc == 1) {
         const struct ag_direct_b_f32 t = {
             .m = pr->m, .n = pr->n, .k = pr->k, .alpha = *(const float *)pr->alpha,
             .a = (const float *)pr->a.p, .rsa = pr->a.rs, .csa = pr->a.cs,
@@ -468,8 +468,6 @@ static int try_thin(struct ag_gemm_problem *pr)
             .beta = pr->beta, .c = (float *)pr->c, .ldc = pr->rsc,
             .bias = (const float *)pr->bias,
         };
-        if (shallow)
-            return ag_gemm_smallk_f32(&t, pr->k, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
         if (few_rows)
             return ag_gemm_fewrows_f32(&t, flops < AG_SMALLK_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
         if (sparse_a) {
@@ -477,9 +475,12 @@ static int try_thin(struct ag_gemm_problem *pr)
             if (sparse != -1)
                 return sparse;
         }
-        if (in_place_a)
-            return ag_gemm_smallk_f32(&t, slice_depth(pr->k, pr->kern->kc),
-                                      flops < AG_GEMM_PARALLEL_MIN_FLOPS ? 1 : pr->threads);
+        if (in_place_a) {
+            const double min_flops =
+                shallow ? AG_SMALLK_PARALLEL_MIN_FLOPS : AG_GEMM_PARALLEL_MIN_FLOPS;
+            return ag_gemm_in_place_a_f32(&t, slice_depth(pr->k, pr->kern->kc),
+                                          flops < min_flops ? 1 : pr->threads);
+        }
     }
     if (pr->k < AG_THIN_MIN_K)
         return -1;

@@ -136,7 +136,7 @@ int ag_gemm_thin_f32(const struct ag_thin_f32 *t, int threads);
  * a batch of up to 256, as C^T = W x^T, with W's rows read in place; see gemm_thin.c.) */
 int ag_gemm_bcast_wide(int64_t n, int64_t k);
 /* k in slices of kc (the packed kernel's: gemm.c's slice_depth); AG_OK or AG_ERR_NOMEM. */
-int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads);
+int ag_gemm_in_place_a_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads);
 int ag_gemm_fewrows_f32(const struct ag_direct_b_f32 *t, int threads);
 /* A with a quarter or more zeros, k <= 64, n >= 128, B finite (see gemm_thin.c); -1 when not
  * taken. */

@@ -715,9 +715,9 @@ THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows,
     }
 }
 
-#define SK_NR 64      /* columns per block of B */
-#define SK_ROWS 768   /* rows per pass over the blocks: their rows of A stay in L1 or L2 */
-#define SK_SHARE 6    /* threads split the rows in multiples of this */
+#define IA_NR 64      /* columns per block of B */
+#define IA_ROWS 768   /* rows per pass over the blocks: their rows of A stay in L1 or L2 */
+#define IA_SHARE 6    /* threads split the rows in multiples of this */
 
 /* One tile: rows [0, rows) of C at c by nv vectors from column j (lanes masked by mk[v]), rows
  * and nv constants after inlining, from A read in place (a[r rsa + p csa]) and B's block (row p
@@ -727,7 +727,7 @@ THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows,
  * from packed A, 128 x 10 @ 10 x 512 in a C loop into a C at numpy's offset took 6.5 -> 5.8 us on
  * one thread and 3.9 -> 3.3 us on two. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-smallk_tile(const int rows, const int nv, const struct c_update u, int64_t k, const float *a,
+in_place_a_tile(const int rows, const int nv, const struct c_update u, int64_t k, const float *a,
             int64_t rsa, int64_t csa, const float *bp, float *c, int64_t ldc, int64_t j,
             const __mmask16 mk[4])
 {
@@ -768,26 +768,26 @@ smallk_tile(const int rows, const int nv, const struct c_update u, int64_t k, co
 /* The last tile of a row range, h rows: under 6 x 64 tiles (nv = 4) h < 6, else h < 12. Each
  * height has its own loop, so that no FMA goes to rows past the end. Out of line: inlined, it
  * made the full tiles' loop ~4% slower. */
-#define SK_TAIL(h, nv) case h: smallk_tile(h, nv, u, k, a, rsa, csa, bp, c, ldc, j, mk); break;
+#define IA_TAIL(h, nv) case h: in_place_a_tile(h, nv, u, k, a, rsa, csa, bp, c, ldc, j, mk); break;
 THIN_TARGET static __attribute__((noinline)) void
-smallk_tail(int64_t h, int nv, const struct c_update u, int64_t k, const float *a, int64_t rsa,
+in_place_a_tail(int64_t h, int nv, const struct c_update u, int64_t k, const float *a, int64_t rsa,
             int64_t csa, const float *bp, float *c, int64_t ldc, int64_t j, const __mmask16 mk[4])
 {
     if (nv == 4) {
-        switch (h) { SK_TAIL(1, 4) SK_TAIL(2, 4) SK_TAIL(3, 4) SK_TAIL(4, 4) SK_TAIL(5, 4) }
+        switch (h) { IA_TAIL(1, 4) IA_TAIL(2, 4) IA_TAIL(3, 4) IA_TAIL(4, 4) IA_TAIL(5, 4) }
         return;
     }
     switch (h) {
-    SK_TAIL(1, 2) SK_TAIL(2, 2) SK_TAIL(3, 2) SK_TAIL(4, 2) SK_TAIL(5, 2) SK_TAIL(6, 2)
-    SK_TAIL(7, 2) SK_TAIL(8, 2) SK_TAIL(9, 2) SK_TAIL(10, 2) SK_TAIL(11, 2)
+    IA_TAIL(1, 2) IA_TAIL(2, 2) IA_TAIL(3, 2) IA_TAIL(4, 2) IA_TAIL(5, 2) IA_TAIL(6, 2)
+    IA_TAIL(7, 2) IA_TAIL(8, 2) IA_TAIL(9, 2) IA_TAIL(10, 2) IA_TAIL(11, 2)
     }
 }
-#undef SK_TAIL
+#undef IA_TAIL
 
 /* The tiles of rows [i0, i1) against one block of depths [p0, p0 + k): mr x nv (constants), then
  * the rows left. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-smallk_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const struct c_update u,
+in_place_a_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const struct c_update u,
              int64_t p0, int64_t k, int64_t i0, int64_t i1, const float *bp, int64_t j,
              const __mmask16 mk[4])
 {
@@ -797,67 +797,68 @@ smallk_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const 
     float *c = t->c + j;
     int64_t i = i0;
     for (; i + mr <= i1; i += mr)
-        smallk_tile(mr, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
+        in_place_a_tile(mr, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
     if (i < i1)
-        smallk_tail(i1 - i, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
+        in_place_a_tail(i1 - i, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
 }
 
-/* Rows [r0, r1) by column blocks [first, end) of SK_NR: 6 x 64 tiles, or 12 x 32 where the block
+/* Rows [r0, r1) by column blocks [first, end) of IA_NR: 6 x 64 tiles, or 12 x 32 where the block
  * is 32 columns or fewer (C 32 wide, a convolution's 32 channels: 6 x 64 would waste half its
  * FMAs there). k in slices of kc, as the packed kernel cuts it: the first stores alpha ab + beta c
- * (or + bias), each later one alpha ab + c. bp holds kc x SK_NR floats. */
-THIN_TARGET static void smallk_rows_f32(const struct ag_direct_b_f32 *t, int64_t kc, float *bp,
+ * (or + bias), each later one alpha ab + c. bp holds kc x IA_NR floats. */
+THIN_TARGET static void in_place_a_rows_f32(const struct ag_direct_b_f32 *t, int64_t kc, float *bp,
                                         int64_t r0, int64_t r1, int64_t first, int64_t end)
 {
     const struct c_update u0 = c_update_of(t), later = {t->alpha, 1.0f, 1, NULL, 0};
-    for (int64_t i0 = r0; i0 < r1; i0 += SK_ROWS) {
-        const int64_t i1 = r1 - i0 < SK_ROWS ? r1 : i0 + SK_ROWS;
+    for (int64_t i0 = r0; i0 < r1; i0 += IA_ROWS) {
+        const int64_t i1 = r1 - i0 < IA_ROWS ? r1 : i0 + IA_ROWS;
         for (int64_t p0 = 0; p0 < t->k; p0 += kc) {
             const int64_t depth = t->k - p0 < kc ? t->k - p0 : kc;
             const struct c_update u = p0 ? later : u0;
-            for (int64_t j = first * SK_NR; j < t->n && j < end * SK_NR; j += SK_NR) {
+            for (int64_t j = first * IA_NR; j < t->n && j < end * IA_NR; j += IA_NR) {
                 __mmask16 mk[4];
                 for (int v = 0; v < 4; v++)
                     mk[v] = first_lanes(t->n - j - v * VF);
                 if (t->n - j > 2 * VF) {
                     pack_b_block(t, p0, depth, j, 4, bp);
-                    smallk_block(6, 4, t, u, p0, depth, i0, i1, bp, j, mk);
+                    in_place_a_block(6, 4, t, u, p0, depth, i0, i1, bp, j, mk);
                 } else {
                     pack_b_block(t, p0, depth, j, 2, bp);
-                    smallk_block(12, 2, t, u, p0, depth, i0, i1, bp, j, mk);
+                    in_place_a_block(12, 2, t, u, p0, depth, i0, i1, bp, j, mk);
                 }
             }
         }
     }
 }
 
-struct smallk_task {
+struct in_place_a_task {
     const struct ag_direct_b_f32 *t;
     int64_t kc;
-    float *bp;  /* kc x SK_NR floats a thread, or NULL: kc <= AG_SMALLK_MAX_K, on the stack */
+    float *bp;  /* kc x IA_NR floats a thread, or NULL: kc <= AG_SMALLK_MAX_K, on the stack */
     int64_t tiles, blocks;
     int columns;
 };
 
 /* Thread i's share: its columns, or its rows. */
-static void smallk_share(void *ctx, int i, int threads)
+static void in_place_a_share(void *ctx, int i, int threads)
 {
-    const struct smallk_task *s = ctx;
+    const struct in_place_a_task *s = ctx;
     const struct ag_direct_b_f32 *t = s->t;
-    _Alignas(64) float stack_bp[AG_SMALLK_MAX_K * SK_NR];
-    float *bp = s->bp ? s->bp + i * s->kc * SK_NR : stack_bp;
+    _Alignas(64) float stack_bp[AG_SMALLK_MAX_K * IA_NR];
+    float *bp = s->bp ? s->bp + i * s->kc * IA_NR : stack_bp;
     if (s->columns) {
-        smallk_rows_f32(t, s->kc, bp, 0, t->m, s->blocks * i / threads, s->blocks * (i + 1) / threads);
+        in_place_a_rows_f32(t, s->kc, bp, 0, t->m, s->blocks * i / threads,
+                            s->blocks * (i + 1) / threads);
     } else {
-        const int64_t r0 = s->tiles * i / threads * SK_SHARE;
-        const int64_t r1 = s->tiles * (i + 1) / threads * SK_SHARE;
-        smallk_rows_f32(t, s->kc, bp, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
+        const int64_t r0 = s->tiles * i / threads * IA_SHARE;
+        const int64_t r1 = s->tiles * (i + 1) / threads * IA_SHARE;
+        in_place_a_rows_f32(t, s->kc, bp, r0, r1 < t->m ? r1 : t->m, 0, s->blocks);
     }
 }
 
-int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads)
+int ag_gemm_in_place_a_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads)
 {
-    const int64_t tiles = (t->m + SK_SHARE - 1) / SK_SHARE, blocks = (t->n + SK_NR - 1) / SK_NR;
+    const int64_t tiles = (t->m + IA_SHARE - 1) / IA_SHARE, blocks = (t->n + IA_NR - 1) / IA_NR;
     if (threads > tiles * blocks)
         threads = (int)(tiles * blocks);
     if (threads < 1)
@@ -871,7 +872,7 @@ int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads)
     const int64_t by_columns = (blocks + threads - 1) / threads * tiles;
     float *bp = NULL;
     if (kc > AG_SMALLK_MAX_K) {
-        bp = aligned_alloc(64, (size_t)(threads * kc * SK_NR) * sizeof(float));
+        bp = aligned_alloc(64, (size_t)(threads * kc * IA_NR) * sizeof(float));
         if (!bp)
             return AG_ERR_NOMEM;
     }
@@ -880,8 +881,8 @@ int ag_gemm_smallk_f32(const struct ag_direct_b_f32 *t, int64_t kc, int threads)
      * least two blocks a thread (two threads, C loop: 128x784 @ 784x512 233 -> 219 us, 128x512
      * @ 512x784 242 -> 233). */
     const int columns = by_columns < by_rows || (t->k > AG_SMALLK_MAX_K && blocks >= 2 * threads);
-    struct smallk_task task = {t, kc, bp, tiles, blocks, columns};
-    ag_parallel(smallk_share, &task, threads);
+    struct in_place_a_task task = {t, kc, bp, tiles, blocks, columns};
+    ag_parallel(in_place_a_share, &task, threads);
     free(bp);
     return AG_OK;
 }
