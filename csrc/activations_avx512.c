@@ -107,7 +107,7 @@ AG_TARGET_AVX512 static inline __m512 avx512_op_f32(enum ag_op op, __m512 a, __m
         return _mm512_div_ps(_mm512_mask_blend_ps(neg, one, z), _mm512_add_ps(one, z));
     }
     case AG_OP_TANH: {
-        __m512 m = ag512_expm1_neg_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), _mm512_andnot_ps(sign, a)));
+        __m512 m = ag512_expm1_neg2_ps(_mm512_andnot_ps(sign, a));
         __m512 t = _mm512_div_ps(m, _mm512_sub_ps(_mm512_set1_ps(-2.0f), m));
         return avx512_copysign_ps(t, a);
     }

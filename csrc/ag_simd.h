@@ -85,6 +85,37 @@ AG_TARGET_AVX512 static inline __m512 ag512_expm1_neg_ps(__m512 t)
     return _mm512_fmadd_ps(s, ag512_expm1_reduced_ps(r), _mm512_sub_ps(s, _mm512_set1_ps(1.0f)));
 }
 
+/* expm1(-2u) for u >= 0 (and NaN): tanh's m, bit for bit ag512_expm1_neg_ps(-2 u) without the
+ * multiplication by -2 at the head of the dependency chain (tanh in L1: 0.169 -> 0.152 ns an
+ * element, and 0.153 against numpy's 0.164 in L2). Every value of that evaluation is a value of
+ * this one times a power of two, and scaling by 2^k commutes with rounding: with t = -2u,
+ * r = -2r', its Horner partials p_j = q_j / (-2)^(j+1) and 2^n = s2 / -2,
+ *   n  = round(u (-2 log2e))              (= round(t log2e): -2 log2e is exact)
+ *   r' = u + n ln2/2 (Cody-Waite)         (r = t - n ln2)
+ *   q_j = q_(j+1) r' + (-2)^(j+1) c_j     (p_j = p_(j+1) r + c_j, c_j = 1/(j+2)!)
+ *   e' = q_0 r'^2 + r'                    (expm1(r) = p_0 r^2 + r = -2 e')
+ *   m  = s2 e' + (s2 (-1/2) - 1)          (s expm1(r) + (s - 1))
+ * and the clamp min(10, u) keeps a NaN as max(-20, t) did. All 2^32 inputs give the same bits
+ * as before; the tests hold AVX2 (the unscaled form) and AVX-512 to the same bits. */
+AG_TARGET_AVX512 static inline __m512 ag512_expm1_neg2_ps(__m512 u)
+{
+    u = _mm512_min_ps(_mm512_set1_ps(-0.5f * AG_EXPM1_MIN_F), u);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f * AG_LOG2E_F)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.5f * AG_LN2_HI_F), u);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.5f * AG_LN2_LO_F), r);
+    __m512 q = _mm512_set1_ps(64.0f * (1.0f / 5040));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-32.0f * (1.0f / 720)));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(16.0f * (1.0f / 120)));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-8.0f * (1.0f / 24)));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.0f * (1.0f / 6)));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-2.0f * 0.5f));
+    __m512 e = _mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r);
+    __m512 s2 = _mm512_scalef_ps(_mm512_set1_ps(-2.0f), n);
+    __m512 s_minus_1 = _mm512_fmadd_ps(s2, _mm512_set1_ps(-0.5f), _mm512_set1_ps(-1.0f));
+    return _mm512_fmadd_ps(s2, e, s_minus_1);
+}
+
 /* ------------------------------------------------------------------ AVX-512, double */
 
 AG_TARGET_AVX512 static inline __m512d ag512_reduce_pd(__m512d t, __m512d *n)

@@ -124,7 +124,7 @@ def cases(draw, dtypes):
     kernel = draw(st.sampled_from(UNARY + BINARY), label="kernel")
     dtype = draw(st.sampled_from(dtypes), label="dtype")
     t = _threshold(kernel, dtype) if np.dtype(dtype) in (np.float32, np.float64) else 0
-    t = 4096 if t in (0, _c.NEVER) else t
+    t = t or 4096
     n = draw(st.one_of(st.integers(1, 40), st.integers(t - 2, t + 2), st.integers(1, 3 * t)),
              label="n")
     rows = draw(st.sampled_from([d for d in (1, 2, 3, 4, 8, 16, 64) if n % d == 0]), label="rows")
@@ -173,7 +173,7 @@ def test_scalars_and_0d_arrays(kernel, dtype):
 def test_sizes_around_the_threshold(kernel, dtype):
     t = _threshold(kernel, dtype)
     rng = np.random.default_rng(7)
-    for n in sorted({1, 2, 17, *(max(1, t + d) for d in (-1, 0, 1) if t < _c.NEVER), 40000}):
+    for n in sorted({1, 2, 17, *(max(1, t + d) for d in (-1, 0, 1)), 40000}):
         check(kernel, *_inputs(kernel, _values(dtype, n, rng), rng))
 
 
@@ -191,27 +191,29 @@ def test_large_inputs_really_take_the_c_path(monkeypatch):
 
     for kernel in UNARY + BINARY:
         for dtype in FLOATS:
-            if _threshold(kernel, dtype) >= _c.NEVER:
-                continue
             monkeypatch.setattr(_numpy, kernel, refuse)
             fresh = (_c._unary if kernel in UNARY else _c._binary)(kernel, _numpy.__dict__[kernel])
-            x = np.linspace(-3, 3, 50000).astype(dtype)
+            x = np.linspace(-3, 3, max(50000, _threshold(kernel, dtype))).astype(dtype)
             fresh(*([x] if kernel in UNARY else [x, x]))
             monkeypatch.undo()
 
 
-def test_float32_tanh_goes_to_c_only_on_two_threads_from_its_threshold(monkeypatch):
-    """numpy's float32 tanh is faster per element on one thread; from TANH_F32_THREADED_MIN
-    elements C's on every core is faster."""
+def test_float32_tanh_threshold_depends_on_the_thread_count(monkeypatch):
+    """numpy's float32 tanh is about as fast per element as ours on one thread, so C takes it from
+    MIN_SIZE there; from TANH_F32_THREADED_MIN elements C's on every core is faster."""
     calls = []
     real = _numpy.tanh
     monkeypatch.setattr(_numpy, "tanh", lambda x: calls.append(x.size) or real(x))
     fresh = _c._unary("tanh", _numpy.tanh)  # bound to the spy, like _c._tanh
     monkeypatch.setattr(_c, "_tanh", fresh)
-    x = np.linspace(-5, 5, _c.TANH_F32_THREADED_MIN).astype(np.float32)
+    one_thread_min, two_threads_min = _c.MIN_SIZE["tanh"][0], _c.TANH_F32_THREADED_MIN
+    assert two_threads_min < one_thread_min
+    x = np.linspace(-5, 5, one_thread_min).astype(np.float32)
     threads = _c.get_num_threads()
     try:
-        for n_threads, size, to_numpy in ((2, x.size, False), (1, x.size, True), (2, x.size - 1, True)):
+        for n_threads, size, to_numpy in ((2, two_threads_min, False), (2, two_threads_min - 1, True),
+                                          (1, two_threads_min, True), (1, one_thread_min - 1, True),
+                                          (1, one_thread_min, False)):
             _c.set_num_threads(n_threads)
             calls.clear()
             got = _c.tanh(x[:size])

@@ -83,14 +83,14 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 # Each is the smallest power of two from which C is faster (1.05-1.15x there; medians of
 # interleaved runs on the 2-core Zen 5 host, one thread, sizes 2^4..2^20);
 # `python -m autograd.backend._c [threads]` prints the numpy/C time ratios they come from.
-# numpy's float32 tanh is vectorised (SVML) and 1.06-1.1x faster per element than our kernel on
-# one thread, so on one thread float32 tanh stays with numpy; on two or more threads ours runs
-# on every core and wins from 2^14 elements (see tanh below).
-NEVER = 1 << 62
+# numpy's float32 tanh is vectorised (SVML) and about as fast per element as ours (0.164 against
+# 0.153 ns in L2), so on one thread C wins only where the call's cost is spread over enough
+# elements (numpy/C 0.99 at 2^16, 1.01-1.02 at 2^17, 1.06-1.07 at 2^18-2^20); on two or more
+# threads ours runs on every core and wins from 2^14 elements (see tanh below).
 MIN_SIZE = {
     "relu": (2048, 2048),
     "sigmoid": (0, 0),  # numpy needs five passes for the two-branch formula: C wins at any size
-    "tanh": (NEVER, 4096),
+    "tanh": (1 << 17, 4096),
     "relu_backward": (2048, 2048),
     "sigmoid_backward": (2048, 1024),
     "tanh_backward": (2048, 1024),
@@ -163,15 +163,15 @@ def _binary(kernel, reference, thresholds=True):
 relu = _unary("relu", _numpy.relu)
 sigmoid = _unary("sigmoid", _numpy.sigmoid)
 _tanh, _tanh_any_size = _unary("tanh", _numpy.tanh), _unary("tanh", _numpy.tanh, thresholds=False)
-# From here, with 2 threads, our kernel beats numpy's tanh on float32: numpy/C time 0.82 at
-# 2^13, 1.11 at 2^14, 1.36-1.6 at 2^15-2^17, 1.74-1.94 at 2^18-2^22 (interleaved medians; the
+# From here, with 2 threads, our kernel beats numpy's tanh on float32: numpy/C time 0.88 at
+# 2^13, 1.16 at 2^14, 1.45-1.90 at 2^15-2^17, 2.05-2.08 at 2^18-2^20 (interleaved medians; the
 # tanh float32 row of `python -m autograd.backend._c 2` prints the same crossover).
 TANH_F32_THREADED_MIN = 1 << 14
 
 
 def tanh(x):
-    """tanh in C (float32: from TANH_F32_THREADED_MIN elements on two or more threads); as
-    _numpy.tanh."""
+    """tanh in C (float32: from MIN_SIZE["tanh"][0] elements on one thread, from
+    TANH_F32_THREADED_MIN on two or more); as _numpy.tanh."""
     if (type(x) is np.ndarray and x.dtype == _F32 and x.size >= TANH_F32_THREADED_MIN
             and lib.ag_get_num_threads() > 1):
         return _tanh_any_size(x)
