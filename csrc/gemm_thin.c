@@ -719,17 +719,18 @@ THIN_TARGET static void pack_by_depth(const float *a, int64_t rsa, int64_t rows,
 #define IA_ROWS 768   /* rows per pass over the blocks: their rows of A stay in L1 or L2 */
 #define IA_SHARE 6    /* threads split the rows in multiples of this */
 
-/* One tile: rows [0, rows) of C at c by nv vectors from column j (lanes masked by mk[v]), rows
- * and nv constants after inlining, from A read in place (a[r rsa + p csa]) and B's block (row p
+/* One tile: rows [0, rows) of C at c by nv vectors from column j (lanes masked by mk[v]), rows,
+ * nv and plain (u.plain, or 0: store_vec stores a plain update with the same bits) constants
+ * after inlining, from A read in place (a[r rsa + p csa]) and B's block (row p
  * at bp + p 16 nv). Its stores come after all its FMAs and take about a cycle each whatever the
  * shape, and about two for one that straddles two cache lines (numpy's outputs start 48 bytes
  * into one): wide rows straddle fewer, so 6 x 64 where C is that wide. Against 12 x 32 tiles
  * from packed A, 128 x 10 @ 10 x 512 in a C loop into a C at numpy's offset took 6.5 -> 5.8 us on
  * one thread and 3.9 -> 3.3 us on two. */
 THIN_TARGET static inline __attribute__((always_inline)) void
-in_place_a_tile(const int rows, const int nv, const struct c_update u, int64_t k, const float *a,
-            int64_t rsa, int64_t csa, const float *bp, float *c, int64_t ldc, int64_t j,
-            const __mmask16 mk[4])
+in_place_a_tile(const int rows, const int nv, const int plain, const struct c_update u, int64_t k,
+            const float *a, int64_t rsa, int64_t csa, const float *bp, float *c, int64_t ldc,
+            int64_t j, const __mmask16 mk[4])
 {
     __m512 acc[12][4];
 #pragma GCC unroll 12
@@ -750,7 +751,7 @@ in_place_a_tile(const int rows, const int nv, const struct c_update u, int64_t k
                 acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
         }
     }
-    if (u.plain) {  /* tested once a tile: store_vec's three tests a vector cost ~3% here */
+    if (plain) {
 #pragma GCC unroll 12
         for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
@@ -768,7 +769,7 @@ in_place_a_tile(const int rows, const int nv, const struct c_update u, int64_t k
 /* The last tile of a row range, h rows: under 6 x 64 tiles (nv = 4) h < 6, else h < 12. Each
  * height has its own loop, so that no FMA goes to rows past the end. Out of line: inlined, it
  * made the full tiles' loop ~4% slower. */
-#define IA_TAIL(h, nv) case h: in_place_a_tile(h, nv, u, k, a, rsa, csa, bp, c, ldc, j, mk); break;
+#define IA_TAIL(h, nv) case h: in_place_a_tile(h, nv, 0, u, k, a, rsa, csa, bp, c, ldc, j, mk); break;
 THIN_TARGET static __attribute__((noinline)) void
 in_place_a_tail(int64_t h, int nv, const struct c_update u, int64_t k, const float *a, int64_t rsa,
             int64_t csa, const float *bp, float *c, int64_t ldc, int64_t j, const __mmask16 mk[4])
@@ -785,7 +786,9 @@ in_place_a_tail(int64_t h, int nv, const struct c_update u, int64_t k, const flo
 #undef IA_TAIL
 
 /* The tiles of rows [i0, i1) against one block of depths [p0, p0 + k): mr x nv (constants), then
- * the rows left. */
+ * the rows left. A plain update gets a loop of its own: behind a test in every tile, the other
+ * stores' address arithmetic was computed and spilled for every tile anyway (128 x 10 @ 10 x 512,
+ * one thread, C at numpy's offset: 6.1-6.4 -> 5.85-6.0 us). */
 THIN_TARGET static inline __attribute__((always_inline)) void
 in_place_a_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, const struct c_update u,
              int64_t p0, int64_t k, int64_t i0, int64_t i1, const float *bp, int64_t j,
@@ -796,8 +799,12 @@ in_place_a_block(const int mr, const int nv, const struct ag_direct_b_f32 *t, co
     const float *a = t->a + p0 * csa;
     float *c = t->c + j;
     int64_t i = i0;
-    for (; i + mr <= i1; i += mr)
-        in_place_a_tile(mr, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
+    if (u.plain)
+        for (; i + mr <= i1; i += mr)
+            in_place_a_tile(mr, nv, 1, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
+    else
+        for (; i + mr <= i1; i += mr)
+            in_place_a_tile(mr, nv, 0, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
     if (i < i1)
         in_place_a_tail(i1 - i, nv, u, k, a + i * rsa, rsa, csa, bp, c + i * ldc, ldc, j, mk);
 }
