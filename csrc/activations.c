@@ -37,6 +37,13 @@
 #define AG_PARALLEL_MIN_CHEAP (1 << 15)
 /* Thread chunks start at multiples of this many elements (whole cache lines). */
 #define AG_CHUNK_ALIGN 64
+/* Outputs of this many bytes or more are written with non-temporal stores: past half the L3
+ * they would not stay cached for whoever reads them next, and a store that skips the cache saves
+ * reading each line before writing it. Float32, a new output each call, one thread: 2^22 and
+ * 2^23 elements (malloc reuses the memory) 1.2-1.5x faster for relu, tanh and their backward
+ * ops, 1.3-1.8x on two threads; 10^7 (40 MB, fresh pages from the kernel each time) tanh
+ * 4.5-4.7 -> 4.0-4.1 ms, the backward ops 1.02-1.16x, relu 0.95-0.97x. */
+#define AG_STREAM_MIN_BYTES (16u << 20)
 
 static int is_binary(enum ag_op op)
 {
@@ -205,18 +212,31 @@ struct elementwise_args {
     const struct act_params *p;
 };
 
+/* fn over n elements, then, after streamed stores, a store fence: they are weakly ordered, and
+ * whoever learns that the work is done must see them. */
+static void apply(ag_elementwise_fn fn, enum ag_op op, const void *a, const void *b, void *out,
+                  int64_t n, const struct act_params *p)
+{
+    fn(op, a, b, out, n, p);
+#ifdef AG_SIMD_X86
+    if (p->stream)
+        _mm_sfence();
+#endif
+}
+
 /* Elements [lo, hi) of the call. */
 static void elementwise_span(const void *args, int64_t lo, int64_t hi)
 {
     const struct elementwise_args *s = args;
     const size_t off = (size_t)lo * s->elsize;
-    s->fn(s->op, (const char *)s->a + off, s->b ? (const char *)s->b + off : NULL,
+    apply(s->fn, s->op, (const char *)s->a + off, s->b ? (const char *)s->b + off : NULL,
           (char *)s->out + off, hi - lo, s->p);
 }
 
 static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, void *out,
-                    int64_t n, struct act_params params)
+                    int64_t n, double param_a, double param_b)
 {
+    struct act_params params = {param_a, param_b, 0};
     const struct act_params *p = &params;
     if (n < 0 || (uint64_t)n > PTRDIFF_MAX / elsize)
         return AG_ERR_SIZE;
@@ -231,9 +251,19 @@ static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, 
         b = NULL;
 
     const ag_elementwise_fn fn = pick(ag_isa(), elsize == sizeof(double));
+    if (bytes >= AG_STREAM_MIN_BYTES && (uintptr_t)out % elsize == 0) {
+        /* the elements before out's first whole cache line as usual, the rest streamed */
+        const int64_t head = (int64_t)((-(uintptr_t)out & 63) / elsize);
+        fn(op, a, b, out, head, p);
+        a = (const char *)a + head * elsize;
+        b = b ? (const char *)b + head * elsize : NULL;
+        out = (char *)out + head * elsize;
+        n -= head;
+        params.stream = 1;
+    }
     const int threads = ag_get_num_threads();
     if (n < parallel_min(op) || threads < 2) {
-        fn(op, a, b, out, n, p);
+        apply(fn, op, a, b, out, n, p);
         return AG_OK;
     }
     /* One static chunk per thread: the split only moves whole elements between threads. */
@@ -244,7 +274,7 @@ static int run_with(enum ag_op op, size_t elsize, const void *a, const void *b, 
 
 static int run(enum ag_op op, size_t elsize, const void *a, const void *b, void *out, int64_t n)
 {
-    return run_with(op, elsize, a, b, out, n, (struct act_params){0.0, 0.0});
+    return run_with(op, elsize, a, b, out, n, 0.0, 0.0);
 }
 
 /* ------------------------------------------------------------------ exports */
@@ -299,59 +329,59 @@ int ag_tanh_backward_f64(const double *g, const double *y, double *out, int64_t 
 }
 int ag_leaky_relu_f32(const float *x, float *out, int64_t n, double negative_slope)
 {
-    return run_with(AG_OP_LEAKY_RELU, sizeof *x, x, NULL, out, n, (struct act_params){negative_slope, 0.0});
+    return run_with(AG_OP_LEAKY_RELU, sizeof *x, x, NULL, out, n, negative_slope, 0.0);
 }
 int ag_leaky_relu_f64(const double *x, double *out, int64_t n, double negative_slope)
 {
-    return run_with(AG_OP_LEAKY_RELU, sizeof *x, x, NULL, out, n, (struct act_params){negative_slope, 0.0});
+    return run_with(AG_OP_LEAKY_RELU, sizeof *x, x, NULL, out, n, negative_slope, 0.0);
 }
 int ag_elu_f32(const float *x, float *out, int64_t n, double alpha)
 {
-    return run_with(AG_OP_ELU, sizeof *x, x, NULL, out, n, (struct act_params){alpha, 0.0});
+    return run_with(AG_OP_ELU, sizeof *x, x, NULL, out, n, alpha, 0.0);
 }
 int ag_elu_f64(const double *x, double *out, int64_t n, double alpha)
 {
-    return run_with(AG_OP_ELU, sizeof *x, x, NULL, out, n, (struct act_params){alpha, 0.0});
+    return run_with(AG_OP_ELU, sizeof *x, x, NULL, out, n, alpha, 0.0);
 }
 int ag_softplus_f32(const float *x, float *out, int64_t n, double beta, double threshold)
 {
-    return run_with(AG_OP_SOFTPLUS, sizeof *x, x, NULL, out, n, (struct act_params){beta, threshold});
+    return run_with(AG_OP_SOFTPLUS, sizeof *x, x, NULL, out, n, beta, threshold);
 }
 int ag_softplus_f64(const double *x, double *out, int64_t n, double beta, double threshold)
 {
-    return run_with(AG_OP_SOFTPLUS, sizeof *x, x, NULL, out, n, (struct act_params){beta, threshold});
+    return run_with(AG_OP_SOFTPLUS, sizeof *x, x, NULL, out, n, beta, threshold);
 }
 int ag_leaky_relu_backward_f32(const float *g, const float *x, float *out, int64_t n,
                                double negative_slope)
 {
     return run_with(AG_OP_LEAKY_RELU_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){negative_slope, 0.0});
+                    negative_slope, 0.0);
 }
 int ag_leaky_relu_backward_f64(const double *g, const double *x, double *out, int64_t n,
                                double negative_slope)
 {
     return run_with(AG_OP_LEAKY_RELU_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){negative_slope, 0.0});
+                    negative_slope, 0.0);
 }
 int ag_elu_backward_f32(const float *g, const float *x, float *out, int64_t n, double alpha)
 {
     return run_with(AG_OP_ELU_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){alpha, 0.0});
+                    alpha, 0.0);
 }
 int ag_elu_backward_f64(const double *g, const double *x, double *out, int64_t n, double alpha)
 {
     return run_with(AG_OP_ELU_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){alpha, 0.0});
+                    alpha, 0.0);
 }
 int ag_softplus_backward_f32(const float *g, const float *x, float *out, int64_t n,
                              double beta, double threshold)
 {
     return run_with(AG_OP_SOFTPLUS_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){beta, threshold});
+                    beta, threshold);
 }
 int ag_softplus_backward_f64(const double *g, const double *x, double *out, int64_t n,
                              double beta, double threshold)
 {
     return run_with(AG_OP_SOFTPLUS_BACKWARD, sizeof *g, g, x, out, n,
-                    (struct act_params){beta, threshold});
+                    beta, threshold);
 }

@@ -167,7 +167,10 @@ avx2_loop_f32(const enum ag_op op, const float *a, const float *b, float *out, i
     for (; i + 8 <= n; i += 8) {
         __m256 va = _mm256_loadu_ps(a + i);
         __m256 vb = b ? _mm256_loadu_ps(b + i) : va;
-        _mm256_storeu_ps(out + i, avx2_op_f32(op, va, vb, p));
+        if (p->stream)
+            _mm256_stream_ps(out + i, avx2_op_f32(op, va, vb, p));
+        else
+            _mm256_storeu_ps(out + i, avx2_op_f32(op, va, vb, p));
     }
     if (i < n) {
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
@@ -186,7 +189,10 @@ avx2_loop_f64(const enum ag_op op, const double *a, const double *b, double *out
     for (; i + 4 <= n; i += 4) {
         __m256d va = _mm256_loadu_pd(a + i);
         __m256d vb = b ? _mm256_loadu_pd(b + i) : va;
-        _mm256_storeu_pd(out + i, avx2_op_f64(op, va, vb, p));
+        if (p->stream)
+            _mm256_stream_pd(out + i, avx2_op_f64(op, va, vb, p));
+        else
+            _mm256_storeu_pd(out + i, avx2_op_f64(op, va, vb, p));
     }
     if (i < n) {
         __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - i), _mm256_setr_epi64x(0, 1, 2, 3));

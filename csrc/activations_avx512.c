@@ -185,7 +185,10 @@ avx512_loop_f32(const enum ag_op op, const float *a, const float *b, float *out,
     for (; i + 16 <= n; i += 16) {
         __m512 va = _mm512_loadu_ps(a + i);
         __m512 vb = b ? _mm512_loadu_ps(b + i) : va;
-        _mm512_storeu_ps(out + i, avx512_op_f32(op, va, vb, p));
+        if (p->stream)
+            _mm512_stream_ps(out + i, avx512_op_f32(op, va, vb, p));
+        else
+            _mm512_storeu_ps(out + i, avx512_op_f32(op, va, vb, p));
     }
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
@@ -203,7 +206,10 @@ avx512_loop_f64(const enum ag_op op, const double *a, const double *b, double *o
     for (; i + 8 <= n; i += 8) {
         __m512d va = _mm512_loadu_pd(a + i);
         __m512d vb = b ? _mm512_loadu_pd(b + i) : va;
-        _mm512_storeu_pd(out + i, avx512_op_f64(op, va, vb, p));
+        if (p->stream)
+            _mm512_stream_pd(out + i, avx512_op_f64(op, va, vb, p));
+        else
+            _mm512_storeu_pd(out + i, avx512_op_f64(op, va, vb, p));
     }
     if (i < n) {
         __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);

@@ -33,9 +33,11 @@
 enum ag_op { AG_OPS(AG_OP_ENUMERATOR, 0) };
 #undef AG_OP_ENUMERATOR
 
-/* An op's scalar parameters, as the caller gave them (each ISA rounds them to its dtype). */
+/* An op's scalar parameters, as the caller gave them (each ISA rounds them to its dtype), and
+ * whether the loop streams its whole vectors to out (then 64-byte aligned) past the caches. */
 struct act_params {
     double a, b;
+    int stream;
 };
 
 /* One op over n elements: a is x or g, b is NULL or the second input. */

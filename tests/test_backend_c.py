@@ -243,6 +243,43 @@ def test_in_place(isa, name, dtype):
     assert_same_bits(first, expected)
 
 
+STREAM_MIN_BYTES = 16 << 20  # AG_STREAM_MIN_BYTES in activations.c
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid_backward"])
+def test_streamed_outputs_have_the_same_bits(isa, threads, n_threads, name, dtype):
+    """From STREAM_MIN_BYTES the output is written past the caches after a head up to its first
+    whole cache line: at every head length, the same bits as the same kernel on pieces too small
+    to stream, nothing written outside the output; and under the vector ISAs (whose loops access
+    memory only through unaligned vector loads and stores) an output one byte off its element
+    alignment, which is never streamed."""
+    rng = np.random.default_rng(9)
+    itemsize = np.dtype(dtype).itemsize
+    n = STREAM_MIN_BYTES // itemsize + 45
+    args = _inputs(name, (rng.standard_normal(n) * 4).astype(dtype), rng)
+    threads(n_threads)
+    piece = n // 8 + 1
+    expected = np.concatenate([run(name, *(a[i:i + piece] for a in args))
+                               for i in range(0, n, piece)])
+    guard = 16
+    for offset in (0, 1, 5, 64 // itemsize - 1):
+        buf = np.full(n + 2 * guard + offset, 12345.0, dtype)
+        out = buf[guard + offset:guard + offset + n]
+        assert_same_bits(run(name, *args, out=out), expected)
+        assert np.all(buf[:guard + offset] == 12345.0) and np.all(buf[guard + offset + n:] == 12345.0)
+    if isa == lib.AG_ISA_PORTABLE:  # its scalar stores through a misaligned pointer would be UB
+        return
+    raw = bytearray((n + 2) * itemsize)
+    shifted = ffi.cast("char *", ffi.from_buffer(raw)) + 1
+    status = _kernel(name, dtype)(*(ffi.from_buffer(_ctype(dtype), a) for a in args),
+                                  ffi.cast(_ctype(dtype), shifted), n)
+    assert status == lib.AG_OK
+    got = np.frombuffer(bytes(raw)[1:1 + n * itemsize], dtype)
+    assert_same_bits(got, expected)
+
+
 # ----------------------------------------------------------------- determinism
 
 
