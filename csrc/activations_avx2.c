@@ -164,10 +164,11 @@ avx2_loop_f32(const enum ag_op op, const float *a, const float *b, float *out, i
               const struct act_params *p)
 {
     int64_t i = 0;
+    const int stream = p->stream;  /* read once: a store into out could alias *p */
     for (; i + 8 <= n; i += 8) {
         __m256 va = _mm256_loadu_ps(a + i);
         __m256 vb = b ? _mm256_loadu_ps(b + i) : va;
-        if (p->stream)
+        if (stream)
             _mm256_stream_ps(out + i, avx2_op_f32(op, va, vb, p));
         else
             _mm256_storeu_ps(out + i, avx2_op_f32(op, va, vb, p));
@@ -186,10 +187,11 @@ avx2_loop_f64(const enum ag_op op, const double *a, const double *b, double *out
               const struct act_params *p)
 {
     int64_t i = 0;
+    const int stream = p->stream;  /* read once: a store into out could alias *p */
     for (; i + 4 <= n; i += 4) {
         __m256d va = _mm256_loadu_pd(a + i);
         __m256d vb = b ? _mm256_loadu_pd(b + i) : va;
-        if (p->stream)
+        if (stream)
             _mm256_stream_pd(out + i, avx2_op_f64(op, va, vb, p));
         else
             _mm256_storeu_pd(out + i, avx2_op_f64(op, va, vb, p));

@@ -182,10 +182,11 @@ avx512_loop_f32(const enum ag_op op, const float *a, const float *b, float *out,
                 const struct act_params *p)
 {
     int64_t i = 0;
+    const int stream = p->stream;  /* read once: a store into out could alias *p */
     for (; i + 16 <= n; i += 16) {
         __m512 va = _mm512_loadu_ps(a + i);
         __m512 vb = b ? _mm512_loadu_ps(b + i) : va;
-        if (p->stream)
+        if (stream)
             _mm512_stream_ps(out + i, avx512_op_f32(op, va, vb, p));
         else
             _mm512_storeu_ps(out + i, avx512_op_f32(op, va, vb, p));
@@ -203,10 +204,11 @@ avx512_loop_f64(const enum ag_op op, const double *a, const double *b, double *o
                 const struct act_params *p)
 {
     int64_t i = 0;
+    const int stream = p->stream;  /* read once: a store into out could alias *p */
     for (; i + 8 <= n; i += 8) {
         __m512d va = _mm512_loadu_pd(a + i);
         __m512d vb = b ? _mm512_loadu_pd(b + i) : va;
-        if (p->stream)
+        if (stream)
             _mm512_stream_pd(out + i, avx512_op_f64(op, va, vb, p));
         else
             _mm512_storeu_pd(out + i, avx512_op_f64(op, va, vb, p));
