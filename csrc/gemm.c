@@ -775,8 +775,8 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     return atomic_load(&task.failed) ? AG_ERR_NOMEM : AG_OK;  /* run_gemm's only failure: its scratch */
 }
 
-/* The exported entry points for one element type T: ag_sgemm, ag_sgemm_bias and
- * ag_sgemm_batched (P = s, float), the same with d for double (see ag_kernels.h). */
+/* The exported entry points for one element type T: ag_sgemm, ag_sgemm_bias, ag_sgemm_batched
+ * and ag_smatmul (P = s, float), the same with d for double (see ag_kernels.h). */
 #define AG_GEMM_ENTRIES(P, T)                                                                   \
     int ag_##P##gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha,        \
                      const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) \
@@ -800,6 +800,14 @@ static int gemm(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, i
     {                                                                                           \
         return gemm(batch, trans_a, trans_b, m, n, k, &alpha, alpha == 0, a, lda, stride_a, b,  \
                     ldb, stride_b, &beta, beta == 0, NULL, c, ldc, stride_c, sizeof(T));        \
+    }                                                                                           \
+    int ag_##P##matmul(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const T *a,   \
+                       const T *b, T *c)                                                        \
+    {                                                                                           \
+        const T one = 1, zero = 0;                                                              \
+        const int64_t lda = max64(trans_a ? m : k, 1), ldb = max64(trans_b ? k : n, 1);         \
+        return gemm(1, trans_a, trans_b, m, n, k, &one, 0, a, lda, 0, b, ldb, 0, &zero, 1, NULL, \
+                    c, max64(n, 1), 0, sizeof(T));                                              \
     }
 AG_GEMM_ENTRIES(s, float)
 AG_GEMM_ENTRIES(d, double)

@@ -749,6 +749,36 @@ def test_gemm_never_touches_past_its_operands(isa, dtype, m, n, k, ta, tb, beta,
 
 @ALL_LEVELS
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta, tb", [(0, 0), (1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize("m, n, k", [(0, 5, 3), (4, 0, 3), (4, 5, 0), (1, 1, 1), (97, 203, 101),
+                                     (128, 512, 10), (10, 512, 128)])
+def test_matmul_entry_is_gemm_with_its_leading_dimensions_implied(isa, dtype, ta, tb, m, n, k):
+    """ag_smatmul / ag_dmatmul (matmul's call): the bits of ag_sgemm / ag_dgemm with alpha 1,
+    beta 0 and the tightest leading dimensions, every element of a NaN-filled C written, and
+    nothing read or written past A, B or C (each ends at an unreadable, unwritable page)."""
+    rng = np.random.default_rng(m + 7 * n + 31 * k)
+    ctype = "float[]" if dtype == np.float32 else "double[]"
+    entry, gemm = ((lib.ag_smatmul, lib.ag_sgemm) if dtype == np.float32
+                   else (lib.ag_dmatmul, lib.ag_dgemm))
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    (ga, ka), (gb, kb), (gc, kc) = (before_a_guard_page(x)
+                                    for x in (a, b, np.full((m, n), np.nan, dtype)))
+    expected = np.full((m, n), np.nan, dtype)
+    buf = _c.ffi.from_buffer
+    with _capped(isa):
+        status = entry(ta, tb, m, n, k, buf(ctype, ga), buf(ctype, gb), buf(ctype, gc, True))
+        assert status == lib.AG_OK
+        assert gemm(ta, tb, m, n, k, 1.0, buf(ctype, a), max(m if ta else k, 1), buf(ctype, b),
+                    max(k if tb else n, 1), 0.0, buf(ctype, expected, True), max(n, 1)) == lib.AG_OK
+    assert not np.isnan(gc).any()
+    np.testing.assert_array_equal(gc.view(np.uint8), expected.view(np.uint8))
+    assert entry(ta, tb, -1, n, k, buf(ctype, ga), buf(ctype, gb), buf(ctype, gc, True)) == lib.AG_ERR_SIZE
+    del ga, gb, gc, ka, kb, kc
+
+
+@ALL_LEVELS
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k, tb", [(5, 33, 40, 1), (20, 34, 64, 1), (13, 35, 33, 1),
                                          (100, 5, 64, 1), (100, 13, 64, 0), (40, 37, 50, 1),
                                          (7, 47, 100, 0), (300, 33, 8, 0), (97, 203, 64, 1)])

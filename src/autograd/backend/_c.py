@@ -187,6 +187,8 @@ _GEMM = {_F32: (lib.ag_sgemm, "float *", _FLOATS, "ag_sgemm"),
          _F64: (lib.ag_dgemm, "double *", _DOUBLES, "ag_dgemm")}
 _GEMM_BATCHED = {_F32: lib.ag_sgemm_batched, _F64: lib.ag_dgemm_batched}
 _GEMM_BIAS = {_F32: lib.ag_sgemm_bias, _F64: lib.ag_dgemm_bias}
+# matmul's call: its leading dimensions implied, five arguments fewer through cffi
+_MATMUL = {_F32: (lib.ag_smatmul, _FLOATS, "ag_smatmul"), _F64: (lib.ag_dmatmul, _DOUBLES, "ag_dmatmul")}
 
 # Below this many multiply-adds (m n k) per product numpy's matmul goes first. One thread,
 # numpy is faster on small products (OpenBLAS has unpacked small-matrix kernels; our wrapper
@@ -340,10 +342,9 @@ def matmul(a, b):
             if (ta and not fa.f_contiguous) or (tb and not fb.f_contiguous):
                 _gemm(a, b, out, 0.0)
                 return out
-            fn, _, ctype, kernel = _GEMM[dtype]
-            status = fn(ta, tb, m, n, k, 1.0, _from_buffer(ctype, a.T if ta else a),
-                        (m if ta else k) or 1, _from_buffer(ctype, b.T if tb else b),
-                        (k if tb else n) or 1, 0.0, _from_buffer(ctype, out, True), n or 1)
+            fn, ctype, kernel = _MATMUL[dtype]
+            status = fn(ta, tb, m, n, k, _from_buffer(ctype, a.T if ta else a),
+                        _from_buffer(ctype, b.T if tb else b), _from_buffer(ctype, out, True))
             if status:
                 _ensure(status, kernel, a, b, out)
             return out
