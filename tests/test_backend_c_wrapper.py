@@ -427,3 +427,190 @@ def test_a_forked_child_runs_the_kernels_on_one_thread_with_the_same_bits():
     finally:
         _c.set_num_threads(threads)
     assert report == bytes([1]) + b"same"
+
+
+# ----------------------------------------------------------------- large outputs: kept blocks
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Outputs from 1 MiB made over kept blocks (normally from 32 MiB), a 6 MiB budget, and no
+    block kept from before; the kept blocks are let go afterwards."""
+    _c.empty_cache()
+    monkeypatch.setattr(_c, "MMAP_ABOVE_BYTES", 1 << 20)
+    monkeypatch.setattr(_c, "_OUTPUT_BLOCK_MIN", (1 << 20) // 8)
+    monkeypatch.setattr(_c, "KEEP_FREED_BYTES", 6 << 20)
+    monkeypatch.setattr(_c, "_KEEP_FREED", True)
+    yield
+    _c.empty_cache()
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_a_large_output_reuses_a_block_once_no_array_refers_to_it(small_blocks):
+    x = np.linspace(-3, 3, 300_000, dtype=np.float32)  # 1.2 MB: a 2 MiB block
+    out = check("relu", x)
+    assert type(out.base).__name__ == "buffer" and not out.flags.owndata
+    assert out.flags.c_contiguous and out.flags.writeable and _address(out) % 64 == 0
+    assert _c.owns_memory(out) and ag.backend.owns_memory(out) and _c.kept_bytes() == 0
+    first = _address(out)
+    del out
+    assert _c.kept_bytes() == 2 << 20
+    out = check("sigmoid", x)  # the same block, every element written again
+    assert _address(out) == first and _c.kept_bytes() == 0
+    view, values = out[10:], out[10:].copy()
+    assert not _c.owns_memory(view)
+    del out  # the view still refers to the block: it is not kept
+    assert _c.kept_bytes() == 0
+    other = check("tanh", x)
+    assert _address(other) != first
+    np.testing.assert_array_equal(view, values)  # untouched by the new output
+    del view
+    assert _c.kept_bytes() == 2 << 20
+    del other
+    assert _c.kept_bytes() == 4 << 20
+    ag.backend.empty_cache()
+    assert _c.kept_bytes() == 0 and ag.backend.info()["kept_output_bytes"] == 0
+
+
+def test_kept_blocks_stay_within_the_budget(small_blocks):
+    x = np.ones(300_000, np.float32)
+    outs = [_c.relu(x) for _ in range(5)]  # 5 blocks of 2 MiB, 6 MiB kept at most
+    assert len({_address(o) for o in outs}) == 5
+    del outs
+    assert _c.kept_bytes() == 6 << 20
+    big = _c.relu(np.ones(700_000, np.float32))  # 2.8 MB: another size, a new 4 MiB block
+    assert _c.kept_bytes() == 6 << 20
+    del big
+    assert _c.kept_bytes() == 6 << 20  # it did not fit
+
+
+def test_owned_memory_is_the_array_s_alone():
+    x = np.ones(10)
+    assert ag.backend.owns_memory(x) and not ag.backend.owns_memory(x[1:])
+    assert not ag.backend.owns_memory(np.frombuffer(bytearray(80)))
+    with ag.backend.use("numpy"):
+        assert ag.backend.owns_memory(x)
+
+
+def test_a_block_with_another_array_over_its_buffer_is_not_owned(small_blocks):
+    out = _c.relu(np.ones(300_000, np.float32))
+    alias = np.frombuffer(out.base, np.uint8)
+    assert not _c.owns_memory(out)
+    del alias
+    assert _c.owns_memory(out)
+
+
+def test_a_leaf_takes_its_block_gradient_without_a_copy(small_blocks):
+    x = ag.tensor(np.linspace(-1, 1, 300_000, dtype=np.float32), requires_grad=True)
+    ag.relu(x).sum().backward()
+    assert type(x.grad.data.base).__name__ == "buffer"  # relu_backward's block, not a copy
+    np.testing.assert_array_equal(x.grad.numpy(), (x.data > 0).astype(np.float32))
+    held = _c.relu(np.ones(300_000, np.float32))  # a gradient the user still holds: copied
+    y = ag.tensor(np.ones(300_000, np.float32), requires_grad=True)
+    (y * 1.0).backward(ag.tensor(held))
+    assert y.grad.data.flags.owndata and not np.shares_memory(y.grad.data, held)
+
+
+@settings(deadline=None, max_examples=40)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 99)),
+                      min_size=1, max_size=30))
+def test_live_outputs_never_share_memory(steps):
+    """Random making and dropping of outputs of a few sizes (some sharing a block size), and
+    views of them: every live array keeps its own values."""
+    sizes = [270_000, 300_000, 500_000, 1_100_000]  # floats: blocks of 2, 2, 2 and 6 MiB
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_c, "MMAP_ABOVE_BYTES", 1 << 20)
+    mp.setattr(_c, "KEEP_FREED_BYTES", 8 << 20)
+    mp.setattr(_c, "_KEEP_FREED", True)
+    _c.empty_cache()
+    try:
+        live = []  # (array, its fill value)
+        for i, (make, size, pick) in enumerate(steps):
+            if make or not live:
+                a = _c._output((sizes[size],), np.float32)
+                a.fill(i)
+                live.append((a[pick:] if pick % 3 == 0 else a, i))  # sometimes only a view
+            else:
+                live.pop(pick % len(live))
+            for a, value in live:
+                assert a.min() == a.max() == value
+        assert _c.kept_bytes() <= 8 << 20
+    finally:
+        mp.undo()
+        _c.empty_cache()
+
+
+def test_blocks_let_go_on_other_threads_are_kept_and_reused(small_blocks):
+    import threading
+
+    x = np.linspace(-3, 3, 300_000, dtype=np.float32)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(50):
+                out = _c.tanh(x)
+                np.testing.assert_array_equal(out, _c.tanh(x))
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert 0 < _c.kept_bytes() <= 6 << 20
+
+
+def test_every_kernel_output_over_a_block_matches_the_reference(monkeypatch):
+    """With every output made over a kept block (threshold 0), a CNN step, batched and
+    transposed products, and the losses give the numpy backend's values."""
+    _c.empty_cache()
+    monkeypatch.setattr(_c, "MMAP_ABOVE_BYTES", 0)
+    monkeypatch.setattr(_c, "_OUTPUT_BLOCK_MIN", 0)
+    monkeypatch.setattr(_c, "KEEP_FREED_BYTES", 64 << 20)
+    monkeypatch.setattr(_c, "_KEEP_FREED", True)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((4, 1, 12, 12)).astype(np.float64)
+    labels = rng.integers(0, 3, 4)
+
+    def step(backend):
+        with ag.backend.use(backend):
+            ag.manual_seed(0)
+            net = ag.nn.Sequential(ag.nn.Conv2d(1, 4, 3, padding=1), ag.nn.ReLU(),
+                                   ag.nn.MaxPool2d(2), ag.nn.Conv2d(4, 4, 3), ag.nn.Sigmoid(),
+                                   ag.nn.AvgPool2d(2), ag.nn.Flatten(), ag.nn.Linear(16, 3),
+                                   ag.nn.Tanh()).to(ag.float64)
+            x = ag.tensor(images, requires_grad=True)
+            out = net(x)
+            loss = (ag.nn.functional.cross_entropy(out, ag.tensor(labels))
+                    + ag.nn.functional.mse_loss(out, ag.tensor(np.ones((4, 3))))
+                    + ag.nn.functional.binary_cross_entropy_with_logits(out, ag.tensor(np.ones((4, 3)))))
+            a = ag.tensor(rng_b.standard_normal((3, 5, 6)), requires_grad=True)
+            b = ag.tensor(rng_b.standard_normal((6, 7)), requires_grad=True)
+            loss = loss + (a @ b).sum() + (a.transpose(1, 2) @ a).mean()
+            loss.backward()
+            return [loss.item(), x.grad.numpy(), a.grad.numpy(), b.grad.numpy()] + [
+                p.grad.numpy() for p in net.parameters()]
+
+    rng_b = np.random.default_rng(1)
+    ours = step("c")
+    assert _c.kept_bytes() > 0  # the outputs did go through blocks
+    rng_b = np.random.default_rng(1)
+    reference = step("numpy")
+    for got, want in zip(ours, reference):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    _c.empty_cache()
+
+
+def test_large_outputs_are_plain_arrays_when_freed_memory_is_not_kept():
+    code = ("import numpy as np; from autograd.backend import _c; "
+            "a = _c.relu(np.ones(9 << 20, np.float32)); print(a.flags.owndata, _c.kept_bytes())")
+    env = dict(os.environ, AUTOGRAD_KEEP_FREED_MEMORY="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "0"]

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .backend import owns_memory
 from .errors import GraphError, ShapeError
 from .function import Function, _check_finite, _freed_message, _input_tuple
 from .grad_mode import _anomaly, _grad_enabled
@@ -332,7 +333,8 @@ def _accumulate(leaf: Tensor, g, create_graph: bool):
     if leaf.grad is None:
         # Take the array when nothing else refers to it (as PyTorch does), else copy, so that no
         # two .grad share memory with each other or with a tensor of the user's.
-        if type(g) is np.ndarray and (g.base is not None or _getrefcount(g) > _OWNED_REFS or not g.flags.writeable):
+        if type(g) is np.ndarray and (not owns_memory(g) or _getrefcount(g) > _OWNED_REFS
+                                      or not g.flags.writeable):
             g = g.copy()
         leaf.grad = Tensor._make(g)
     else:

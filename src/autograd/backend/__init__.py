@@ -55,6 +55,21 @@ def info() -> dict:
     return active.info()
 
 
+def owns_memory(a) -> bool:
+    """Whether nothing but the array `a` (and views of it) refers to its memory: memory numpy
+    allocated for it, or a block the C backend keeps for large outputs."""
+    c = _modules.get("c")
+    return c.owns_memory(a) if c is not None else a.base is None
+
+
+def empty_cache() -> None:
+    """Let go of the memory the C backend keeps for reuse by large outputs (arrays of 32 MiB or
+    more, whose new memory would be page-faulted in each time); as torch.cuda.empty_cache."""
+    c = _modules.get("c")
+    if c is not None:
+        c.empty_cache()
+
+
 def set_num_threads(n: int) -> None:
     for module in _modules.values():
         module.set_num_threads(n)

@@ -14,7 +14,10 @@ Importing this module raises ImportError when the extension is not built; `backe
 then falls back to `_numpy`. AUTOGRAD_ISA=avx512|avx2|portable caps the instruction set.
 """
 import functools
+import math
 import os
+import sys
+import weakref
 
 import numpy as np
 
@@ -69,8 +72,70 @@ _set_isa_cap(_SIMD_CAP)
 # and page-fault it in again next step (csrc/cpu.c, ag_keep_freed_memory): keep up to 256 MiB
 # of freed heap in the process instead. AUTOGRAD_KEEP_FREED_MEMORY=0 leaves malloc alone.
 KEEP_FREED_BYTES, MMAP_ABOVE_BYTES = 256 << 20, 32 << 20
-_KEEPS_FREED_MEMORY = (os.environ.get("AUTOGRAD_KEEP_FREED_MEMORY", "1") != "0"
+_KEEP_FREED = os.environ.get("AUTOGRAD_KEEP_FREED_MEMORY", "1") != "0"
+_KEEPS_FREED_MEMORY = (_KEEP_FREED
                        and lib.ag_keep_freed_memory(KEEP_FREED_BYTES, MMAP_ABOVE_BYTES) == lib.AG_OK)
+
+# An array of MMAP_ABOVE_BYTES or more is a mapping of its own, made by np.empty and unmapped
+# when freed: every new one page-faults all its memory in again, zeroed by the kernel, as it is
+# first written. tanh over 10^7 float32 took 4.0 ms on one thread into a new output and 1.6 ms
+# into a reused one; on two threads 2.7 and 1.2 ms, and every ~2 s one call 7-40 ms (two threads
+# faulting at once on this virtual machine). So such outputs are made over blocks kept for reuse:
+# when the last array over a block is gone, the block is kept (up to KEEP_FREED_BYTES of them)
+# and the next output of its size takes it. The array's base is the block's cffi buffer, so the
+# memory is recycled only once no array refers to it (views refer to the array).
+_BLOCK_ROUNDING = 2 << 20  # block sizes in whole huge pages, so that near sizes share blocks
+_OUTPUT_BLOCK_MIN = MMAP_ABOVE_BYTES // 8  # elements: fewer, and no float array needs _output
+_free_blocks: dict = {}    # block size -> blocks (uint8 arrays) no array uses
+_block_buffers: dict = {}  # id -> weak reference, for the buffer of each block in use
+
+
+def kept_bytes() -> int:
+    """Bytes of the blocks kept for large outputs (see _output) that no array uses."""
+    return sum(size * len(blocks) for size, blocks in _free_blocks.copy().items())
+
+
+def empty_cache() -> None:
+    """Let go of the blocks kept for large outputs: their memory goes back to the system."""
+    _free_blocks.clear()
+
+
+def _keep_block(block, free_blocks=_free_blocks) -> None:
+    """The last array over `block` is gone (ffi.gc calls this, on whichever thread dropped it):
+    keep the block within the budget, else let it go. No lock: dict and list operations are
+    atomic, and two releases racing can overshoot the budget by a block at most."""
+    if kept_bytes() + block.size <= KEEP_FREED_BYTES:
+        free_blocks.setdefault(block.size, []).append(block)
+
+
+def _output(shape: tuple, dtype) -> np.ndarray:
+    """np.empty(shape, dtype), in C order; from MMAP_ABOVE_BYTES over a block kept for reuse,
+    64-byte aligned (AUTOGRAD_KEEP_FREED_MEMORY=0: always np.empty)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < MMAP_ABOVE_BYTES or not _KEEP_FREED:
+        return np.empty(shape, dtype)
+    size = -(-(nbytes + 64) // _BLOCK_ROUNDING) * _BLOCK_ROUNDING
+    try:
+        block = _free_blocks[size].pop()
+    except (KeyError, IndexError):
+        block = np.empty(size, np.uint8)
+    data = _from_buffer("char[]", block, True)
+    buffer = ffi.buffer(ffi.gc(data, lambda _, block=block: _keep_block(block)), size)
+    key = id(buffer)
+    _block_buffers[key] = weakref.ref(buffer, lambda _, key=key: _block_buffers.pop(key, None))
+    return np.ndarray(shape, dtype, buffer, -int(ffi.cast("uintptr_t", data)) % 64)
+
+
+def owns_memory(a: np.ndarray) -> bool:
+    """Whether nothing but `a` (and views of it) refers to its memory: numpy allocated it for
+    `a`, or it is an _output block whose buffer only `a` holds."""
+    base = a.base
+    if base is None:
+        return True
+    ref = _block_buffers.get(id(base))
+    return ref is not None and ref() is base and sys.getrefcount(base) <= 3  # a, base, the call's
+
 
 # ------------------------------------------------------------------ elementwise kernels
 
@@ -120,7 +185,7 @@ def _unary(kernel, reference, thresholds=True, in_place=False):
         else:
             if not x.flags.c_contiguous:
                 x = np.ascontiguousarray(x)
-            out = _empty_like(x)
+            out = _empty_like(x) if x.nbytes < MMAP_ABOVE_BYTES else _output(x.shape, x.dtype)
             px, pout = _from_buffer(ctype, x), _from_buffer(ctype, out, True)
         status = fn(px, pout, x.size, *map(float, params))
         if status:
@@ -148,7 +213,7 @@ def _binary(kernel, reference, thresholds=True):
             g = np.ascontiguousarray(g)
         if not y.flags.c_contiguous:
             y = np.ascontiguousarray(y)
-        out = _empty_like(g)
+        out = _empty_like(g) if g.nbytes < MMAP_ABOVE_BYTES else _output(g.shape, g.dtype)
         status = fn(_from_buffer(ctype, g), _from_buffer(ctype, y),
                     _from_buffer(ctype, out, True), g.size, *map(float, params))
         if status:
@@ -338,7 +403,7 @@ def matmul(a, b):
             # order: a transposed view such as g.T); other strides go through _operand.
             fa, fb = a.flags, b.flags
             ta, tb = not fa.c_contiguous, not fb.c_contiguous
-            out = _empty((m, n), dtype)
+            out = _empty((m, n), dtype) if m * n < _OUTPUT_BLOCK_MIN else _output((m, n), dtype)
             if (ta and not fa.f_contiguous) or (tb and not fb.f_contiguous):
                 _gemm(a, b, out, 0.0)
                 return out
@@ -361,7 +426,7 @@ def matmul(a, b):
     # own (the batched kernel's one-product-per-thread mode; numpy runs them one after another).
     if _small(m, n, k) and not lib.ag_gemm_batch_per_thread(batch[-1] if batch else 1):
         return _numpy.matmul(a, b)
-    out = np.empty(batch + (m, n), a.dtype)
+    out = _output(batch + (m, n), a.dtype)
     if batch and b.ndim == 2 and a.flags.c_contiguous:  # one product with the batch folded into m
         _gemm(a.reshape(-1, k), b, out.reshape(-1, n), 0.0)
     else:
@@ -384,7 +449,7 @@ def linear(x, w, b=None):
                 return _numpy.linear(x, w, b)
             if x.flags.c_contiguous and w.flags.c_contiguous:
                 fn, _, ctype, kernel = _GEMM[dtype]
-                out = _empty((m, n), dtype)
+                out = _empty((m, n), dtype) if m * n < _OUTPUT_BLOCK_MIN else _output((m, n), dtype)
                 px, pw = _from_buffer(ctype, x), _from_buffer(ctype, w)
                 pout = _from_buffer(ctype, out, True)
                 if b is None:
@@ -404,7 +469,7 @@ def linear(x, w, b=None):
     x2 = x.reshape(-1, k)
     if _small(x2.shape[0], n, k):
         return _numpy.linear(x, w, b)
-    out = np.empty((x2.shape[0], n), x.dtype)
+    out = _output((x2.shape[0], n), x.dtype)
     _gemm(x2, w.T, out, 0.0, bias=None if b is None else np.ascontiguousarray(b))
     return out.reshape(x.shape[:-1] + (n,))
 
@@ -431,6 +496,7 @@ def info() -> dict:
         "simd_cap": _SIMD_CAP,
         "malloc": (f"keeps up to {KEEP_FREED_BYTES >> 20} MiB freed" if _KEEPS_FREED_MEMORY
                    else "default"),
+        "kept_output_bytes": kept_bytes(),
     }
 
 
@@ -535,7 +601,7 @@ def im2col(x, kernel_size, stride, padding, batch_major=False):
     geo = _conv_geometry("im2col", x.shape, kernel_size, stride, padding)
     n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
     shape = (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow)
-    cols = np.empty(shape, dtype=x.dtype)
+    cols = _output(shape, x.dtype)
     _call_conv("im2col_bm" if batch_major else "im2col", geo, np.ascontiguousarray(x), cols)
     return cols
 
@@ -548,7 +614,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_major=False):
     n, c, kh, kw, oh, ow = geo[0], geo[1], geo[4], geo[5], geo[10], geo[11]
     _expect_shape("col2im", "cols", cols,
                   (c * kh * kw, n * oh * ow) if batch_major else (n, c * kh * kw, oh * ow))
-    x = np.empty(tuple(x_shape), dtype=cols.dtype)
+    x = _output(tuple(x_shape), cols.dtype)
     _call_conv("col2im_bm" if batch_major else "col2im", geo, np.ascontiguousarray(cols), x)
     return x
 
@@ -559,7 +625,7 @@ def conv2d(x, weight, stride, padding):
     if not _c_ok(x, weight) or x.ndim != 4 or weight.ndim != 4 or weight.shape[1] != x.shape[1]:
         return _numpy.conv2d(x, weight, stride, padding)
     geo = _conv_geometry("conv2d", x.shape, weight.shape[2:], stride, padding)
-    out = np.empty((geo[0], weight.shape[0], geo[10], geo[11]), dtype=x.dtype)
+    out = _output((geo[0], weight.shape[0], geo[10], geo[11]), x.dtype)
     _call_conv("conv2d", geo + (weight.shape[0],), np.ascontiguousarray(x),
                np.ascontiguousarray(weight), out)
     return out
@@ -572,7 +638,7 @@ def conv2d_grad_input(g, weight, x_shape, stride, padding):
     geo = _conv_geometry("conv2d_grad_input", x_shape, weight.shape[2:], stride, padding)
     _expect_shape("conv2d_grad_input", "weight", weight, (weight.shape[0], geo[1]) + weight.shape[2:])
     _expect_shape("conv2d_grad_input", "g", g, (geo[0], weight.shape[0], geo[10], geo[11]))
-    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    gx = _output(tuple(x_shape), g.dtype)
     _call_conv("conv2d_grad_input", geo + (weight.shape[0],), np.ascontiguousarray(g),
                np.ascontiguousarray(weight), gx)
     return gx
@@ -586,7 +652,7 @@ def conv2d_grad_weight(x, g, kernel_size, stride, padding):
     geo = _conv_geometry("conv2d_grad_weight", x.shape, kernel_size, stride, padding)
     out_c = g.shape[1]
     _expect_shape("conv2d_grad_weight", "g", g, (geo[0], out_c, geo[10], geo[11]))
-    gw = np.empty((out_c, geo[1], geo[4], geo[5]), dtype=x.dtype)
+    gw = _output((out_c, geo[1], geo[4], geo[5]), x.dtype)
     _call_conv("conv2d_grad_weight", geo + (out_c,), np.ascontiguousarray(x),
                np.ascontiguousarray(g), gw)
     return gw
@@ -646,7 +712,7 @@ def relu_backward_and_sum(g, y):
                 and y.flags.c_contiguous):
             fn, ctype = entry
             rows, cols = g.shape
-            masked, out = np.empty_like(g), np.empty(cols, g.dtype)
+            masked, out = _output(g.shape, g.dtype), np.empty(cols, g.dtype)
             status = fn(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, y),
                         ffi.from_buffer(ctype, masked, True), rows, cols,
                         ffi.from_buffer(ctype, out, True))
@@ -672,8 +738,8 @@ def max_pool2d(x, kernel_size, stride, padding):
         return _numpy.max_pool2d(x, kernel_size, stride, padding)
     geo = _conv_geometry("max_pool2d", x.shape, kernel_size, stride, padding)
     out_shape = geo[:2] + geo[10:]
-    out = np.empty(out_shape, dtype=x.dtype)
-    idx = np.empty(out_shape, dtype=np.int64)
+    out = _output(out_shape, x.dtype)
+    idx = _output(out_shape, np.int64)
     _call_conv("max_pool2d", geo, np.ascontiguousarray(x), out, idx)
     return out, idx
 
@@ -686,7 +752,7 @@ def max_pool2d_backward(g, idx, x_shape, kernel_size, stride, padding):
     out_shape = geo[:2] + geo[10:]
     _expect_shape("max_pool2d_backward", "the gradient", g, out_shape)
     _expect_shape("max_pool2d_backward", "the indices", idx, out_shape)
-    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    gx = _output(tuple(x_shape), g.dtype)
     _call_conv("max_pool2d_backward", geo, np.ascontiguousarray(g),
                np.ascontiguousarray(idx, dtype=np.int64), gx)
     return gx
@@ -697,7 +763,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
     if not _c_ok(x) or x.ndim != 4:
         return _numpy.avg_pool2d(x, kernel_size, stride, padding)
     geo = _conv_geometry("avg_pool2d", x.shape, kernel_size, stride, padding)
-    out = np.empty(geo[:2] + geo[10:], dtype=x.dtype)
+    out = _output(geo[:2] + geo[10:], x.dtype)
     _call_conv("avg_pool2d", geo, np.ascontiguousarray(x), out)
     return out
 
@@ -708,7 +774,7 @@ def avg_pool2d_backward(g, x_shape, kernel_size, stride, padding):
         return _numpy.avg_pool2d_backward(g, x_shape, kernel_size, stride, padding)
     geo = _conv_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding)
     _expect_shape("avg_pool2d_backward", "the gradient", g, geo[:2] + geo[10:])
-    gx = np.empty(tuple(x_shape), dtype=g.dtype)
+    gx = _output(tuple(x_shape), g.dtype)
     _call_conv("avg_pool2d_backward", geo, np.ascontiguousarray(g), gx)
     return gx
 
@@ -760,7 +826,7 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
         return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing,
                                             ignore_index, with_grad)
     loss, stats, summary = np.empty(n, x.dtype), np.empty((n, 2), x.dtype), np.empty(2)
-    grad = np.empty_like(x) if with_grad and reduction != "none" else None
+    grad = _output(x.shape, x.dtype) if with_grad and reduction != "none" else None
     status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
         ffi.from_buffer(ctype, x), n, c,
         ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
@@ -798,7 +864,7 @@ def softmax_cross_entropy_backward(g, saved):
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = np.asarray(g, dtype=x.dtype) / dtype(count)
         scale, stride = np.array([s], dtype=x.dtype), 0
-    grad = np.empty_like(x)
+    grad = _output(x.shape, x.dtype)
     status = getattr(lib, f"ag_softmax_xent_backward_{suffix}")(
         ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, stats), n, c,
         ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
@@ -817,7 +883,7 @@ def _pair(kernel, x, target):
     ctype, suffix = kind
     x = np.ascontiguousarray(x)
     t = np.ascontiguousarray(target, dtype=x.dtype)
-    out = np.empty_like(x)
+    out = _output(x.shape, x.dtype)
     status = getattr(lib, f"ag_{kernel}_{suffix}")(ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, t),
                                                    ffi.from_buffer(ctype, out, True),
                                                    x.size)
