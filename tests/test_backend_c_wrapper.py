@@ -451,7 +451,9 @@ def _address(a):
 
 def test_a_large_output_reuses_a_block_once_no_array_refers_to_it(small_blocks):
     x = np.linspace(-3, 3, 300_000, dtype=np.float32)  # 1.2 MB: a 2 MiB block
+    tracked = len(_c._block_buffers)
     out = check("relu", x)
+    assert len(_c._block_buffers) == tracked + 1
     assert type(out.base).__name__ == "buffer" and not out.flags.owndata
     assert out.flags.c_contiguous and out.flags.writeable and _address(out) % 64 == 0
     assert _c.owns_memory(out) and ag.backend.owns_memory(out) and _c.kept_bytes() == 0
@@ -471,6 +473,7 @@ def test_a_large_output_reuses_a_block_once_no_array_refers_to_it(small_blocks):
     assert _c.kept_bytes() == 2 << 20
     del other
     assert _c.kept_bytes() == 4 << 20
+    assert len(_c._block_buffers) == tracked  # blocks given back are no longer tracked
     ag.backend.empty_cache()
     assert _c.kept_bytes() == 0 and ag.backend.info()["kept_output_bytes"] == 0
 

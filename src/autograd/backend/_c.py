@@ -82,8 +82,9 @@ _KEEPS_FREED_MEMORY = (_KEEP_FREED
 # into a reused one; on two threads 2.7 and 1.2 ms, and every ~2 s one call 7-40 ms (two threads
 # faulting at once on this virtual machine). So such outputs are made over blocks kept for reuse:
 # when the last array over a block is gone, the block is kept (up to KEEP_FREED_BYTES of them)
-# and the next output of its size takes it. The array's base is the block's cffi buffer, so the
-# memory is recycled only once no array refers to it (views refer to the array).
+# and the next output of its size takes it. The array's base is a cffi buffer over the block;
+# a weak reference to that buffer both marks it as a block's (owns_memory) and, when no array
+# refers to it any more (views refer to the array), hands the block back.
 _BLOCK_ROUNDING = 2 << 20  # block sizes in whole huge pages, so that near sizes share blocks
 _OUTPUT_BLOCK_MIN = MMAP_ABOVE_BYTES // 8  # elements: fewer, and no float array needs _output
 _free_blocks: dict = {}    # block size -> blocks (uint8 arrays) no array uses
@@ -100,10 +101,12 @@ def empty_cache() -> None:
     _free_blocks.clear()
 
 
-def _keep_block(block, free_blocks=_free_blocks) -> None:
-    """The last array over `block` is gone (ffi.gc calls this, on whichever thread dropped it):
-    keep the block within the budget, else let it go. No lock: dict and list operations are
-    atomic, and two releases racing can overshoot the budget by a block at most."""
+def _keep_block(key, block, free_blocks=_free_blocks) -> None:
+    """The last array over `block` is gone (its buffer's weak reference calls this, on whichever
+    thread dropped it): forget the buffer and keep the block within the budget, else let it go.
+    No lock: dict and list operations are atomic, and two releases racing can overshoot the
+    budget by a block at most."""
+    _block_buffers.pop(key, None)
     if kept_bytes() + block.size <= KEEP_FREED_BYTES:
         free_blocks.setdefault(block.size, []).append(block)
 
@@ -121,10 +124,17 @@ def _output(shape: tuple, dtype) -> np.ndarray:
     except (KeyError, IndexError):
         block = np.empty(size, np.uint8)
     data = _from_buffer("char[]", block, True)
-    buffer = ffi.buffer(ffi.gc(data, lambda _, block=block: _keep_block(block)), size)
+    buffer = ffi.buffer(data, size)
     key = id(buffer)
-    _block_buffers[key] = weakref.ref(buffer, lambda _, key=key: _block_buffers.pop(key, None))
+    _block_buffers[key] = weakref.ref(buffer,
+                                      lambda _, key=key, block=block: _keep_block(key, block))
     return np.ndarray(shape, dtype, buffer, -int(ffi.cast("uintptr_t", data)) % 64)
+
+
+def _output_like(a: np.ndarray) -> np.ndarray:
+    """_output(a.shape, a.dtype) for a C-ordered `a`, with np.empty_like's speed below the
+    threshold (per-call paths: _output's size arithmetic costs ~0.2 us)."""
+    return _empty_like(a) if a.nbytes < MMAP_ABOVE_BYTES else _output(a.shape, a.dtype)
 
 
 def owns_memory(a: np.ndarray) -> bool:
@@ -185,7 +195,7 @@ def _unary(kernel, reference, thresholds=True, in_place=False):
         else:
             if not x.flags.c_contiguous:
                 x = np.ascontiguousarray(x)
-            out = _empty_like(x) if x.nbytes < MMAP_ABOVE_BYTES else _output(x.shape, x.dtype)
+            out = _output_like(x)
             px, pout = _from_buffer(ctype, x), _from_buffer(ctype, out, True)
         status = fn(px, pout, x.size, *map(float, params))
         if status:
@@ -213,7 +223,7 @@ def _binary(kernel, reference, thresholds=True):
             g = np.ascontiguousarray(g)
         if not y.flags.c_contiguous:
             y = np.ascontiguousarray(y)
-        out = _empty_like(g) if g.nbytes < MMAP_ABOVE_BYTES else _output(g.shape, g.dtype)
+        out = _output_like(g)
         status = fn(_from_buffer(ctype, g), _from_buffer(ctype, y),
                     _from_buffer(ctype, out, True), g.size, *map(float, params))
         if status:
@@ -712,7 +722,7 @@ def relu_backward_and_sum(g, y):
                 and y.flags.c_contiguous):
             fn, ctype = entry
             rows, cols = g.shape
-            masked, out = _output(g.shape, g.dtype), np.empty(cols, g.dtype)
+            masked, out = _output_like(g), np.empty(cols, g.dtype)
             status = fn(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, y),
                         ffi.from_buffer(ctype, masked, True), rows, cols,
                         ffi.from_buffer(ctype, out, True))
@@ -826,7 +836,7 @@ def softmax_cross_entropy(logits, target, reduction="mean", label_smoothing=0.0,
         return _numpy.softmax_cross_entropy(logits, target, reduction, label_smoothing,
                                             ignore_index, with_grad)
     loss, stats, summary = np.empty(n, x.dtype), np.empty((n, 2), x.dtype), np.empty(2)
-    grad = _output(x.shape, x.dtype) if with_grad and reduction != "none" else None
+    grad = _output_like(x) if with_grad and reduction != "none" else None
     status = (lib.ag_softmax_xent_f32 if suffix == "f32" else lib.ag_softmax_xent_f64)(
         ffi.from_buffer(ctype, x), n, c,
         ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
@@ -864,7 +874,7 @@ def softmax_cross_entropy_backward(g, saved):
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = np.asarray(g, dtype=x.dtype) / dtype(count)
         scale, stride = np.array([s], dtype=x.dtype), 0
-    grad = _output(x.shape, x.dtype)
+    grad = _output_like(x)
     status = getattr(lib, f"ag_softmax_xent_backward_{suffix}")(
         ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, stats), n, c,
         ffi.from_buffer("int64_t[]", t) if labels else ffi.NULL,
@@ -883,7 +893,7 @@ def _pair(kernel, x, target):
     ctype, suffix = kind
     x = np.ascontiguousarray(x)
     t = np.ascontiguousarray(target, dtype=x.dtype)
-    out = _output(x.shape, x.dtype)
+    out = _output_like(x)
     status = getattr(lib, f"ag_{kernel}_{suffix}")(ffi.from_buffer(ctype, x), ffi.from_buffer(ctype, t),
                                                    ffi.from_buffer(ctype, out, True),
                                                    x.size)
